@@ -1,0 +1,58 @@
+# The two commands of the README: `make demo` and `make test`. Both build .venv from nothing.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+PIP := $(BIN)/python -m pip --disable-pip-version-check -q
+
+.PHONY: help demo test lint format bench bench-smoke install clean
+
+help:
+	@echo "make demo   - install and run the zero-config demo against the built-in emulator"
+	@echo "make test   - install every extra (Airflow included), lint, and run the whole suite"
+	@echo "make lint   - ruff check, ruff format --check, mypy --strict"
+	@echo "make bench  - run the benchmark suite and print its table"
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+# Runtime install (+ parquet) for the demo.
+$(VENV)/.stamp-demo: pyproject.toml | $(BIN)/python
+	$(PIP) install -e '.[parquet]'
+	@touch $@
+
+# Everything: Airflow, pyarrow and the dev tools.
+$(VENV)/.stamp-test: pyproject.toml | $(BIN)/python
+	$(PIP) install -e '.[airflow,parquet,dev]'
+	@touch $@ $(VENV)/.stamp-demo
+
+install: $(VENV)/.stamp-test
+
+demo: $(VENV)/.stamp-demo
+	$(BIN)/timbal-runs demo
+
+lint: $(VENV)/.stamp-test
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+format: $(VENV)/.stamp-test
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+# TIMBAL_REQUIRE_AIRFLOW makes a skipped Airflow test a failure (see tests/conftest.py).
+test: lint
+	TIMBAL_REQUIRE_AIRFLOW=1 $(BIN)/python -m pytest
+
+$(VENV)/.stamp-bench: $(VENV)/.stamp-test
+	$(PIP) install 'dlt[filesystem]>=1.0'
+	@touch $@
+
+bench: $(VENV)/.stamp-bench
+	$(BIN)/python -m benchmarks
+
+bench-smoke: $(VENV)/.stamp-test
+	$(BIN)/python -m benchmarks --smoke
+
+clean:
+	rm -rf $(VENV) build dist .mypy_cache .pytest_cache .ruff_cache timbal-demo

@@ -1,0 +1,699 @@
+"""``TimbalClient`` and ``AsyncTimbalClient``: the runs API, typed, paginated and retried.
+
+Both clients have the same surface::
+
+    with TimbalClient() as client:                       # config from TIMBAL_* variables
+        for run in client.list_runs(status="error", since="24h"):
+            print(run.id, run.user.email, run.cost_usd)
+
+    async with AsyncTimbalClient() as client:
+        async for run in client.list_runs(since="7d", limit=100):
+            ...
+
+``list_runs`` pages lazily and makes no request beyond what ``limit`` needs;
+``get_runs_page`` makes exactly one request; ``get_run`` accepts a run id or an
+idempotency key. With ``parallel=N``, ``list_runs`` splits ``[since, until)`` into ``N``
+windows fetched concurrently and still yields every run once, in the requested order
+when sorting by ``created_at``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import queue
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator, Mapping
+from datetime import UTC, datetime, timedelta
+from types import TracebackType
+from typing import Any, Final, Self
+from urllib.parse import quote
+
+import httpx
+import orjson
+from pydantic import ValidationError
+
+from ._version import __version__
+from .config import ClientConfig, Secret, resolve_config
+from .errors import (
+    APIConnectionError,
+    APITimeoutError,
+    PaginationLoopError,
+    QueryError,
+    ResponseValidationError,
+    status_error,
+)
+from .models import Run, RunDetail, RunsPage
+from .query import RunQuery
+from .retry import RETRYABLE_STATUS, RetryPolicy, is_testing, parse_retry_after
+
+__all__ = ["AsyncTimbalClient", "TimbalClient"]
+
+logger = logging.getLogger("timbal_integrations")
+
+USER_AGENT: Final = f"timbal-integrations/{__version__} (python-httpx/{httpx.__version__})"
+DEFAULT_TIMEOUT: Final = 30.0
+_PARALLEL_BUFFER_PAGES: Final = 4
+
+
+def _build_query(query: RunQuery | None, filters: Mapping[str, Any]) -> RunQuery:
+    if query is not None and not isinstance(query, RunQuery):
+        raise QueryError("query", f"a {type(query).__name__} is not a RunQuery")
+    if not filters:
+        return query if query is not None else RunQuery()
+    if query is None:
+        return RunQuery.from_filters(filters)
+    return query.replace(**filters)
+
+
+def _check_limit(limit: int | None) -> None:
+    if limit is None:
+        return
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
+        raise QueryError("limit", f"{limit!r} is not a whole number of runs (0 or more)")
+
+
+def _check_parallel(parallel: int | None) -> int:
+    if parallel is None:
+        return 1
+    if isinstance(parallel, bool) or not isinstance(parallel, int) or not 1 <= parallel <= 64:
+        raise QueryError("parallel", f"{parallel!r} is not a number of windows from 1 to 64")
+    return parallel
+
+
+def _check_run_id(run_id: object) -> str:
+    if not isinstance(run_id, str) or not run_id.strip():
+        raise QueryError("run_id", "expected a non-empty run id or idempotency key")
+    if len(run_id) > 512 or any(ord(c) < 32 for c in run_id):
+        raise QueryError("run_id", "expected a run id or idempotency key (no control characters)")
+    return run_id.strip()
+
+
+def _server_message(response: httpx.Response) -> str:
+    """The server's own explanation of an error, on one line and bounded."""
+    body = response.content
+    text = ""
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        data = None
+    if isinstance(data, dict):
+        for key in ("message", "detail", "error", "error_description"):
+            value = data.get(key)
+            if isinstance(value, str) and value:
+                text = value
+                break
+            if isinstance(value, dict) and isinstance(value.get("message"), str):
+                text = value["message"]
+                break
+    if not text and body:
+        raw = body[:2000].decode("utf-8", "replace")
+        lowered = raw.lower()
+        if "<title>" in lowered:
+            start = lowered.index("<title>") + 7
+            end = lowered.find("</title>", start)
+            text = raw[start : end if end > 0 else start + 200]
+        elif "<html" not in lowered and "<!doctype" not in lowered:
+            text = raw
+        else:
+            text = "an HTML error page"
+    text = " ".join(text.split())
+    return text[:300] + ("..." if len(text) > 300 else "")
+
+
+class _Core:
+    """What both clients share: configuration, request shaping and response handling."""
+
+    def __init__(
+        self,
+        api_key: str | Secret | None,
+        host: str | None,
+        org_id: str | None,
+        project_id: str | None,
+        timeout: float | httpx.Timeout,
+        max_retries: int | None,
+        retry_policy: RetryPolicy | None,
+        env: Mapping[str, str] | None,
+    ) -> None:
+        self.config: ClientConfig = resolve_config(
+            api_key, host=host, org_id=org_id, project_id=project_id, env=env
+        )
+        if retry_policy is None:
+            retry_policy = RetryPolicy() if max_retries is None else RetryPolicy(max_retries)
+        elif max_retries is not None:
+            retry_policy = RetryPolicy(
+                max_retries,
+                retry_policy.backoff_base,
+                retry_policy.backoff_max,
+                retry_policy.retry_after_max,
+            )
+        self.retry = retry_policy
+        self.timeout = timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)
+        self.requests_made = 0
+
+    def headers(self) -> dict[str, str]:
+        return {
+            "Authorization": f"Bearer {self.config.api_key.get()}",
+            "Accept": "application/json",
+            "User-Agent": USER_AGENT,
+        }
+
+    def run_path(self, run_id: str) -> str:
+        return f"{self.config.runs_path}/{quote(run_id, safe='')}"
+
+    def decide(
+        self, response: httpx.Response | None, error: Exception | None, attempt: int, path: str
+    ) -> float | None:
+        """Seconds to wait before retrying, or None to stop (raise or return)."""
+        if attempt >= self.retry.max_retries:
+            return None
+        if response is not None:
+            if response.status_code not in RETRYABLE_STATUS:
+                return None
+            retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            delay = self.retry.delay(attempt, retry_after)
+            logger.warning(
+                "GET %s answered %d; retrying in %.2fs (retry %d of %d)",
+                path,
+                response.status_code,
+                delay,
+                attempt + 1,
+                self.retry.max_retries,
+            )
+            return delay
+        delay = self.retry.delay(attempt)
+        logger.warning(
+            "GET %s failed (%s); retrying in %.2fs (retry %d of %d)",
+            path,
+            type(error).__name__,
+            delay,
+            attempt + 1,
+            self.retry.max_retries,
+        )
+        return delay
+
+    def transport_error(self, error: Exception, path: str, attempts: int) -> APIConnectionError:
+        tries = f"after {attempts} attempt{'s' if attempts != 1 else ''}"
+        secret = self.config.api_key.get()
+        detail = str(error).replace(secret, "***") or type(error).__name__
+        if isinstance(error, httpx.TimeoutException):
+            return APITimeoutError(
+                f"GET {path} timed out {tries} ({type(error).__name__}; the timeout is "
+                f"{self.timeout.read}s): is {self.config.base_url} reachable?",
+                path=path,
+            )
+        return APIConnectionError(
+            f"GET {path} could not complete {tries}: {detail} "
+            f"(is {self.config.base_url} reachable?)",
+            path=path,
+        )
+
+    def handle(self, response: httpx.Response, path: str) -> Any:
+        """The decoded JSON body of a successful response, or the right exception."""
+        if response.status_code >= 400:
+            raise status_error(
+                response.status_code,
+                method="GET",
+                path=path,
+                server_message=_server_message(response),
+                retry_after=parse_retry_after(response.headers.get("Retry-After")),
+                secret=self.config.api_key.get(),
+            )
+        try:
+            return orjson.loads(response.content)
+        except orjson.JSONDecodeError:
+            kind = response.headers.get("content-type", "no content type")
+            size = len(response.content)
+            what = "an empty body" if size == 0 else f"{size} bytes of {kind}"
+            raise ResponseValidationError(
+                f"GET {path} answered {response.status_code} with {what}, not JSON"
+            ) from None
+
+    @staticmethod
+    def invalid(path: str, error: ValidationError) -> ResponseValidationError:
+        first = error.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "body"
+        return ResponseValidationError(
+            f"GET {path} returned a body that does not match the API schema: "
+            f"{where}: {first['msg']} ({error.error_count()} problem(s))"
+        )
+
+    def page(self, data: Any, path: str) -> RunsPage:
+        if not isinstance(data, dict) or not isinstance(data.get("runs"), list):
+            raise ResponseValidationError(
+                f"GET {path} returned a body that does not match the API schema: "
+                "expected an object with a 'runs' list"
+            )
+        try:
+            return RunsPage.model_validate(data)
+        except ValidationError as error:
+            raise self.invalid(path, error) from None
+
+    def detail(self, data: Any, path: str) -> RunDetail:
+        try:
+            return RunDetail.model_validate(data)
+        except ValidationError as error:
+            raise self.invalid(path, error) from None
+
+    def check_token(self, sent: str | None, received: str | None, seen: set[str]) -> None:
+        if received is None:
+            return
+        if received == sent or received in seen:
+            raise PaginationLoopError(
+                f"GET {self.config.runs_path} returned a page token it had already returned; "
+                "stopping instead of looping forever (the server's pagination is broken)"
+            )
+        seen.add(received)
+
+    def __repr__(self) -> str:
+        c = self.config
+        return f"base_url={c.base_url!r}, org_id={c.org_id!r}, project_id={c.project_id!r}"
+
+
+def _earliest_query(query: RunQuery) -> RunQuery:
+    return query.replace(sort_by="created_at", sort_order="asc")
+
+
+def _windows_for(query: RunQuery, first: Run | None, parallel: int) -> list[RunQuery]:
+    """The windows of a parallel listing, in the order their runs must be yielded."""
+    if query.sort_by not in (None, "created_at"):
+        raise QueryError("parallel", "parallel listing needs sort_by=created_at (the default)")
+    until = query.until or datetime.now(UTC) + timedelta(milliseconds=1)
+    since = query.since
+    if since is None:
+        if first is None:
+            return []
+        since = first.created_at
+    if since >= until:
+        return []
+    windows = query.replace(since=since, until=until).split(parallel)
+    if query.effective_sort_order == "desc":
+        windows.reverse()
+    return windows
+
+
+class TimbalClient:
+    """Synchronous client of Timbal's runs API.
+
+    Arguments left out come from ``TIMBAL_API_KEY``, ``TIMBAL_API_HOST``,
+    ``TIMBAL_ORG_ID`` and ``TIMBAL_PROJECT_ID``. ``transport`` injects an httpx
+    transport (``httpx.MockTransport`` in tests). Use as a context manager, or call
+    :meth:`close`.
+    """
+
+    def __init__(
+        self,
+        api_key: str | Secret | None = None,
+        *,
+        host: str | None = None,
+        org_id: str | None = None,
+        project_id: str | None = None,
+        timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
+        max_retries: int | None = None,
+        retry_policy: RetryPolicy | None = None,
+        transport: httpx.BaseTransport | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        self._core = _Core(
+            api_key, host, org_id, project_id, timeout, max_retries, retry_policy, env
+        )
+        self._http = httpx.Client(
+            base_url=self._core.config.base_url,
+            headers=self._core.headers(),
+            timeout=self._core.timeout,
+            transport=transport,
+        )
+
+    @property
+    def config(self) -> ClientConfig:
+        """The resolved configuration (its API key is a :class:`Secret`)."""
+        return self._core.config
+
+    @property
+    def requests_made(self) -> int:
+        """HTTP requests sent so far, retries included."""
+        return self._core.requests_made
+
+    def __repr__(self) -> str:
+        return f"TimbalClient({self._core!r})"
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the underlying connection pool."""
+        self._http.close()
+
+    def _get(self, path: str, params: Mapping[str, str] | None = None) -> Any:
+        core = self._core
+        attempt = 0
+        while True:
+            response: httpx.Response | None = None
+            error: Exception | None = None
+            core.requests_made += 1
+            try:
+                response = self._http.get(path, params=params)
+            except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
+                error = exc
+            delay = core.decide(response, error, attempt, path)
+            if delay is None:
+                if error is not None:
+                    raise core.transport_error(error, path, attempt + 1) from None
+                assert response is not None
+                return core.handle(response, path)
+            if not is_testing():
+                time.sleep(delay)
+            attempt += 1
+
+    def get_runs_page(
+        self, query: RunQuery | None = None, *, page_token: str | None = None, **filters: Any
+    ) -> RunsPage:
+        """Fetch one page of runs (exactly one request, plus retries)."""
+        q = _build_query(query, filters)
+        params = q.to_params()
+        if page_token is not None:
+            params["page_token"] = page_token
+        path = self._core.config.runs_path
+        return self._core.page(self._get(path, params), path)
+
+    def iter_pages(
+        self, query: RunQuery | None = None, *, page_token: str | None = None, **filters: Any
+    ) -> Iterator[RunsPage]:
+        """Iterate over pages lazily, starting at ``page_token`` (the first page if None)."""
+        q = _build_query(query, filters)
+        seen: set[str] = set()
+        token = page_token
+        while True:
+            page = self.get_runs_page(q, page_token=token)
+            self._core.check_token(token, page.next_page_token, seen)
+            yield page
+            if page.next_page_token is None:
+                return
+            token = page.next_page_token
+
+    def list_runs(
+        self,
+        query: RunQuery | None = None,
+        *,
+        limit: int | None = None,
+        parallel: int | None = None,
+        **filters: Any,
+    ) -> Iterator[Run]:
+        """Every matching run across pages, lazily; at most ``limit`` runs.
+
+        ``parallel=N`` fetches N time windows concurrently (sort by created_at only).
+        Filters are validated here, before the first run is asked for.
+        """
+        q = _build_query(query, filters)
+        _check_limit(limit)
+        n = _check_parallel(parallel)
+        if n > 1:
+            return self._list_parallel(q, limit, n)
+        return self._list_sequential(q, limit)
+
+    def _list_sequential(self, q: RunQuery, limit: int | None) -> Iterator[Run]:
+        if limit == 0:
+            return
+        count = 0
+        for page in self.iter_pages(q):
+            for run in page.runs:
+                yield run
+                count += 1
+                if limit is not None and count >= limit:
+                    return
+
+    def _list_parallel(self, q: RunQuery, limit: int | None, parallel: int) -> Iterator[Run]:
+        """Run the async machinery on a private event loop in a helper thread."""
+        if limit == 0:
+            return
+        out: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=parallel * 2)
+        stop = threading.Event()
+        config = self._core.config
+        retry = self._core.retry
+        timeout = self._core.timeout
+
+        async def produce() -> None:
+            async with AsyncTimbalClient(
+                config.api_key,
+                host=config.base_url,
+                org_id=config.org_id,
+                project_id=config.project_id,
+                timeout=timeout,
+                retry_policy=retry,
+            ) as client:
+                async for page_runs in client._parallel_batches(q, parallel):
+                    while not stop.is_set():
+                        try:
+                            out.put(("runs", page_runs), timeout=0.1)
+                            break
+                        except queue.Full:
+                            await asyncio.sleep(0)
+                    if stop.is_set():
+                        return
+                self._core.requests_made += client.requests_made
+
+        def worker() -> None:
+            try:
+                asyncio.run(produce())
+            except BaseException as exc:  # handed to the consumer thread
+                out.put(("error", exc))
+            else:
+                out.put(("done", None))
+
+        thread = threading.Thread(target=worker, name="timbal-parallel", daemon=True)
+        thread.start()
+        count = 0
+        try:
+            while True:
+                kind, payload = out.get()
+                if kind == "done":
+                    return
+                if kind == "error":
+                    raise payload
+                for run in payload:
+                    yield run
+                    count += 1
+                    if limit is not None and count >= limit:
+                        return
+        finally:
+            stop.set()
+            while thread.is_alive():
+                with contextlib.suppress(queue.Empty):
+                    out.get(timeout=0.05)
+            thread.join()
+
+    def get_run(self, run_id: str) -> RunDetail:
+        """One run by id or idempotency key."""
+        path = self._core.run_path(_check_run_id(run_id))
+        return self._core.detail(self._get(path), path)
+
+    def earliest_run(self, query: RunQuery | None = None, **filters: Any) -> Run | None:
+        """The oldest run matching the filters (one ascending request), or None."""
+        page = self.get_runs_page(_earliest_query(_build_query(query, filters)))
+        return page.runs[0] if page.runs else None
+
+
+class AsyncTimbalClient:
+    """Asynchronous client of Timbal's runs API, with the same surface as TimbalClient."""
+
+    def __init__(
+        self,
+        api_key: str | Secret | None = None,
+        *,
+        host: str | None = None,
+        org_id: str | None = None,
+        project_id: str | None = None,
+        timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
+        max_retries: int | None = None,
+        retry_policy: RetryPolicy | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        env: Mapping[str, str] | None = None,
+        max_connections: int = 32,
+    ) -> None:
+        self._core = _Core(
+            api_key, host, org_id, project_id, timeout, max_retries, retry_policy, env
+        )
+        self._http = httpx.AsyncClient(
+            base_url=self._core.config.base_url,
+            headers=self._core.headers(),
+            timeout=self._core.timeout,
+            transport=transport,
+            limits=httpx.Limits(max_connections=max_connections),
+        )
+
+    @property
+    def config(self) -> ClientConfig:
+        """The resolved configuration (its API key is a :class:`Secret`)."""
+        return self._core.config
+
+    @property
+    def requests_made(self) -> int:
+        """HTTP requests sent so far, retries included."""
+        return self._core.requests_made
+
+    def __repr__(self) -> str:
+        return f"AsyncTimbalClient({self._core!r})"
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the underlying connection pool."""
+        await self._http.aclose()
+
+    async def _get(self, path: str, params: Mapping[str, str] | None = None) -> Any:
+        core = self._core
+        attempt = 0
+        while True:
+            response: httpx.Response | None = None
+            error: Exception | None = None
+            core.requests_made += 1
+            try:
+                response = await self._http.get(path, params=params)
+            except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
+                error = exc
+            delay = core.decide(response, error, attempt, path)
+            if delay is None:
+                if error is not None:
+                    raise core.transport_error(error, path, attempt + 1) from None
+                assert response is not None
+                return core.handle(response, path)
+            if not is_testing():
+                await asyncio.sleep(delay)
+            attempt += 1
+
+    async def get_runs_page(
+        self, query: RunQuery | None = None, *, page_token: str | None = None, **filters: Any
+    ) -> RunsPage:
+        """Fetch one page of runs (exactly one request, plus retries)."""
+        q = _build_query(query, filters)
+        params = q.to_params()
+        if page_token is not None:
+            params["page_token"] = page_token
+        path = self._core.config.runs_path
+        return self._core.page(await self._get(path, params), path)
+
+    async def iter_pages(
+        self, query: RunQuery | None = None, *, page_token: str | None = None, **filters: Any
+    ) -> AsyncIterator[RunsPage]:
+        """Iterate over pages lazily, starting at ``page_token`` (the first page if None)."""
+        q = _build_query(query, filters)
+        seen: set[str] = set()
+        token = page_token
+        while True:
+            page = await self.get_runs_page(q, page_token=token)
+            self._core.check_token(token, page.next_page_token, seen)
+            yield page
+            if page.next_page_token is None:
+                return
+            token = page.next_page_token
+
+    def list_runs(
+        self,
+        query: RunQuery | None = None,
+        *,
+        limit: int | None = None,
+        parallel: int | None = None,
+        **filters: Any,
+    ) -> AsyncIterator[Run]:
+        """Every matching run across pages, lazily; at most ``limit`` runs.
+
+        ``parallel=N`` fetches N time windows concurrently (sort by created_at only).
+        Filters are validated here, before the first run is asked for.
+        """
+        q = _build_query(query, filters)
+        _check_limit(limit)
+        n = _check_parallel(parallel)
+        return self._list(q, limit, n)
+
+    async def _list(self, q: RunQuery, limit: int | None, parallel: int) -> AsyncIterator[Run]:
+        if limit == 0:
+            return
+        count = 0
+        if parallel > 1:
+            batches: AsyncIterator[list[Run]] = self._parallel_batches(q, parallel)
+        else:
+            batches = self._sequential_batches(q)
+        async for batch in batches:
+            for run in batch:
+                yield run
+                count += 1
+                if limit is not None and count >= limit:
+                    return
+
+    async def _sequential_batches(self, q: RunQuery) -> AsyncIterator[list[Run]]:
+        async for page in self.iter_pages(q):
+            yield page.runs
+
+    async def _parallel_batches(self, q: RunQuery, parallel: int) -> AsyncIterator[list[Run]]:
+        """Pages of every window, windows yielded one after another in the query's order.
+
+        Each window is paged by its own task into a bounded buffer, so at most
+        ``parallel * _PARALLEL_BUFFER_PAGES`` pages are held in memory at once.
+        """
+        first = None
+        if q.since is None:
+            first = await self.earliest_run(q)
+        windows = _windows_for(q, first, parallel)
+        if not windows:
+            return
+        buffers: list[asyncio.Queue[list[Run] | BaseException | None]] = [
+            asyncio.Queue(maxsize=_PARALLEL_BUFFER_PAGES) for _ in windows
+        ]
+
+        async def fill(window: RunQuery, buffer: asyncio.Queue[Any]) -> None:
+            try:
+                async for page in self.iter_pages(window):
+                    await buffer.put(page.runs)
+            except asyncio.CancelledError:
+                raise
+            except BaseException as exc:
+                await buffer.put(exc)
+                return
+            await buffer.put(None)
+
+        tasks = [
+            asyncio.create_task(fill(window, buffer))
+            for window, buffer in zip(windows, buffers, strict=True)
+        ]
+        try:
+            for buffer in buffers:
+                while True:
+                    item = await buffer.get()
+                    if item is None:
+                        break
+                    if isinstance(item, BaseException):
+                        raise item
+                    yield item
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def get_run(self, run_id: str) -> RunDetail:
+        """One run by id or idempotency key."""
+        path = self._core.run_path(_check_run_id(run_id))
+        return self._core.detail(await self._get(path), path)
+
+    async def earliest_run(self, query: RunQuery | None = None, **filters: Any) -> Run | None:
+        """The oldest run matching the filters (one ascending request), or None."""
+        page = await self.get_runs_page(_earliest_query(_build_query(query, filters)))
+        return page.runs[0] if page.runs else None

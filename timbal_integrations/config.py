@@ -1,0 +1,140 @@
+"""Client configuration: explicit arguments first, then Timbal's environment variables.
+
+``TIMBAL_API_KEY``, ``TIMBAL_API_HOST`` (a bare host such as ``api.timbal.ai``, meaning
+https, or a full URL such as ``http://127.0.0.1:8000``), ``TIMBAL_ORG_ID`` and
+``TIMBAL_PROJECT_ID``. The key is held in a :class:`Secret`, whose repr never shows it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from .errors import ConfigError
+
+__all__ = [
+    "DEFAULT_HOST",
+    "ClientConfig",
+    "Secret",
+    "normalize_base_url",
+    "resolve_config",
+]
+
+DEFAULT_HOST = "https://api.timbal.ai"
+
+
+class Secret:
+    """A string that never shows itself in ``repr`` or ``str``."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def get(self) -> str:
+        """Return the secret value itself (for the Authorization header only)."""
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('********')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+
+def normalize_base_url(host: str, *, field_name: str = "TIMBAL_API_HOST") -> str:
+    """Turn ``api.timbal.ai`` or ``http://127.0.0.1:8000/`` into a base URL without a slash."""
+    value = host.strip()
+    if not value:
+        raise ConfigError(f"{field_name}: empty; expected a host like api.timbal.ai or a URL")
+    if "://" not in value:
+        value = "https://" + value
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https"):
+        raise ConfigError(
+            f"{field_name}: {host!r} has scheme {parts.scheme!r}; expected http or https"
+        )
+    if not parts.hostname:
+        raise ConfigError(f"{field_name}: {host!r} has no host name")
+    if parts.query or parts.fragment:
+        raise ConfigError(f"{field_name}: {host!r} must not carry a query or fragment")
+    try:
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        raise ConfigError(f"{field_name}: {host!r} has an invalid port") from None
+    return f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')}"
+
+
+@dataclass(frozen=True)
+class ClientConfig:
+    """Resolved settings for a client. ``api_key`` is a :class:`Secret`."""
+
+    api_key: Secret = field(repr=False)
+    base_url: str
+    org_id: str
+    project_id: str
+
+    @property
+    def runs_path(self) -> str:
+        """The path of the runs collection for this org and project."""
+        return f"/orgs/{self.org_id}/projects/{self.project_id}/runs"
+
+
+def _pick(explicit: str | None, env: Mapping[str, str], name: str) -> str | None:
+    if explicit is not None:
+        return explicit
+    value = env.get(name)
+    return value if value else None
+
+
+def resolve_config(
+    api_key: str | Secret | None = None,
+    *,
+    host: str | None = None,
+    org_id: str | None = None,
+    project_id: str | None = None,
+    env: Mapping[str, str] | None = None,
+) -> ClientConfig:
+    """Resolve settings from arguments, then ``env`` (default: ``os.environ``).
+
+    Raises :class:`ConfigError` naming the variable to set when the key, org or
+    project is missing.
+    """
+    environ: Mapping[str, str] = os.environ if env is None else env
+    key: Secret | None
+    if isinstance(api_key, Secret):
+        key = api_key
+    else:
+        raw_key = _pick(api_key, environ, "TIMBAL_API_KEY")
+        key = Secret(raw_key.strip()) if raw_key else None
+    if not key:
+        raise ConfigError(
+            "no API key: set TIMBAL_API_KEY (or pass api_key=...); "
+            "get one from the Timbal platform settings"
+        )
+    org = _pick(org_id, environ, "TIMBAL_ORG_ID")
+    if not org or not org.strip():
+        raise ConfigError("no organisation: set TIMBAL_ORG_ID (or pass org_id=...)")
+    project = _pick(project_id, environ, "TIMBAL_PROJECT_ID")
+    if not project or not project.strip():
+        raise ConfigError("no project: set TIMBAL_PROJECT_ID (or pass project_id=...)")
+    for label, value in (("TIMBAL_ORG_ID", org), ("TIMBAL_PROJECT_ID", project)):
+        if "/" in value or "?" in value or "#" in value or any(c.isspace() for c in value.strip()):
+            raise ConfigError(f"{label}: {value!r} is not a valid id (no '/', '?', '#' or spaces)")
+    base = _pick(host, environ, "TIMBAL_API_HOST") or DEFAULT_HOST
+    return ClientConfig(
+        api_key=key,
+        base_url=normalize_base_url(base),
+        org_id=org.strip(),
+        project_id=project.strip(),
+    )

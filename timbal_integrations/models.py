@@ -1,0 +1,177 @@
+"""Typed models of the runs API, tolerant of what the server adds later.
+
+Every model keeps unknown fields (``extra="allow"``): they survive ``model_dump`` and
+so appear again in exports. ``status`` and ``workforce.type`` are open strings.
+``created_at`` is always an aware UTC datetime, whatever spelling the server used.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, field_validator
+
+__all__ = [
+    "KNOWN_STATUSES",
+    "KNOWN_WORKFORCE_TYPES",
+    "RECORD_FIELDS",
+    "Run",
+    "RunDetail",
+    "RunsPage",
+    "UserRef",
+    "Workforce",
+]
+
+KNOWN_STATUSES: tuple[str, ...] = ("success", "error", "cancelled", "running")
+"""Status values seen in Timbal; others are accepted too."""
+
+KNOWN_WORKFORCE_TYPES: tuple[str, ...] = ("agent", "workflow", "unknown")
+
+RECORD_FIELDS: tuple[str, ...] = (
+    "id",
+    "idempotency_key",
+    "created_at",
+    "status",
+    "duration_ms",
+    "cost_usd",
+    "cost_credits",
+    "user_id",
+    "user_name",
+    "user_email",
+    "workforce_id",
+    "workforce_name",
+    "workforce_type",
+    "group_id",
+    "parent_id",
+    "last_reaction_sentiment",
+)
+"""The column order of the flat record form (CSV, Parquet)."""
+
+_OPEN = ConfigDict(extra="allow", populate_by_name=True)
+
+
+def _utc(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+class UserRef(BaseModel):
+    """The user who started a run."""
+
+    model_config = _OPEN
+
+    id: str
+    name: str
+    email: str
+    photo_url: str | None = None
+
+
+class Workforce(BaseModel):
+    """The agent or workflow a run belongs to. ``type`` may be any string."""
+
+    model_config = _OPEN
+
+    id: str
+    name: str
+    type: str
+    uid: str | None = None
+    url: str | None = None
+    description: str | None = None
+    deleted_at: int | None = None
+
+
+class Run(BaseModel):
+    """One run as the list endpoint returns it (the spec's ``RunPreview``)."""
+
+    model_config = _OPEN
+
+    id: str
+    idempotency_key: str
+    status: str
+    created_at: datetime
+    duration_ms: int | None = None
+    cost_usd: float
+    cost_credits: float
+    group_id: str | None = None
+    parent_id: str | None = None
+    last_reaction_sentiment: str | None = None
+    user: UserRef
+    workforce: Workforce
+
+    @field_validator("created_at", mode="after")
+    @classmethod
+    def _created_at_utc(cls, value: datetime) -> datetime:
+        return _utc(value)
+
+    @property
+    def is_root(self) -> bool:
+        """True when the run starts a conversation (it has no parent)."""
+        return self.parent_id is None
+
+    def to_record(self) -> dict[str, Any]:
+        """The flat record form, keys in :data:`RECORD_FIELDS` order."""
+        user = self.user
+        workforce = self.workforce
+        return {
+            "id": self.id,
+            "idempotency_key": self.idempotency_key,
+            "created_at": self.created_at,
+            "status": self.status,
+            "duration_ms": self.duration_ms,
+            "cost_usd": self.cost_usd,
+            "cost_credits": self.cost_credits,
+            "user_id": user.id,
+            "user_name": user.name,
+            "user_email": user.email,
+            "workforce_id": workforce.id,
+            "workforce_name": workforce.name,
+            "workforce_type": workforce.type,
+            "group_id": self.group_id,
+            "parent_id": self.parent_id,
+            "last_reaction_sentiment": self.last_reaction_sentiment,
+        }
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict with every field the server sent, unknown ones included."""
+        return self.model_dump(mode="json")
+
+
+class RunDetail(BaseModel):
+    """One run as ``GET .../runs/{run_id}`` returns it (the spec's ``RunDetail``)."""
+
+    model_config = _OPEN
+
+    id: str
+    idempotency_key: str
+    status: str
+    created_at: datetime
+    duration_ms: int | None = None
+    cost_usd: float
+    cost_credits: float
+    group_id: str | None = None
+    parent_id: str | None = None
+    last_reaction_sentiment: str | None = None
+    user: UserRef
+    workforce: Workforce | None = None
+    status_detail: Any = None
+    trace: Any = None
+
+    @field_validator("created_at", mode="after")
+    @classmethod
+    def _created_at_utc(cls, value: datetime) -> datetime:
+        return _utc(value)
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict with every field the server sent, unknown ones included."""
+        return self.model_dump(mode="json")
+
+
+class RunsPage(BaseModel):
+    """One page of runs and the opaque token of the next page (``None`` at the end)."""
+
+    model_config = _OPEN
+
+    runs: list[Run]
+    next_page_token: str | None = None

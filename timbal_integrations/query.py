@@ -1,0 +1,403 @@
+"""``RunQuery``: the one place run filters are validated and turned into API parameters.
+
+Every front end (library keyword arguments, CLI flags, MCP tool arguments, Airflow
+operator arguments) builds a :class:`RunQuery` and hands it to the client.
+
+Times (``since`` inclusive, ``until`` exclusive) accept an aware ``datetime``, an ISO 8601
+string (no offset means UTC), epoch milliseconds (int or digit string), ``now``, or a span
+back from now (``90m``, ``24h``, ``7d``, ``2w``, ``30s``). "Now" is injectable for tests.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+from collections.abc import Callable, Mapping
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, Final
+
+from .errors import QueryError
+
+__all__ = [
+    "FILTER_NAMES",
+    "SORT_FIELDS",
+    "SORT_ORDERS",
+    "RunQuery",
+    "format_time",
+    "parse_bool",
+    "parse_time",
+    "to_epoch_ms",
+]
+
+SORT_FIELDS: Final = ("id", "created_at", "duration_ms", "cost_usd", "cost_credits")
+SORT_ORDERS: Final = ("asc", "desc")
+STRING_FILTERS: Final = ("status", "user_id", "sentiment", "group_id", "workforce_id", "rev")
+FILTER_NAMES: Final = (
+    *STRING_FILTERS,
+    "since",
+    "until",
+    "metadata",
+    "roots",
+    "sort_by",
+    "sort_order",
+)
+"""The filter names, the same in every front end."""
+
+_MIN_MS: Final = 0
+_MAX_MS: Final = 253402300799999  # 9999-12-31T23:59:59.999Z
+_SECONDS_LIKE_MS: Final = 100_000_000_000  # below this, an epoch-ms value means 1973 or before
+_SPAN = re.compile(r"^\s*(\d{1,9})\s*(s|sec|secs|m|min|mins|h|hr|hrs|d|day|days|w|wk|wks)\s*$")
+_SPAN_UNITS: Final = {
+    "s": 1,
+    "sec": 1,
+    "secs": 1,
+    "m": 60,
+    "min": 60,
+    "mins": 60,
+    "h": 3600,
+    "hr": 3600,
+    "hrs": 3600,
+    "d": 86400,
+    "day": 86400,
+    "days": 86400,
+    "w": 604800,
+    "wk": 604800,
+    "wks": 604800,
+}
+_MAX_STRING = 512
+_TIME_EXPECTED = "an ISO 8601 time, epoch milliseconds, or a span like 24h"
+
+Now = Callable[[], datetime]
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def to_epoch_ms(value: datetime) -> int:
+    """Epoch milliseconds of an aware datetime (floored to the millisecond)."""
+    delta = value.astimezone(UTC) - datetime(1970, 1, 1, tzinfo=UTC)
+    return (delta.days * 86_400_000) + (delta.seconds * 1000) + (delta.microseconds // 1000)
+
+
+def _from_ms(ms: int, field: str) -> datetime:
+    if ms < _MIN_MS or ms > _MAX_MS:
+        raise QueryError(field, f"{ms} is out of range; expected epoch milliseconds after 1970")
+    if ms < _SECONDS_LIKE_MS:
+        raise QueryError(
+            field,
+            f"{ms} looks like epoch seconds (or a time before 1973); "
+            f"epoch milliseconds are expected, e.g. {ms * 1000}",
+        )
+    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=ms)
+
+
+def format_time(value: datetime) -> str:
+    """ISO 8601 in UTC with a ``Z`` and millisecond precision (the form we echo back)."""
+    utc = value.astimezone(UTC)
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+
+
+def parse_time(value: object, *, field: str = "time", now: datetime | None = None) -> datetime:
+    """Parse one time value into an aware UTC datetime truncated to milliseconds.
+
+    Raises :class:`QueryError` naming ``field`` when the value is not understood.
+    """
+    result: datetime
+    if isinstance(value, datetime):
+        result = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    elif isinstance(value, date):
+        result = datetime(value.year, value.month, value.day, tzinfo=UTC)
+    elif isinstance(value, bool):
+        raise QueryError(field, f"{value!r} is a boolean; expected {_TIME_EXPECTED}")
+    elif isinstance(value, int):
+        result = _from_ms(value, field)
+    elif isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")) or not value.is_integer():
+            raise QueryError(field, f"{value!r} is not a whole number of epoch milliseconds")
+        result = _from_ms(int(value), field)
+    elif isinstance(value, str):
+        result = _parse_time_string(value, field, now)
+    else:
+        raise QueryError(
+            field, f"a {type(value).__name__} is not a time; expected {_TIME_EXPECTED}"
+        )
+    if result.year < 1970:
+        raise QueryError(field, f"{value!r} is before 1970; expected a time after 1970")
+    return result.replace(microsecond=(result.microsecond // 1000) * 1000)
+
+
+def _parse_time_string(value: str, field: str, now: datetime | None) -> datetime:
+    text = value.strip()
+    shown = value if len(value) <= 64 else value[:61] + "..."
+    if not text:
+        raise QueryError(field, f"empty; expected {_TIME_EXPECTED}")
+    if text.isdigit():
+        if len(text) > 15:
+            raise QueryError(field, f"{shown!r} is out of range for epoch milliseconds")
+        return _from_ms(int(text), field)
+    reference = (now or _utc_now()).astimezone(UTC)
+    if text.lower() == "now":
+        return reference
+    match = _SPAN.match(text.lower())
+    if match:
+        seconds = int(match.group(1)) * _SPAN_UNITS[match.group(2)]
+        try:
+            return reference - timedelta(seconds=seconds)
+        except OverflowError:
+            raise QueryError(field, f"{shown!r} reaches back before year 1") from None
+    try:
+        parsed = datetime.fromisoformat(text.replace(" ", "T", 1) if " " in text else text)
+    except ValueError:
+        raise QueryError(field, f"{shown!r} is not {_TIME_EXPECTED}") from None
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:
+        raise QueryError(field, f"{shown!r} is out of range") from None
+
+
+def parse_bool(value: object, *, field: str) -> bool:
+    """``True``/``False`` or the strings true/false/1/0/yes/no (any case)."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text in ("true", "1", "yes", "on"):
+            return True
+        if text in ("false", "0", "no", "off"):
+            return False
+    raise QueryError(field, f"{value!r} is not a boolean; expected true or false")
+
+
+def _check_string(name: str, value: object) -> str:
+    if not isinstance(value, str):
+        raise QueryError(name, f"a {type(value).__name__} is not allowed; expected a string")
+    text = value.strip()
+    if not text:
+        raise QueryError(name, "empty; leave the filter out to match everything")
+    if len(text) > _MAX_STRING:
+        raise QueryError(name, f"too long ({len(text)} characters; at most {_MAX_STRING})")
+    if any(ord(c) < 32 or ord(c) == 127 for c in text):
+        raise QueryError(name, "contains control characters")
+    return text
+
+
+def _check_metadata(value: object) -> dict[str, Any]:
+    parsed: object = value
+    if isinstance(value, str):
+        text = value.strip()
+        if not text:
+            raise QueryError("metadata", 'empty; expected a JSON object such as {"env": "prod"}')
+        try:
+            parsed = json.loads(text)
+        except ValueError:
+            raise QueryError(
+                "metadata", 'is not valid JSON; expected a JSON object such as {"env": "prod"}'
+            ) from None
+    if not isinstance(parsed, dict):
+        raise QueryError(
+            "metadata",
+            f"a {type(parsed).__name__} is not allowed; expected a JSON object such as "
+            '{"env": "prod"}',
+        )
+    if not parsed:
+        raise QueryError("metadata", "empty object; leave the filter out to match everything")
+    try:
+        json.dumps(parsed)
+    except (TypeError, ValueError):
+        raise QueryError("metadata", "holds values that cannot be sent as JSON") from None
+    if not all(isinstance(k, str) for k in parsed):
+        raise QueryError("metadata", "keys must be strings")
+    return dict(parsed)
+
+
+class RunQuery:
+    """A validated set of run filters.
+
+    >>> q = RunQuery(status="error", since="2026-11-01", until="2026-11-02")
+    >>> q.to_params()["from"]
+    '1761955200000'
+
+    All arguments are optional. Bad values raise :class:`QueryError` naming the field.
+    """
+
+    __slots__ = (
+        "group_id",
+        "metadata",
+        "rev",
+        "roots",
+        "sentiment",
+        "since",
+        "sort_by",
+        "sort_order",
+        "status",
+        "until",
+        "user_id",
+        "workforce_id",
+    )
+
+    status: str | None
+    user_id: str | None
+    sentiment: str | None
+    group_id: str | None
+    workforce_id: str | None
+    rev: str | None
+    since: datetime | None
+    until: datetime | None
+    metadata: dict[str, Any] | None
+    roots: bool | None
+    sort_by: str | None
+    sort_order: str | None
+
+    def __init__(
+        self,
+        *,
+        status: str | None = None,
+        user_id: str | None = None,
+        sentiment: str | None = None,
+        group_id: str | None = None,
+        workforce_id: str | None = None,
+        rev: str | None = None,
+        since: datetime | date | str | int | None = None,
+        until: datetime | date | str | int | None = None,
+        metadata: Mapping[str, Any] | str | None = None,
+        roots: bool | str | None = None,
+        sort_by: str | None = None,
+        sort_order: str | None = None,
+        now: datetime | None = None,
+    ) -> None:
+        set_ = object.__setattr__
+        strings = {
+            "status": status,
+            "user_id": user_id,
+            "sentiment": sentiment,
+            "group_id": group_id,
+            "workforce_id": workforce_id,
+            "rev": rev,
+        }
+        for name, value in strings.items():
+            set_(self, name, None if value is None else _check_string(name, value))
+        reference = now or _utc_now()
+        start = None if since is None else parse_time(since, field="since", now=reference)
+        end = None if until is None else parse_time(until, field="until", now=reference)
+        if start is not None and end is not None and start >= end:
+            raise QueryError(
+                "since",
+                f"{format_time(start)} is not before until ({format_time(end)}); "
+                "since is inclusive and until exclusive, so since must be earlier",
+            )
+        set_(self, "since", start)
+        set_(self, "until", end)
+        set_(self, "metadata", None if metadata is None else _check_metadata(metadata))
+        set_(self, "roots", None if roots is None else parse_bool(roots, field="roots"))
+        if sort_by is not None and sort_by not in SORT_FIELDS:
+            raise QueryError("sort_by", f"{sort_by!r} is not one of {', '.join(SORT_FIELDS)}")
+        if sort_order is not None and sort_order not in SORT_ORDERS:
+            raise QueryError("sort_order", f"{sort_order!r} is not one of asc, desc")
+        set_(self, "sort_by", sort_by)
+        set_(self, "sort_order", sort_order)
+
+    @classmethod
+    def from_filters(cls, filters: Mapping[str, Any], *, now: datetime | None = None) -> RunQuery:
+        """Build from a mapping of filter names; unknown names are a :class:`QueryError`."""
+        unknown = sorted(set(filters) - set(FILTER_NAMES))
+        if unknown:
+            raise QueryError(
+                unknown[0], f"unknown filter; expected one of {', '.join(FILTER_NAMES)}"
+            )
+        return cls(now=now, **{k: v for k, v in filters.items() if v is not None})
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError("RunQuery is immutable; use .replace(...)")
+
+    def _values(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in FILTER_NAMES}
+
+    def replace(self, **changes: Any) -> RunQuery:
+        """A copy with some filters changed (``None`` removes a filter)."""
+        unknown = sorted(set(changes) - set(FILTER_NAMES))
+        if unknown:
+            raise QueryError(unknown[0], "unknown filter")
+        values = self._values()
+        values.update(changes)
+        return RunQuery.from_filters(values)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, RunQuery) and self._values() == other._values()
+
+    def __hash__(self) -> int:
+        return hash(json.dumps(self.as_dict(), sort_keys=True))
+
+    def __repr__(self) -> str:
+        inner = ", ".join(f"{k}={v!r}" for k, v in self.as_dict().items())
+        return f"RunQuery({inner})"
+
+    @property
+    def effective_sort_by(self) -> str:
+        """The sort field the server will use (``created_at`` when not given)."""
+        return self.sort_by or "created_at"
+
+    @property
+    def effective_sort_order(self) -> str:
+        """The sort direction the server will use (``desc`` when not given)."""
+        return self.sort_order or "desc"
+
+    def as_dict(self) -> dict[str, Any]:
+        """The filters that are set, JSON-ready (times as ISO 8601 UTC strings)."""
+        out: dict[str, Any] = {}
+        for name, value in self._values().items():
+            if value is None:
+                continue
+            out[name] = format_time(value) if isinstance(value, datetime) else value
+        return out
+
+    def to_params(self) -> dict[str, str]:
+        """The query-string parameters of ``GET .../runs`` (``since``/``until`` as from/to ms)."""
+        params: dict[str, str] = {}
+        for name in STRING_FILTERS:
+            value = getattr(self, name)
+            if value is not None:
+                params[name] = value
+        if self.since is not None:
+            params["from"] = str(to_epoch_ms(self.since))
+        if self.until is not None:
+            params["to"] = str(to_epoch_ms(self.until))
+        if self.metadata is not None:
+            params["metadata"] = json.dumps(self.metadata, separators=(",", ":"), sort_keys=True)
+        if self.roots is not None:
+            params["roots"] = "true" if self.roots else "false"
+        if self.sort_by is not None:
+            params["sort_by"] = self.sort_by
+        if self.sort_order is not None:
+            params["sort_order"] = self.sort_order
+        return params
+
+    def split(self, n: int) -> list[RunQuery]:
+        """Cut ``[since, until)`` into at most ``n`` contiguous windows, oldest first.
+
+        Windows share their boundaries (one's ``until`` is the next one's ``since``), so
+        together they cover the range with no gap and no overlap. A range shorter than
+        ``n`` milliseconds gives fewer windows.
+        """
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise QueryError("parallel", f"{n!r} is not a positive whole number of windows")
+        if self.since is None or self.until is None:
+            missing = "since" if self.since is None else "until"
+            raise QueryError(missing, "splitting into windows needs both since and until")
+        start = to_epoch_ms(self.since)
+        end = to_epoch_ms(self.until)
+        count = max(1, min(n, end - start))
+        bounds = [start + ((end - start) * i) // count for i in range(count)] + [end]
+        epoch = datetime(1970, 1, 1, tzinfo=UTC)
+        windows = []
+        for lo, hi in itertools.pairwise(bounds):
+            values = self._values()
+            values["since"] = epoch + timedelta(milliseconds=lo)
+            values["until"] = epoch + timedelta(milliseconds=hi)
+            windows.append(RunQuery.from_filters(values))
+        return windows
