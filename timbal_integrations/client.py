@@ -25,7 +25,8 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any, Final, Self
@@ -49,7 +50,7 @@ from .models import Run, RunDetail, RunsPage
 from .query import RunQuery
 from .retry import RETRYABLE_STATUS, RetryPolicy, is_testing, parse_retry_after
 
-__all__ = ["AsyncTimbalClient", "TimbalClient"]
+__all__ = ["AsyncTimbalClient", "TimbalClient", "WindowPage"]
 
 logger = logging.getLogger("timbal_integrations")
 
@@ -272,6 +273,20 @@ class _Core:
         return f"base_url={c.base_url!r}, org_id={c.org_id!r}, project_id={c.project_id!r}"
 
 
+@dataclass(frozen=True)
+class WindowPage:
+    """One page of a windowed listing: which window it belongs to and how it was fetched.
+
+    ``page_token`` is the token that fetched the page (None for a window's first page), so
+    a consumer that has handled this page can resume at window ``window`` with
+    ``page.next_page_token`` (or at ``window + 1`` when that is None).
+    """
+
+    window: int
+    page: RunsPage
+    page_token: str | None
+
+
 def _earliest_query(query: RunQuery) -> RunQuery:
     return query.replace(sort_by="created_at", sort_order="asc")
 
@@ -433,14 +448,51 @@ class TimbalClient:
                     return
 
     def _list_parallel(self, q: RunQuery, limit: int | None, parallel: int) -> Iterator[Run]:
-        """Run the async machinery on a private event loop in a helper thread."""
         if limit == 0:
             return
-        out: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=parallel * 2)
+        count = 0
+        for item in self.iter_window_pages(self.resolve_windows(q, parallel)):
+            for run in item.page.runs:
+                yield run
+                count += 1
+                if limit is not None and count >= limit:
+                    return
+
+    def resolve_windows(self, query: RunQuery | None = None, parallel: int = 1) -> list[RunQuery]:
+        """Cut the query's ``[since, until)`` into ``parallel`` windows, in yield order.
+
+        ``until`` defaults to now; a missing ``since`` is found with one ascending request
+        for the earliest matching run. Newest window first when sorting descending. An
+        empty list means nothing can match.
+        """
+        q = query if query is not None else RunQuery()
+        n = _check_parallel(parallel)
+        first = self.earliest_run(q) if q.since is None else None
+        return _windows_for(q, first, n)
+
+    def iter_window_pages(
+        self,
+        windows: Sequence[RunQuery],
+        *,
+        start_window: int = 0,
+        start_token: str | None = None,
+    ) -> Iterator[WindowPage]:
+        """Pages of each window, windows one after another, fetched concurrently.
+
+        Starts at window ``start_window`` with ``start_token`` (to resume). The windows are
+        paged concurrently on a private event loop in a helper thread; at most a few pages
+        per window are buffered.
+        """
+        if len(windows) - start_window <= 1:
+            for index in range(start_window, len(windows)):
+                token = start_token if index == start_window else None
+                for page in self.iter_pages(windows[index], page_token=token):
+                    yield WindowPage(index, page, token)
+                    token = page.next_page_token
+            return
+        out: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=len(windows) * 2)
         stop = threading.Event()
         config = self._core.config
-        retry = self._core.retry
-        timeout = self._core.timeout
 
         async def produce() -> None:
             async with AsyncTimbalClient(
@@ -448,19 +500,25 @@ class TimbalClient:
                 host=config.base_url,
                 org_id=config.org_id,
                 project_id=config.project_id,
-                timeout=timeout,
-                retry_policy=retry,
+                timeout=self._core.timeout,
+                retry_policy=self._core.retry,
             ) as client:
-                async for page_runs in client._parallel_batches(q, parallel):
-                    while not stop.is_set():
-                        try:
-                            out.put(("runs", page_runs), timeout=0.1)
-                            break
-                        except queue.Full:
-                            await asyncio.sleep(0)
-                    if stop.is_set():
-                        return
-                self._core.requests_made += client.requests_made
+                try:
+                    pages = client.iter_window_pages(
+                        windows, start_window=start_window, start_token=start_token
+                    )
+                    async for item in pages:
+                        while not stop.is_set():
+                            try:
+                                out.put(("page", item), timeout=0.05)
+                                break
+                            except queue.Full:
+                                await asyncio.sleep(0)
+                        if stop.is_set():
+                            await pages.aclose()
+                            return
+                finally:
+                    self._core.requests_made += client.requests_made
 
         def worker() -> None:
             try:
@@ -472,7 +530,6 @@ class TimbalClient:
 
         thread = threading.Thread(target=worker, name="timbal-parallel", daemon=True)
         thread.start()
-        count = 0
         try:
             while True:
                 kind, payload = out.get()
@@ -480,11 +537,7 @@ class TimbalClient:
                     return
                 if kind == "error":
                     raise payload
-                for run in payload:
-                    yield run
-                    count += 1
-                    if limit is not None and count >= limit:
-                        return
+                yield payload
         finally:
             stop.set()
             while thread.is_alive():
@@ -628,41 +681,61 @@ class AsyncTimbalClient:
         if limit == 0:
             return
         count = 0
-        if parallel > 1:
-            batches: AsyncIterator[list[Run]] = self._parallel_batches(q, parallel)
-        else:
-            batches = self._sequential_batches(q)
-        async for batch in batches:
-            for run in batch:
+        windows = [q] if parallel == 1 else await self.resolve_windows(q, parallel)
+        async for item in self.iter_window_pages(windows):
+            for run in item.page.runs:
                 yield run
                 count += 1
                 if limit is not None and count >= limit:
                     return
 
-    async def _sequential_batches(self, q: RunQuery) -> AsyncIterator[list[Run]]:
-        async for page in self.iter_pages(q):
-            yield page.runs
+    async def resolve_windows(
+        self, query: RunQuery | None = None, parallel: int = 1
+    ) -> list[RunQuery]:
+        """Cut the query's ``[since, until)`` into ``parallel`` windows, in yield order.
 
-    async def _parallel_batches(self, q: RunQuery, parallel: int) -> AsyncIterator[list[Run]]:
-        """Pages of every window, windows yielded one after another in the query's order.
-
-        Each window is paged by its own task into a bounded buffer, so at most
-        ``parallel * _PARALLEL_BUFFER_PAGES`` pages are held in memory at once.
+        ``until`` defaults to now; a missing ``since`` is found with one ascending request
+        for the earliest matching run. Newest window first when sorting descending. An
+        empty list means nothing can match.
         """
-        first = None
-        if q.since is None:
-            first = await self.earliest_run(q)
-        windows = _windows_for(q, first, parallel)
-        if not windows:
-            return
-        buffers: list[asyncio.Queue[list[Run] | BaseException | None]] = [
-            asyncio.Queue(maxsize=_PARALLEL_BUFFER_PAGES) for _ in windows
-        ]
+        q = query if query is not None else RunQuery()
+        n = _check_parallel(parallel)
+        first = await self.earliest_run(q) if q.since is None else None
+        return _windows_for(q, first, n)
 
-        async def fill(window: RunQuery, buffer: asyncio.Queue[Any]) -> None:
+    async def iter_window_pages(
+        self,
+        windows: Sequence[RunQuery],
+        *,
+        start_window: int = 0,
+        start_token: str | None = None,
+    ) -> AsyncGenerator[WindowPage, None]:
+        """Pages of each window, windows one after another in the given order.
+
+        Every window from ``start_window`` on is paged by its own task into a bounded
+        buffer (so at most a few pages per window are held in memory); the first one
+        starts at ``start_token``. Every run is yielded once, in window order.
+        """
+        todo = list(range(start_window, len(windows)))
+        if not todo:
+            return
+        if len(todo) == 1:
+            token = start_token
+            async for page in self.iter_pages(windows[todo[0]], page_token=token):
+                yield WindowPage(todo[0], page, token)
+                token = page.next_page_token
+            return
+        buffers: dict[int, asyncio.Queue[WindowPage | BaseException | None]] = {
+            index: asyncio.Queue(maxsize=_PARALLEL_BUFFER_PAGES) for index in todo
+        }
+
+        async def fill(index: int) -> None:
+            buffer = buffers[index]
+            token = start_token if index == start_window else None
             try:
-                async for page in self.iter_pages(window):
-                    await buffer.put(page.runs)
+                async for page in self.iter_pages(windows[index], page_token=token):
+                    await buffer.put(WindowPage(index, page, token))
+                    token = page.next_page_token
             except asyncio.CancelledError:
                 raise
             except BaseException as exc:
@@ -670,14 +743,11 @@ class AsyncTimbalClient:
                 return
             await buffer.put(None)
 
-        tasks = [
-            asyncio.create_task(fill(window, buffer))
-            for window, buffer in zip(windows, buffers, strict=True)
-        ]
+        tasks = [asyncio.create_task(fill(index)) for index in todo]
         try:
-            for buffer in buffers:
+            for index in todo:
                 while True:
-                    item = await buffer.get()
+                    item = await buffers[index].get()
                     if item is None:
                         break
                     if isinstance(item, BaseException):
