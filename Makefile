@@ -44,15 +44,18 @@ format: $(VENV)/.stamp-test
 test: lint
 	TIMBAL_REQUIRE_AIRFLOW=1 $(BIN)/python -m pytest
 
-$(VENV)/.stamp-bench: $(VENV)/.stamp-test
-	$(PIP) install 'dlt[filesystem]>=1.0'
+# The benchmark environment is separate: dlt (the comparison) never enters .venv.
+BENCH := .venv-bench
+$(BENCH)/.stamp: pyproject.toml
+	$(PYTHON) -m venv $(BENCH)
+	$(BENCH)/bin/python -m pip --disable-pip-version-check -q install -e '.[parquet,dev]' 'dlt[filesystem]>=1.0'
 	@touch $@
 
-bench: $(VENV)/.stamp-bench
-	$(BIN)/python -m benchmarks
+bench: $(BENCH)/.stamp
+	$(BENCH)/bin/python -m benchmarks
 
 bench-smoke: $(VENV)/.stamp-test
 	$(BIN)/python -m benchmarks --smoke
 
 clean:
-	rm -rf $(VENV) build dist .mypy_cache .pytest_cache .ruff_cache timbal-demo
+	rm -rf $(VENV) $(BENCH) build dist .mypy_cache .pytest_cache .ruff_cache timbal-demo

@@ -1,0 +1,1 @@
+"""The benchmark suite: ``make bench`` (full) and ``python -m benchmarks --smoke`` (tiny)."""

@@ -1,0 +1,303 @@
+"""Run the benchmark suite and print a table: ``python -m benchmarks [--smoke] [--only N]``.
+
+Every figure is measured in the same run, on the same emulator data, on this machine:
+
+1. sequential export throughput of ``timbal-runs export`` (jsonl) against a bare httpx
+   loop writing raw response bytes (the physical limit) and against dlt's ``rest_api``
+   source writing jsonl to a local filesystem destination (when dlt is installed);
+2. with 50 ms of latency per request, ``--parallel 1, 4, 8, 16``: speed-up over
+   sequential, and the exported ids identical to the sequential export;
+3. peak RSS of exporting 20k vs 200k runs, jsonl and parquet;
+4. MCP: cold start of ``timbal-mcp`` over stdio to a listed tool set, the added cost of a
+   ``list_runs`` call over the same HTTP request made directly, and the size of a
+   ``list_runs`` result at limit 200 against the raw API JSON of the same runs.
+
+``--smoke`` runs every section on tiny data with one repetition: it checks that the
+suite still works (``make test`` runs it), not the targets.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import orjson
+
+from .common import BIN, Emulator, emulator_process, median, run_timed
+
+
+@dataclass
+class Row:
+    """One line of the results table."""
+
+    section: str
+    what: str
+    value: str
+    target: str = ""
+    ok: bool | None = None
+
+
+@dataclass
+class Report:
+    """The table being built."""
+
+    rows: list[Row] = field(default_factory=list)
+
+    def add(
+        self, section: str, what: str, value: str, target: str = "", ok: bool | None = None
+    ) -> None:
+        self.rows.append(Row(section, what, value, target, ok))
+        mark = "" if ok is None else ("  [ok]" if ok else "  [MISSED]")
+        print(f"  {section:<11} {what:<52} {value:>16}  {target}{mark}", flush=True)
+
+
+def bare_loop(emu: Emulator, out: Path) -> float:
+    """Follow page tokens with plain httpx, writing raw response bytes. Seconds taken."""
+    start = time.perf_counter()
+    headers = {"Authorization": f"Bearer {emu.api_key}"}
+    with httpx.Client(base_url=emu.base_url, headers=headers) as client, out.open("wb") as f:
+        token = None
+        while True:
+            response = client.get(emu.runs_path, params={"page_token": token} if token else None)
+            response.raise_for_status()
+            f.write(response.content)
+            f.write(b"\n")
+            token = orjson.loads(response.content)["next_page_token"]
+            if not token:
+                break
+    return time.perf_counter() - start
+
+
+def cli_export(emu: Emulator, out: Path, *extra: str) -> tuple[float, float]:
+    """``timbal-runs export`` in a child process: (seconds, peak RSS MB)."""
+    if out.exists():
+        out.unlink()
+    cmd = [str(BIN / "timbal-runs"), "export", "--out", str(out), "--quiet", *extra]
+    timed = run_timed(cmd, env=emu.env())
+    return timed.seconds, timed.peak_rss_mb
+
+
+_DLT_SCRIPT = """
+import sys, dlt
+from dlt.sources.rest_api import rest_api_source
+base, key, path, out = sys.argv[1:5]
+source = rest_api_source({
+    "client": {"base_url": base, "auth": {"type": "bearer", "token": key},
+               "paginator": {"type": "cursor", "cursor_path": "next_page_token",
+                             "cursor_param": "page_token"}},
+    "resources": [{"name": "runs", "endpoint": {"path": path, "data_selector": "runs"}}],
+})
+destination = dlt.destinations.filesystem(bucket_url="file://" + out + "/data")
+pipeline = dlt.pipeline(pipeline_name="timbal_bench", pipelines_dir=out + "/state",
+                        destination=destination, dataset_name="timbal")
+pipeline.run(source, loader_file_format="jsonl")
+"""
+
+
+def dlt_export(emu: Emulator, out: Path) -> float | None:
+    """dlt's rest_api source to a local filesystem destination (jsonl). Seconds, or None."""
+    if importlib.util.find_spec("dlt") is None:
+        return None
+    env = dict(os.environ, RUNTIME__LOG_LEVEL="WARNING", DLT_DATA_DIR=str(out / "dlt-home"))
+    start = time.perf_counter()
+    result = subprocess.run(
+        [sys.executable, "-c", _DLT_SCRIPT, emu.base_url, emu.api_key, emu.runs_path, str(out)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    seconds = time.perf_counter() - start
+    if result.returncode != 0:
+        raise RuntimeError("dlt failed: " + result.stderr.strip()[-800:])
+    return seconds
+
+
+def ids_of(path: Path) -> list[str]:
+    """The run ids of a jsonl export, in file order."""
+    with path.open("rb") as f:
+        return [orjson.loads(line)["id"] for line in f if line.strip()]
+
+
+def section_throughput(report: Report, tmp: Path, runs: int, reps: int) -> None:
+    with emulator_process(runs) as emu:
+        bare = min(bare_loop(emu, tmp / "bare.json") for _ in range(reps))
+        ours = min(cli_export(emu, tmp / "ours.jsonl")[0] for _ in range(reps))
+        assert len(ids_of(tmp / "ours.jsonl")) == runs
+        dlt_seconds = dlt_export(emu, tmp / "dlt")
+    report.add("1 export", f"bare httpx loop, {runs} runs", f"{runs / bare:,.0f} runs/s")
+    report.add("1 export", "timbal-runs export (jsonl)", f"{runs / ours:,.0f} runs/s")
+    ratio = bare / ours
+    report.add("1 export", "ratio to the bare loop", f"{ratio:.2f}x", ">= 0.85x", ratio >= 0.85)
+    if dlt_seconds is None:
+        report.add("1 export", "dlt rest_api -> filesystem jsonl", "not installed")
+    else:
+        report.add(
+            "1 export", "dlt rest_api -> filesystem jsonl", f"{runs / dlt_seconds:,.0f} runs/s"
+        )
+        speed = dlt_seconds / ours
+        report.add("1 export", "speed-up over dlt", f"{speed:.1f}x", ">= 3x", speed >= 3)
+
+
+def section_parallel(report: Report, tmp: Path, runs: int, levels: list[int]) -> None:
+    window = ["--since", "2025-12-01T00:00:00Z", "--until", "2026-01-01T00:00:00Z"]
+    with emulator_process(runs, latency_ms=50) as emu:
+        seq_seconds, _ = cli_export(emu, tmp / "seq.jsonl", *window)
+        seq_ids = ids_of(tmp / "seq.jsonl")
+        report.add(
+            "2 parallel", f"sequential, 50 ms latency, {len(seq_ids)} runs", f"{seq_seconds:.2f} s"
+        )
+        for n in levels:
+            out = tmp / f"par{n}.jsonl"
+            seconds, _ = cli_export(emu, out, *window, "--parallel", str(n))
+            same = ids_of(out) == seq_ids
+            speed = seq_seconds / seconds
+            target = ">= 6x" if n == 8 else ""
+            ok = (speed >= 6 and same) if n == 8 else same
+            report.add(
+                "2 parallel", f"--parallel {n} (ids identical: {same})", f"{speed:.1f}x", target, ok
+            )
+
+
+def section_memory(report: Report, tmp: Path, small: int, large: int) -> None:
+    have_parquet = importlib.util.find_spec("pyarrow") is not None
+    formats = ["jsonl", "parquet"] if have_parquet else ["jsonl"]
+    with emulator_process(large) as emu:
+        for fmt in formats:
+            peaks = {}
+            for size in (small, large):
+                _, peak = cli_export(emu, tmp / f"mem{size}.{fmt}", "--limit", str(size))
+                peaks[size] = peak
+                report.add("3 memory", f"peak RSS, {size:,} runs, {fmt}", f"{peak:.0f} MB")
+            ratio = peaks[large] / peaks[small]
+            report.add(
+                "3 memory",
+                f"{fmt}: {large:,} vs {small:,}",
+                f"{ratio:.2f}x",
+                "<= 1.25x",
+                ratio <= 1.25,
+            )
+
+
+async def _mcp_measure(emu: Emulator, starts: int, calls: int) -> dict[str, float]:
+    from mcp import Client, StdioServerParameters
+
+    params = StdioServerParameters(command=str(BIN / "timbal-mcp"), args=[], env=emu.env())
+    cold: list[float] = []
+    for _ in range(starts):
+        start = time.perf_counter()
+        async with Client(params) as client:
+            await client.list_tools()
+            cold.append(time.perf_counter() - start)
+    out: dict[str, float] = {"cold_start": median(cold)}
+    headers = {"Authorization": f"Bearer {emu.api_key}"}
+    async with (
+        Client(params) as client,
+        httpx.AsyncClient(base_url=emu.base_url, headers=headers) as http,
+    ):
+        await client.call_tool("list_runs", {"limit": 50})
+        direct: list[float] = []
+        via_mcp: list[float] = []
+        for _ in range(calls):
+            start = time.perf_counter()
+            (await http.get(emu.runs_path)).raise_for_status()
+            direct.append(time.perf_counter() - start)
+            start = time.perf_counter()
+            result = await client.call_tool("list_runs", {"limit": 50})
+            via_mcp.append(time.perf_counter() - start)
+            assert not result.is_error
+        out["direct"] = median(direct)
+        out["mcp"] = median(via_mcp)
+        result = await client.call_tool("list_runs", {"limit": 200})
+        text = "".join(getattr(block, "text", "") for block in result.content)
+        out["text_chars"] = len(text)
+        out["structured_chars"] = len(json.dumps(result.structured_content, separators=(",", ":")))
+        raw = 0
+        token = None
+        got = 0
+        while got < 200:
+            page = await http.get(emu.runs_path, params={"page_token": token} if token else None)
+            body = orjson.loads(page.content)
+            raw += len(orjson.dumps(body["runs"][: 200 - got]))
+            got += len(body["runs"])
+            token = body["next_page_token"]
+            if not token:
+                break
+        out["raw_chars"] = raw
+    return out
+
+
+def section_mcp(report: Report, runs: int, starts: int, calls: int) -> None:
+    with emulator_process(runs) as emu:
+        m = asyncio.run(_mcp_measure(emu, starts, calls))
+    report.add(
+        "4 mcp",
+        f"cold start to list_tools (median of {starts})",
+        f"{m['cold_start']:.2f} s",
+        "< 1.0 s",
+        m["cold_start"] < 1.0,
+    )
+    added = (m["mcp"] - m["direct"]) * 1000
+    report.add(
+        "4 mcp", f"direct GET of one page (median of {calls})", f"{m['direct'] * 1000:.2f} ms"
+    )
+    report.add(
+        "4 mcp", "list_runs over stdio, added per call", f"{added:.2f} ms", "< 5 ms", added < 5
+    )
+    tokens = m["text_chars"] / 4
+    report.add(
+        "4 mcp",
+        "list_runs limit=200: text content",
+        f"{m['text_chars']:,.0f} ch ~{tokens:,.0f} tok",
+        "< 25k tok",
+        tokens < 25_000,
+    )
+    report.add(
+        "4 mcp",
+        "same 200 runs as raw API JSON",
+        f"{m['raw_chars']:,.0f} ch ~{m['raw_chars'] / 4:,.0f} tok",
+    )
+
+
+SECTIONS: dict[str, Callable[[Report, Path, bool], None]] = {
+    "1": lambda r, t, s: section_throughput(r, t, 2_000 if s else 100_000, 1 if s else 3),
+    "2": lambda r, t, s: section_parallel(r, t, 600 if s else 10_000, [2] if s else [4, 8, 16]),
+    "3": lambda r, t, s: section_memory(r, t, 500 if s else 20_000, 2_000 if s else 200_000),
+    "4": lambda r, t, s: section_mcp(r, 500 if s else 5_000, 1 if s else 5, 3 if s else 50),
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument("--smoke", action="store_true", help="tiny data, one repetition")
+    parser.add_argument("--only", action="append", choices=sorted(SECTIONS), help="run one section")
+    args = parser.parse_args(argv)
+    report = Report()
+    print(
+        f"timbal-integrations benchmarks on {os.cpu_count()} cores, {time.strftime('%Y-%m-%d')}"
+        + (" (smoke run: figures mean nothing)" if args.smoke else "")
+    )
+    with tempfile.TemporaryDirectory(prefix="timbal-bench-") as tmp:
+        for key in args.only or sorted(SECTIONS):
+            SECTIONS[key](report, Path(tmp), args.smoke)
+    missed = [row for row in report.rows if row.ok is False]
+    if missed and not args.smoke:
+        print(f"{len(missed)} target(s) missed")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
