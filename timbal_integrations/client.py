@@ -285,6 +285,16 @@ class WindowPage:
     page_token: str | None
 
 
+def _peek_token(body: bytes) -> str | None:
+    """The next page token of a raw page body, or None (validation comes later)."""
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    token = data.get("next_page_token") if isinstance(data, dict) else None
+    return token if isinstance(token, str) and token else None
+
+
 def _earliest_query(query: RunQuery) -> RunQuery:
     return query.replace(sort_by="created_at", sort_order="asc")
 
@@ -332,6 +342,7 @@ class TimbalClient:
         self._core = _Core(
             api_key, host, org_id, project_id, timeout, max_retries, retry_policy, env
         )
+        self._transport = transport
         self._http = httpx.Client(
             base_url=self._core.config.base_url,
             headers=self._core.headers(),
@@ -400,10 +411,25 @@ class TimbalClient:
         return self._core.page(self._get(path, params), path)
 
     def iter_pages(
-        self, query: RunQuery | None = None, *, page_token: str | None = None, **filters: Any
+        self,
+        query: RunQuery | None = None,
+        *,
+        page_token: str | None = None,
+        prefetch: bool = False,
+        **filters: Any,
     ) -> Iterator[RunsPage]:
-        """Iterate over pages lazily, starting at ``page_token`` (the first page if None)."""
+        """Iterate over pages lazily, starting at ``page_token`` (the first page if None).
+
+        With ``prefetch=True`` the next page is requested as soon as the current one's
+        token is known, while the caller is still busy with the current page (a helper
+        thread fetches, this thread validates): the server never waits on our processing.
+        It may fetch one page more than the caller ends up reading, so listings with a
+        ``limit`` do not use it.
+        """
         q = _build_query(query, filters)
+        if prefetch:
+            yield from self._prefetched_pages(q, page_token)
+            return
         seen: set[str] = set()
         token = page_token
         while True:
@@ -413,6 +439,59 @@ class TimbalClient:
             if page.next_page_token is None:
                 return
             token = page.next_page_token
+
+    def _prefetched_pages(self, q: RunQuery, page_token: str | None) -> Iterator[RunsPage]:
+        core = self._core
+        path = core.config.runs_path
+        params = q.to_params()
+        ahead: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=2)
+        stop = threading.Event()
+
+        def put(item: tuple[str, Any]) -> bool:
+            while not stop.is_set():
+                try:
+                    ahead.put(item, timeout=0.05)
+                    return True
+                except queue.Full:
+                    continue
+            return False
+
+        def fetch() -> None:
+            token = page_token
+            try:
+                while not stop.is_set():
+                    response = self._get(path, {**params, "page_token": token} if token else params)
+                    following = _peek_token(response.content)
+                    if not put(("page", (response, token, following))) or following is None:
+                        break
+                    token = following
+            except BaseException as exc:  # handed to the consumer thread
+                put(("error", exc))
+            finally:
+                put(("done", None))
+
+        thread = threading.Thread(target=fetch, name="timbal-prefetch", daemon=True)
+        thread.start()
+        seen: set[str] = set()
+        try:
+            while True:
+                kind, payload = ahead.get()
+                if kind == "done":
+                    return
+                if kind == "error":
+                    raise payload
+                response, token, following = payload
+                page = core.page(response, path)
+                core.check_token(token, page.next_page_token, seen)
+                yield page
+                if page.next_page_token is None or following is None:
+                    return
+        finally:
+            stop.set()
+            while thread.is_alive():
+                with contextlib.suppress(queue.Empty):
+                    ahead.get(timeout=0.05)
+            thread.join()
 
     def list_runs(
         self,
@@ -481,7 +560,12 @@ class TimbalClient:
         paged concurrently on a private event loop in a helper thread; at most a few pages
         per window are buffered.
         """
-        if len(windows) - start_window <= 1:
+        async_transport: httpx.AsyncBaseTransport | None = None
+        if isinstance(self._transport, httpx.AsyncBaseTransport):
+            async_transport = self._transport
+        sync_only = self._transport is not None and async_transport is None
+        if len(windows) - start_window <= 1 or sync_only:
+            # One window, or a transport that only speaks sync: page the windows in turn.
             for index in range(start_window, len(windows)):
                 token = start_token if index == start_window else None
                 for page in self.iter_pages(windows[index], page_token=token):
@@ -500,6 +584,7 @@ class TimbalClient:
                 project_id=config.project_id,
                 timeout=self._core.timeout,
                 retry_policy=self._core.retry,
+                transport=async_transport,
             ) as client:
                 try:
                     pages = client.iter_window_pages(

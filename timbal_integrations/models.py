@@ -175,3 +175,9 @@ class RunsPage(BaseModel):
 
     runs: list[Run]
     next_page_token: str | None = None
+
+    @field_validator("next_page_token", mode="after")
+    @classmethod
+    def _empty_token_ends(cls, value: str | None) -> str | None:
+        # The spec types the token as string-or-null; an empty string cannot name a page.
+        return value or None

@@ -147,6 +147,8 @@ def _parse_time_string(value: str, field: str, now: datetime | None) -> datetime
             return reference - timedelta(seconds=seconds)
         except OverflowError:
             raise QueryError(field, f"{shown!r} reaches back before year 1") from None
+    if text[-1:] == "z":  # RFC 3339 allows a lower-case zone designator
+        text = text[:-1] + "Z"
     try:
         parsed = datetime.fromisoformat(text.replace(" ", "T", 1) if " " in text else text)
     except ValueError:

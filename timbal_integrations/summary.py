@@ -89,7 +89,7 @@ def percentile(sorted_values: list[int], p: float) -> int | None:
     """Nearest-rank percentile ``p`` (0 < p <= 100) of an ascending list; None if empty."""
     if not sorted_values:
         return None
-    rank = max(1, math.ceil(p / 100 * len(sorted_values)))
+    rank = max(1, math.ceil(p * len(sorted_values) / 100))
     return sorted_values[min(rank, len(sorted_values)) - 1]
 
 

@@ -1,0 +1,116 @@
+"""The package's public names are pinned, and importing it stays light."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import subprocess
+import sys
+
+import pytest
+
+import timbal_integrations
+
+DOCUMENTED = [
+    "FILTER_NAMES",
+    "KNOWN_STATUSES",
+    "RECORD_FIELDS",
+    "APIConnectionError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AsyncTimbalClient",
+    "AuthenticationError",
+    "BadRequestError",
+    "ClientConfig",
+    "ConfigError",
+    "ExportError",
+    "NotFoundError",
+    "PaginationLoopError",
+    "PermissionDeniedError",
+    "QueryError",
+    "RateLimitError",
+    "ResponseValidationError",
+    "RetryPolicy",
+    "Run",
+    "RunDetail",
+    "RunQuery",
+    "RunsPage",
+    "Secret",
+    "ServerError",
+    "TimbalClient",
+    "TimbalError",
+    "UserRef",
+    "Workforce",
+    "__version__",
+    "parse_time",
+]
+
+CORE_MODULES = [
+    "timbal_integrations.config",
+    "timbal_integrations.errors",
+    "timbal_integrations.models",
+    "timbal_integrations.query",
+    "timbal_integrations.retry",
+    "timbal_integrations.client",
+    "timbal_integrations.summary",
+]
+
+
+def test_all_is_the_documented_list() -> None:
+    assert sorted(timbal_integrations.__all__) == sorted(DOCUMENTED)
+    assert len(set(timbal_integrations.__all__)) == len(timbal_integrations.__all__)
+
+
+def test_every_exported_name_exists() -> None:
+    for name in timbal_integrations.__all__:
+        assert getattr(timbal_integrations, name, None) is not None, name
+
+
+def test_version_is_a_string() -> None:
+    assert isinstance(timbal_integrations.__version__, str)
+    assert timbal_integrations.__version__[0].isdigit()
+
+
+@pytest.mark.parametrize("module_name", CORE_MODULES)
+def test_core_modules_have_explicit_all(module_name: str) -> None:
+    module = importlib.import_module(module_name)
+    exported = module.__all__
+    assert exported, module_name
+    for name in exported:
+        assert hasattr(module, name), f"{module_name}.__all__ names missing {name}"
+
+
+def test_exceptions_form_one_tree() -> None:
+    ti = timbal_integrations
+    for name in DOCUMENTED:
+        obj = getattr(ti, name)
+        if isinstance(obj, type) and issubclass(obj, Exception):
+            assert issubclass(obj, ti.TimbalError), name
+    assert issubclass(ti.APITimeoutError, ti.APIConnectionError)
+    assert issubclass(ti.PaginationLoopError, ti.ResponseValidationError)
+    assert issubclass(ti.QueryError, ValueError)
+    for cls in (
+        ti.BadRequestError,
+        ti.AuthenticationError,
+        ti.PermissionDeniedError,
+        ti.NotFoundError,
+        ti.RateLimitError,
+        ti.ServerError,
+    ):
+        assert issubclass(cls, ti.APIStatusError)
+
+
+def test_import_does_not_pull_airflow_or_pyarrow() -> None:
+    code = (
+        "import json, sys\n"
+        "import timbal_integrations\n"
+        "from timbal_integrations import TimbalClient, RunQuery\n"
+        "import timbal_integrations.summary\n"
+        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('airflow', 'pyarrow'))\n"
+        "print(json.dumps(heavy))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == []
