@@ -1,0 +1,319 @@
+"""End to end: a real ``timbal-mcp`` process over stdio and over streamable HTTP.
+
+The SDK's own clients drive it; the process reaches the emulator over a real socket.
+Readiness is awaited by reading the server's announcement line, never by sleeping.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import http.client
+import json
+import os
+import queue
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+import httpx2
+import pytest
+from helpers_mcp import API_KEY, expected_runs, ids, page_all
+from mcp import Client, StdioServerParameters
+from mcp.client.stdio import stdio_client
+from mcp.client.streamable_http import streamable_http_client
+
+from timbal_integrations.emulator import Emulator
+
+BIN = Path(sys.executable).parent
+TIMBAL_MCP = str(BIN / "timbal-mcp")
+TOKEN = "mcp-test-token-9f8e7d6c5b4a"
+START_TIMEOUT = 60.0
+
+
+def server_env(emu: Emulator, **extra: str) -> dict[str, str]:
+    return {**emu.env(), "TIMBAL_RETRY_TESTING": "1", **extra}
+
+
+def run_stdio(params: StdioServerParameters, errlog: TextIO, work: Any) -> Any:
+    async def go() -> Any:
+        async with Client(stdio_client(params, errlog=errlog)) as client:
+            return await work(client)
+
+    return asyncio.run(go())
+
+
+def test_the_console_script_exists() -> None:
+    assert Path(TIMBAL_MCP).exists(), "the project is not installed (pip install -e .)"
+
+
+def test_stdio_end_to_end(emu: Emulator, tmp_path: Path) -> None:
+    params = StdioServerParameters(command=TIMBAL_MCP, env=server_env(emu))
+    since, until = "2025-12-20T00:00:00+01:00", "2025-12-24T00:00:00Z"
+
+    async def work(client: Client) -> dict[str, Any]:
+        listing = await client.list_tools()
+        every, _ = await page_all(client, {"since": since, "until": until, "limit": 40})
+        one = await client.call_tool("get_run", {"run_id": every[0]})
+        summary = await client.call_tool(
+            "summarize_runs", {"since": since, "until": until, "status": "error"}
+        )
+        bad = await client.call_tool("list_runs", {"limit": 1000})
+        return {
+            "tools": sorted(t.name for t in listing.tools),
+            "server": client.server_info.name if client.server_info else None,
+            "ids": every,
+            "one": one.structured_content,
+            "summary": summary.structured_content,
+            "bad": bad,
+        }
+
+    with (tmp_path / "stderr.txt").open("w+") as errlog:
+        got = run_stdio(params, errlog, work)
+        errlog.seek(0)
+        stderr = errlog.read()
+    start = datetime.fromisoformat("2025-12-19T23:00:00+00:00")
+    end = datetime.fromisoformat("2025-12-24T00:00:00+00:00")
+    assert got["tools"] == ["get_run", "list_runs", "summarize_runs"]
+    assert got["server"] == "timbal"
+    assert got["ids"] == ids(expected_runs(emu, since=start, until=end))
+    assert got["one"]["id"] == got["ids"][0]
+    errors = expected_runs(emu, since=start, until=end, status="error")
+    assert got["summary"]["total"] == len(errors)
+    assert got["bad"].is_error
+    assert "`limit`" in got["bad"].content[0].text
+    assert API_KEY not in stderr
+    assert "Traceback" not in stderr
+
+
+def test_stdio_reports_missing_configuration(emu: Emulator, tmp_path: Path) -> None:
+    env = {k: v for k, v in server_env(emu).items() if k != "TIMBAL_API_KEY"}
+    params = StdioServerParameters(command=sys.executable, args=["-m", "mcp_server"], env=env)
+
+    async def work(client: Client) -> Any:
+        return await client.call_tool("list_runs", {})
+
+    with (tmp_path / "stderr.txt").open("w+") as errlog:
+        result = run_stdio(params, errlog, work)
+        errlog.seek(0)
+        stderr = errlog.read()
+    assert "configuration problem" in stderr
+    assert "TIMBAL_API_KEY" in stderr
+    assert result.is_error
+    assert "TIMBAL_API_KEY" in result.content[0].text
+
+
+def test_flags_override_the_environment(emu: Emulator, tmp_path: Path) -> None:
+    env = server_env(emu, TIMBAL_PROJECT_ID="wrong-project", TIMBAL_API_KEY="wrong-key-123")
+    params = StdioServerParameters(
+        command=TIMBAL_MCP,
+        args=["--project-id", emu.project_id, "--api-key", API_KEY],
+        env=env,
+    )
+
+    async def work(client: Client) -> Any:
+        return await client.call_tool("list_runs", {"limit": 3})
+
+    with (tmp_path / "stderr.txt").open("w+") as errlog:
+        result = run_stdio(params, errlog, work)
+    assert not result.is_error, result.content[0].text
+    assert result.structured_content["returned"] == 3
+
+
+def test_importing_the_server_does_not_import_airflow_or_pyarrow() -> None:
+    code = (
+        "import sys, mcp_server, mcp_server.__main__, mcp_server.transport\n"
+        "mcp_server.create_server(env={})\n"
+        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('airflow', 'pyarrow'))\n"
+        "print(heavy)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert out.stdout.strip() == "[]", out.stdout
+
+
+def test_help_and_version() -> None:
+    out = subprocess.run(
+        [TIMBAL_MCP, "--help"], capture_output=True, text=True, timeout=60, check=True
+    )
+    for flag in ("--transport", "--host", "--port", "--auth-token", "--api-key", "--org-id"):
+        assert flag in out.stdout
+    version = subprocess.run(
+        [sys.executable, "-m", "mcp_server", "--version"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert version.stdout.startswith("timbal-mcp ")
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "needle"),
+    [
+        (["--transport", "http", "--host", "0.0.0.0"], {}, "not a loopback address"),
+        (["--transport", "http", "--host", "10.1.2.3"], {}, "--auth-token"),
+        (["--transport", "http", "--auth-token", "short"], {}, "too short"),
+        (["--transport", "http", "--port", "70000"], {}, "--port"),
+        (["--transport", "carrier-pigeon"], {}, "invalid choice"),
+    ],
+)
+def test_unsafe_or_bad_usage_exits_2(args: list[str], env: dict[str, str], needle: str) -> None:
+    environment = {k: v for k, v in os.environ.items() if k != "TIMBAL_MCP_TOKEN"}
+    out = subprocess.run(
+        [TIMBAL_MCP, *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**environment, **env},
+        stdin=subprocess.DEVNULL,
+    )
+    assert out.returncode == 2, out.stderr
+    assert needle in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+# --- streamable HTTP -------------------------------------------------------------------------
+
+
+class HttpServer:
+    """A ``timbal-mcp --transport http`` subprocess and the URL it announced."""
+
+    def __init__(self, process: subprocess.Popen[str], url: str, lines: queue.Queue[str]) -> None:
+        self.process = process
+        self.url = url
+        self.lines = lines
+        self.port = int(url.rsplit(":", 1)[1].split("/", 1)[0])
+
+    def request(self, headers: dict[str, str], *, host: str | None = None) -> tuple[int, str]:
+        """POST an MCP initialize request; the status and body."""
+        body = json.dumps(
+            {
+                "jsonrpc": "2.0",
+                "id": 1,
+                "method": "initialize",
+                "params": {
+                    "protocolVersion": "2025-06-18",
+                    "capabilities": {},
+                    "clientInfo": {"name": "test", "version": "1"},
+                },
+            }
+        )
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        try:
+            all_headers = {
+                "Content-Type": "application/json",
+                "Accept": "application/json, text/event-stream",
+                **headers,
+            }
+            if host is not None:
+                connection.putrequest("POST", "/mcp", skip_host=True)
+                connection.putheader("Host", host)
+                for name, value in all_headers.items():
+                    connection.putheader(name, value)
+                connection.putheader("Content-Length", str(len(body)))
+                connection.endheaders(body.encode())
+            else:
+                connection.request("POST", "/mcp", body=body, headers=all_headers)
+            response = connection.getresponse()
+            return response.status, response.read().decode(errors="replace")
+        finally:
+            connection.close()
+
+
+@pytest.fixture(scope="module")
+def http_server(emu: Emulator) -> Iterator[HttpServer]:
+    """One HTTP server for the module's tests (they only read)."""
+    process = subprocess.Popen(
+        [TIMBAL_MCP, "--transport", "http", "--host", "127.0.0.1", "--port", "0"],
+        env={**os.environ, **server_env(emu, TIMBAL_MCP_TOKEN=TOKEN)},
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    lines: queue.Queue[str] = queue.Queue()
+
+    everything: list[str] = []
+
+    def pump() -> None:
+        assert process.stderr is not None
+        for line in process.stderr:
+            everything.append(line)
+            lines.put(line)
+        lines.put("")
+
+    reader = threading.Thread(target=pump, daemon=True)
+    reader.start()
+    try:
+        url = None
+        while url is None:
+            line = lines.get(timeout=START_TIMEOUT)
+            if not line:
+                raise AssertionError("timbal-mcp exited before serving")
+            if "serving streamable HTTP at " in line:
+                url = line.split(" at ", 1)[1].strip()
+        yield HttpServer(process, url, lines)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:  # pragma: no cover
+            process.kill()
+            process.wait(timeout=30)
+        reader.join(timeout=30)
+        assert process.stderr is not None
+        process.stderr.close()
+    log = "".join(everything)
+    assert API_KEY not in log
+    assert TOKEN not in log
+    assert "Traceback" not in log
+
+
+def test_http_requires_the_bearer_token(http_server: HttpServer) -> None:
+    assert http_server.url.endswith("/mcp")
+    assert http_server.url.startswith("http://127.0.0.1:")
+    status, body = http_server.request({})
+    assert status == 401
+    assert "bearer token" in body
+    status, _ = http_server.request({"Authorization": "Bearer not-the-token-at-all"})
+    assert status == 401
+    status, _ = http_server.request({"Authorization": TOKEN})  # no scheme
+    assert status == 401
+    status, body = http_server.request({"Authorization": f"Bearer {TOKEN}"})
+    assert status == 200, body
+    assert '"timbal"' in body
+
+
+def test_http_refuses_a_foreign_host_header(http_server: HttpServer) -> None:
+    status, _ = http_server.request(
+        {"Authorization": f"Bearer {TOKEN}"}, host="attacker.example:80"
+    )
+    assert status == 421
+    status, _ = http_server.request(
+        {"Authorization": f"Bearer {TOKEN}", "Origin": "http://attacker.example"}
+    )
+    assert status == 403
+    status, _ = http_server.request(
+        {"Authorization": f"Bearer {TOKEN}"}, host=f"localhost:{http_server.port}"
+    )
+    assert status == 200
+
+
+def test_http_sdk_client_with_the_token(http_server: HttpServer, emu: Emulator) -> None:
+    async def go() -> tuple[list[str], Any]:
+        async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {TOKEN}"}) as http:
+            transport = streamable_http_client(http_server.url, http_client=http)
+            async with Client(transport) as client:
+                listing = await client.list_tools()
+                result = await client.call_tool("list_runs", {"limit": 5})
+                return sorted(t.name for t in listing.tools), result
+
+    names, result = asyncio.run(go())
+    assert names == ["get_run", "list_runs", "summarize_runs"]
+    assert not result.is_error
+    assert [r["id"] for r in result.structured_content["runs"]] == ids(expected_runs(emu))[:5]

@@ -1,0 +1,158 @@
+"""Tool listing: names, annotations, descriptions, and snapshots of every schema.
+
+A schema change must be deliberate: regenerate the snapshots with
+``TIMBAL_UPDATE_SNAPSHOTS=1 pytest tests/mcp/test_mcp_schema.py`` and review the diff.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import jsonschema  # type: ignore[import-untyped]
+import pytest
+from helpers_mcp import in_session
+from mcp.server.mcpserver import MCPServer
+from mcp.types import Tool
+
+from mcp_server import SERVER_NAME, TOOL_NAMES
+
+SNAPSHOTS = Path(__file__).parent / "snapshots"
+FILTERS = [
+    "status",
+    "user_id",
+    "user_email",
+    "sentiment",
+    "workforce_id",
+    "group_id",
+    "rev",
+    "since",
+    "until",
+    "roots",
+    "sort_by",
+    "sort_order",
+]
+
+
+@pytest.fixture
+def tools(server: MCPServer[Any]) -> dict[str, Tool]:
+    listing = in_session(server, lambda client: client.list_tools())
+    return {tool.name: tool for tool in listing.tools}
+
+
+def test_server_identifies_itself_as_timbal(server: MCPServer[Any]) -> None:
+    async def info(client: Any) -> Any:
+        return client.server_info
+
+    server_info = in_session(server, info)
+    assert SERVER_NAME == "timbal"
+    assert server_info.name == "timbal"
+    assert server_info.version
+
+
+def test_the_three_tools_are_listed_read_only_and_idempotent(tools: dict[str, Tool]) -> None:
+    assert sorted(tools) == sorted(TOOL_NAMES) == ["get_run", "list_runs", "summarize_runs"]
+    for tool in tools.values():
+        assert tool.annotations is not None
+        assert tool.annotations.read_only_hint is True
+        assert tool.annotations.idempotent_hint is True
+        assert tool.annotations.destructive_hint is False
+        assert tool.title
+        assert tool.description
+        assert len(tool.description) > 100
+        assert "Example" in tool.description
+
+
+def test_list_runs_input_schema_is_typed(tools: dict[str, Tool]) -> None:
+    schema = tools["list_runs"].input_schema
+    props = schema["properties"]
+    assert schema["additionalProperties"] is False
+    assert list(props) == [*FILTERS, "limit", "cursor"]
+    assert schema.get("required", []) == []
+    assert props["limit"]["type"] == "integer"
+    assert (props["limit"]["minimum"], props["limit"]["maximum"]) == (1, 200)
+    assert props["limit"]["default"] == 20
+
+    def enum_of(prop: dict[str, Any]) -> list[str]:
+        return next(option["enum"] for option in prop["anyOf"] if "enum" in option)
+
+    assert enum_of(props["sort_by"]) == [
+        "id",
+        "created_at",
+        "duration_ms",
+        "cost_usd",
+        "cost_credits",
+    ]
+    assert enum_of(props["sort_order"]) == ["asc", "desc"]
+    # status is an open string: known values are offered, none is enforced
+    assert "enum" not in json.dumps(props["status"])
+    for known in ("success", "error", "cancelled", "running"):
+        assert known in props["status"]["description"]
+    for name in (*FILTERS, "limit", "cursor"):
+        assert props[name]["description"], name
+    assert "24h" in props["since"]["description"]
+    assert "UTC" in props["since"]["description"]
+
+
+def test_summarize_runs_takes_the_same_filters_and_a_scan_bound(tools: dict[str, Tool]) -> None:
+    schema = tools["summarize_runs"].input_schema
+    props = schema["properties"]
+    assert schema["additionalProperties"] is False
+    assert list(props) == [*FILTERS, "max_runs"]
+    assert props["max_runs"]["default"] == 10_000
+    assert props["max_runs"]["minimum"] == 1
+    list_props = tools["list_runs"].input_schema["properties"]
+    for name in FILTERS:
+        assert props[name] == list_props[name]
+
+
+def test_get_run_requires_a_run_id(tools: dict[str, Tool]) -> None:
+    schema = tools["get_run"].input_schema
+    assert schema["required"] == ["run_id"]
+    assert schema["additionalProperties"] is False
+    assert list(schema["properties"]) == ["run_id"]
+
+
+def test_output_schemas_are_valid_json_schemas(tools: dict[str, Tool]) -> None:
+    for tool in tools.values():
+        assert tool.output_schema is not None, tool.name
+        jsonschema.Draft202012Validator.check_schema(tool.output_schema)
+        jsonschema.Draft202012Validator.check_schema(tool.input_schema)
+    listed = tools["list_runs"].output_schema
+    assert listed is not None
+    assert set(listed["required"]) == {"runs", "returned", "applied_filters"}
+    for name in ("next_cursor", "scanned", "scan_bound_hit", "hint"):
+        assert name in listed["properties"]
+    summary = tools["summarize_runs"].output_schema
+    assert summary is not None
+    assert {"total", "complete", "by_status", "max_runs", "applied_filters"} <= set(
+        summary["required"]
+    )
+
+
+@pytest.mark.parametrize("name", ["list_runs", "get_run", "summarize_runs"])
+def test_schemas_match_their_snapshot(tools: dict[str, Tool], name: str) -> None:
+    tool = tools[name]
+    current = {
+        "name": tool.name,
+        "title": tool.title,
+        "description": tool.description,
+        "annotations": tool.annotations.model_dump(exclude_none=True) if tool.annotations else None,
+        "input_schema": tool.input_schema,
+        "output_schema": tool.output_schema,
+    }
+    path = SNAPSHOTS / f"{name}.json"
+    rendered = json.dumps(current, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    if os.environ.get("TIMBAL_UPDATE_SNAPSHOTS") == "1":
+        SNAPSHOTS.mkdir(exist_ok=True)
+        temporary = path.with_suffix(".json.tmp")
+        temporary.write_text(rendered, encoding="utf-8")
+        temporary.replace(path)
+    assert path.exists(), f"no snapshot {path.name}: run with TIMBAL_UPDATE_SNAPSHOTS=1"
+    stored = json.loads(path.read_text(encoding="utf-8"))
+    assert stored == json.loads(rendered), (
+        f"the {name} tool's schema changed; if deliberate, regenerate the snapshots with "
+        "TIMBAL_UPDATE_SNAPSHOTS=1 and review the diff"
+    )
