@@ -1,0 +1,221 @@
+"""``TimbalHook``: a Timbal connection turned into the core's :class:`TimbalClient`.
+
+A ``timbal`` connection holds the API host (``host``; a bare host such as
+``api.timbal.ai`` means https, a full URL such as ``http://127.0.0.1:8000`` is used as
+is), the API key (``password``) and, in its extra, ``org_id`` and ``project_id``. Both
+of Airflow's spellings work::
+
+    AIRFLOW_CONN_TIMBAL_DEFAULT='{"conn_type": "timbal", "host": "api.timbal.ai",
+        "password": "<key>", "extra": {"org_id": "<org>", "project_id": "<project>"}}'
+    AIRFLOW_CONN_TIMBAL_DEFAULT='timbal://:<key>@api.timbal.ai/?org_id=<org>&project_id=<project>'
+
+In the URI form a port goes after the host as usual, and a plain-http server is given
+by percent-encoding the whole URL as the host (``http%3A%2F%2F127.0.0.1%3A8000``) or by
+the path ``/http``. Every field can be overridden by a hook argument. The key is only
+ever held as a :class:`~timbal_integrations.Secret` and registered with Airflow's
+secrets masker, so it never shows in task logs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from types import TracebackType
+from typing import Any, ClassVar, Self
+
+from airflow.sdk import BaseHook
+
+from timbal_integrations import RunDetail, RunQuery, RunsPage, TimbalClient
+from timbal_integrations.config import (
+    DEFAULT_HOST,
+    ClientConfig,
+    Secret,
+    normalize_base_url,
+    resolve_config,
+)
+from timbal_integrations.errors import ConfigError
+from timbal_integrations.models import Run
+
+from .. import CONN_TYPE, DEFAULT_CONN_ID
+
+__all__ = ["TimbalHook"]
+
+
+def _text(value: object) -> str | None:
+    """A non-empty stripped string, or None."""
+    if value is None:
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+class TimbalHook(BaseHook):
+    """Interact with Timbal's runs API through an Airflow connection.
+
+    :param timbal_conn_id: the connection to use (type ``timbal``).
+    :param host: overrides the connection's host (a bare host or a URL).
+    :param api_key: overrides the connection's password (the API key).
+    :param org_id: overrides the connection's ``org_id`` extra.
+    :param project_id: overrides the connection's ``project_id`` extra.
+    :param timeout: seconds to wait for each HTTP response.
+    :param max_retries: retries of 429/5xx/connection errors (the core's default if None).
+
+    The connection is read lazily, on the first call that needs the client. Use the
+    hook as a context manager (or call :meth:`close`) to close the client's connections.
+    """
+
+    conn_name_attr: ClassVar[str] = "timbal_conn_id"
+    default_conn_name: ClassVar[str] = DEFAULT_CONN_ID
+    conn_type: ClassVar[str] = CONN_TYPE
+    hook_name: ClassVar[str] = "Timbal"
+
+    def __init__(
+        self,
+        timbal_conn_id: str = DEFAULT_CONN_ID,
+        *,
+        host: str | None = None,
+        api_key: str | None = None,
+        org_id: str | None = None,
+        project_id: str | None = None,
+        timeout: float = 30.0,
+        max_retries: int | None = None,
+    ) -> None:
+        super().__init__()
+        self.timbal_conn_id = timbal_conn_id
+        self._host = _text(host)
+        self._api_key = Secret(api_key.strip()) if api_key and api_key.strip() else None
+        if self._api_key:
+            self._mask(self._api_key.get())
+        self._org_id = _text(org_id)
+        self._project_id = _text(project_id)
+        self._timeout = timeout
+        self._max_retries = max_retries
+        self._client: TimbalClient | None = None
+
+    def __repr__(self) -> str:
+        return f"TimbalHook(timbal_conn_id={self.timbal_conn_id!r})"
+
+    @staticmethod
+    def _mask(secret: str) -> None:
+        from airflow.sdk.log import mask_secret
+
+        mask_secret(secret)
+
+    def _connection_host(self, conn: Any) -> str | None:
+        host = _text(conn.host)
+        if host is None or "://" in host:
+            return host
+        if conn.port:
+            host = f"{host}:{int(conn.port)}"
+        scheme = _text(conn.schema)
+        if scheme in ("http", "https"):
+            host = f"{scheme}://{host}"
+        return host
+
+    def resolve_config(self) -> ClientConfig:
+        """Settings from the arguments, then the connection (never from TIMBAL_* variables).
+
+        Raises :class:`~timbal_integrations.ConfigError` naming the connection field
+        to fill in when the key, org or project is missing.
+        """
+        need_conn = not (self._host and self._api_key and self._org_id and self._project_id)
+        conn = self.get_connection(self.timbal_conn_id) if need_conn else None
+        extra: dict[str, Any] = conn.extra_dejson if conn is not None else {}
+
+        def extra_field(name: str) -> str | None:
+            return _text(extra.get(name)) or _text(extra.get(f"extra__{CONN_TYPE}__{name}"))
+
+        where = f"connection {self.timbal_conn_id!r}"
+        key = self._api_key
+        if key is None and conn is not None and _text(conn.password):
+            key = Secret(str(conn.password).strip())
+        if not key:
+            raise ConfigError(f"{where} has no API key: set its password (or pass api_key=...)")
+        org = self._org_id or extra_field("org_id")
+        if org is None:
+            raise ConfigError(f"{where} has no org_id: set extra org_id (or pass org_id=...)")
+        project = self._project_id or extra_field("project_id")
+        if project is None:
+            raise ConfigError(
+                f"{where} has no project_id: set extra project_id (or pass project_id=...)"
+            )
+        host = self._host or (self._connection_host(conn) if conn is not None else None)
+        base_url = normalize_base_url(host or DEFAULT_HOST, field_name=f"{where} host")
+        return resolve_config(key, host=base_url, org_id=org, project_id=project, env={})
+
+    def get_conn(self) -> TimbalClient:
+        """The hook's :class:`TimbalClient`, created on first use and reused after."""
+        if self._client is None:
+            config = self.resolve_config()
+            self._client = TimbalClient(
+                config.api_key,
+                host=config.base_url,
+                org_id=config.org_id,
+                project_id=config.project_id,
+                timeout=self._timeout,
+                max_retries=self._max_retries,
+                env={},
+            )
+        return self._client
+
+    @property
+    def client(self) -> TimbalClient:
+        """Same as :meth:`get_conn`."""
+        return self.get_conn()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the client's connection pool (a later call opens a new client)."""
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    def list_runs(
+        self,
+        query: RunQuery | None = None,
+        *,
+        limit: int | None = None,
+        parallel: int | None = None,
+        **filters: Any,
+    ) -> Iterator[Run]:
+        """Every matching run across pages, lazily (see :meth:`TimbalClient.list_runs`)."""
+        return self.get_conn().list_runs(query, limit=limit, parallel=parallel, **filters)
+
+    def iter_pages(self, query: RunQuery | None = None, **filters: Any) -> Iterator[RunsPage]:
+        """The pages of a listing, lazily (see :meth:`TimbalClient.iter_pages`)."""
+        return self.get_conn().iter_pages(query, **filters)
+
+    def get_run(self, run_id: str) -> RunDetail:
+        """One run by id or idempotency key (see :meth:`TimbalClient.get_run`)."""
+        return self.get_conn().get_run(run_id)
+
+    def test_connection(self) -> tuple[bool, str]:
+        """Check the connection with one request for one page of runs.
+
+        Returns ``(True, message)`` on success and ``(False, the API's own message)``
+        on failure (Airflow's "Test" button shows it). The key is never in the message.
+        """
+        opened_here = self._client is None
+        try:
+            client = self.get_conn()
+            page = client.get_runs_page()
+        except Exception as error:  # Airflow's contract: report, never raise
+            return False, str(error) or type(error).__name__
+        finally:
+            if opened_here:
+                self.close()
+        config = client.config
+        more = " and more" if page.next_page_token else ""
+        return True, (
+            f"Connected to {config.base_url}: org {config.org_id!r}, project "
+            f"{config.project_id!r} ({len(page.runs)} run(s){more} visible)"
+        )
