@@ -8,6 +8,7 @@ import contextlib
 import logging
 import random
 import socket
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -65,16 +66,29 @@ def ids(runs: list[Any]) -> list[str]:
 
 
 class SleepRecorder:
-    """Records what the clients would sleep, with the testing switch off."""
+    """Records what the clients would sleep, with the testing switch off.
+
+    Only sleeps of the test's own thread are recorded (and skipped): other threads, such
+    as a session emulator's server loop, keep sleeping for real.
+    """
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.delays: list[float] = []
+        owner = threading.get_ident()
+        real_sleep = time.sleep
+        real_async_sleep = asyncio.sleep
 
         def fake_sleep(seconds: float) -> None:
+            if threading.get_ident() != owner:
+                real_sleep(seconds)
+                return
             self.delays.append(seconds)
 
-        async def fake_async_sleep(seconds: float, *args: Any) -> None:
+        async def fake_async_sleep(seconds: float, *args: Any) -> Any:
+            if threading.get_ident() != owner:
+                return await real_async_sleep(seconds, *args)
             self.delays.append(seconds)
+            return args[0] if args else None
 
         monkeypatch.setattr(time, "sleep", fake_sleep)
         monkeypatch.setattr(asyncio, "sleep", fake_async_sleep)
