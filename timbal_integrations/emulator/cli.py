@@ -1,0 +1,294 @@
+"""The emulator's command line: ``timbal-runs emulator`` and ``python -m ...emulator``.
+
+Serves until Ctrl-C (or SIGTERM), then exits 0. Bad flag values exit 2 and a port that
+cannot be bound exits 1, each with a one-line message.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import shlex
+import signal
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from typing import NoReturn
+
+from timbal_integrations.emulator.app import (
+    DEFAULT_API_KEY,
+    DEFAULT_ORG_ID,
+    DEFAULT_PROJECT_ID,
+    FAULT_KINDS,
+)
+from timbal_integrations.emulator.server import Emulator, run_emulator
+
+__all__ = ["build_parser", "main"]
+
+PROG = "timbal-runs emulator"
+
+
+class _UsageError(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line (no usage dump)."""
+
+    def error(self, message: str) -> NoReturn:
+        raise _UsageError(message)
+
+
+def _non_negative_int(text: str) -> int:
+    value = _int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text!r}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    value = _int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {text!r}")
+    return value
+
+
+def _int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+
+
+def _number(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return value
+
+
+def _non_negative(text: str) -> float:
+    value = _number(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text!r}")
+    return value
+
+
+def _positive(text: str) -> float:
+    value = _number(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text!r}")
+    return value
+
+
+def _fraction(text: str) -> float:
+    value = _number(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text!r}")
+    return value
+
+
+def _port(text: str) -> int:
+    value = _int(text)
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 65535, got {text!r}")
+    return value
+
+
+def _end(text: str) -> datetime:
+    if text.strip().lower() == "now":
+        return datetime.now(UTC).replace(second=0, microsecond=0)
+    try:
+        value = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected 'now' or an ISO 8601 date-time, got {text!r}"
+        ) from None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _fault_kinds(text: str) -> tuple[str, ...]:
+    kinds = tuple(k.strip() for k in text.split(",") if k.strip())
+    unknown = [k for k in kinds if k not in FAULT_KINDS]
+    if unknown or not kinds:
+        raise argparse.ArgumentTypeError(
+            f"expected a comma-separated subset of {','.join(FAULT_KINDS)}, got {text!r}"
+        )
+    return kinds
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The emulator's argument parser."""
+    parser = _Parser(
+        prog=PROG,
+        description="Serve a local, Timbal-compatible runs API with deterministic data.",
+    )
+    add = parser.add_argument
+    add("--host", default="127.0.0.1", help="interface to listen on (default: 127.0.0.1)")
+    add("--port", type=_port, default=8000, help="TCP port; 0 picks a free one (default: 8000)")
+    add("--runs", type=_non_negative_int, default=5000, help="runs to generate (default: 5000)")
+    add("--seed", type=_int, default=1, help="data seed (default: 1)")
+    add("--page-size", type=_positive_int, default=50, help="runs per page (default: 50)")
+    add("--api-key", default=DEFAULT_API_KEY, help=f"accepted API key (default: {DEFAULT_API_KEY})")
+    add("--org-id", default=DEFAULT_ORG_ID, help=f"served org id (default: {DEFAULT_ORG_ID})")
+    add(
+        "--project-id",
+        default=DEFAULT_PROJECT_ID,
+        help=f"served project id (default: {DEFAULT_PROJECT_ID})",
+    )
+    add(
+        "--end",
+        type=_end,
+        default="now",
+        help="newest run time: 'now' (floored to the minute) or ISO 8601 (default: now)",
+    )
+    add("--span-days", type=_positive, default=30.0, help="days of history (default: 30)")
+    add("--latency-ms", type=_non_negative, default=0.0, help="delay per request (default: 0)")
+    add(
+        "--fault-rate",
+        type=_fraction,
+        default=0.0,
+        help="share of requests answered with a fault, 0..1 (default: 0)",
+    )
+    add(
+        "--fault-kinds",
+        type=_fault_kinds,
+        default=FAULT_KINDS,
+        help=f"faults to inject (default: {','.join(FAULT_KINDS)})",
+    )
+    add(
+        "--retry-after",
+        type=_non_negative_int,
+        default=1,
+        help="Retry-After seconds of injected 429s (default: 1)",
+    )
+    add("--rate-limit", type=_positive, default=None, help="requests per second allowed")
+    add("--extra-fields", action="store_true", help="add unknown fields to list items")
+    add("--access-log", action="store_true", help="log every request to stderr")
+    return parser
+
+
+@contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """Treat SIGTERM like Ctrl-C while serving (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextmanager
+def _ignore_interrupts() -> Iterator[None]:
+    """Ignore further Ctrl-C and SIGTERM while shutting down (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the emulator from the command line; returns the exit code."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except _UsageError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 2
+    except SystemExit as exc:  # --help
+        return exc.code if isinstance(exc.code, int) else 0
+
+    if args.access_log:
+        import logging
+
+        logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+
+    try:
+        with _terminate_as_interrupt():
+            try:
+                emulator_cm = run_emulator(
+                    runs=args.runs,
+                    seed=args.seed,
+                    page_size=args.page_size,
+                    api_key=args.api_key,
+                    org_id=args.org_id,
+                    project_id=args.project_id,
+                    end=args.end,
+                    span=timedelta(days=args.span_days),
+                    latency_ms=args.latency_ms,
+                    fault_rate=args.fault_rate,
+                    fault_kinds=args.fault_kinds,
+                    retry_after=args.retry_after,
+                    rate_limit=args.rate_limit,
+                    extra_fields=args.extra_fields,
+                    host=args.host,
+                    port=args.port,
+                    access_log=args.access_log,
+                )
+                emulator = emulator_cm.__enter__()
+            except ValueError as exc:
+                print(f"{PROG}: error: {exc}", file=sys.stderr)
+                return 2
+            except OSError as exc:
+                print(
+                    f"{PROG}: error: cannot listen on {args.host}:{args.port}: {exc.strerror}",
+                    file=sys.stderr,
+                )
+                return 1
+            try:
+                _announce(emulator, args)
+                # Sleep rather than join the server thread: on Python 3.11 a Ctrl-C that
+                # interrupts Thread.join() can mark the still-running thread as stopped.
+                while emulator.is_running():
+                    time.sleep(0.5)
+                print(f"{PROG}: error: the server stopped unexpectedly", file=sys.stderr)
+                return 1
+            except KeyboardInterrupt:
+                pass
+            finally:
+                with _ignore_interrupts():
+                    emulator_cm.__exit__(None, None, None)
+    except KeyboardInterrupt:  # Ctrl-C while the data was being generated
+        pass
+    print("Emulator stopped.", flush=True)
+    return 0
+
+
+def _announce(emulator: Emulator, args: argparse.Namespace) -> None:
+    end: datetime = args.end
+    start = end - timedelta(days=args.span_days)
+    stamp = "%Y-%m-%dT%H:%M:%SZ"
+    env = emulator.env()
+    lines = [
+        f"Timbal runs emulator: {args.runs} runs (seed {args.seed}) created "
+        f"{start.strftime(stamp)} .. {end.strftime(stamp)}, {args.page_size} per page",
+        f"Listening on {emulator.base_url}  (Ctrl-C to stop)",
+        "",
+        *(
+            f"export {name}={shlex.quote(env[name])}"
+            for name in ("TIMBAL_API_HOST", "TIMBAL_API_KEY", "TIMBAL_ORG_ID", "TIMBAL_PROJECT_ID")
+        ),
+        "",
+        "curl -s -H " + shlex.quote(f"Authorization: Bearer {emulator.api_key}") + " "
+        + shlex.quote(f"{emulator.runs_url}?status=error"),
+        "",
+    ]  # fmt: skip
+    print("\n".join(lines), flush=True)

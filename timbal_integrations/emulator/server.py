@@ -1,0 +1,253 @@
+"""Serving the emulator: uvicorn in a background thread, as a context manager.
+
+``uvicorn`` is imported only here, and only when a server starts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any, Final
+
+from timbal_integrations.emulator.app import (
+    DEFAULT_API_KEY,
+    DEFAULT_ORG_ID,
+    DEFAULT_PROJECT_ID,
+    FAULT_KINDS,
+    EmulatorApp,
+    EmulatorStats,
+    _Unset,
+    create_app,
+)
+from timbal_integrations.emulator.data import DEFAULT_SPAN, FIXED_END
+
+__all__ = ["Emulator", "run_emulator"]
+
+_START_TIMEOUT: Final = 30.0
+_STOP_TIMEOUT: Final = 15.0
+
+
+class Emulator:
+    """A running emulator, as yielded by :func:`run_emulator`.
+
+    Attributes:
+        app: the ASGI application being served.
+        host: the interface it listens on.
+        port: the TCP port it listens on.
+        base_url: ``http://HOST:PORT``; what ``TIMBAL_API_HOST`` should be set to.
+        api_key: the bearer token it accepts (never shown by ``repr``).
+        org_id: the organization it serves.
+        project_id: the project it serves.
+    """
+
+    def __init__(
+        self,
+        app: EmulatorApp,
+        host: str,
+        port: int,
+        thread: threading.Thread | None = None,
+    ) -> None:
+        """Describe ``app`` served at ``host:port`` by ``thread`` (managed elsewhere)."""
+        self.app = app
+        self.host = host
+        self.port = port
+        self._thread = thread
+        url_host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)  # wildcard -> loopback
+        url_host = f"[{url_host}]" if ":" in url_host else url_host
+        self.base_url = f"http://{url_host}:{port}"
+        self.api_key = app.api_key
+        self.org_id = app.org_id
+        self.project_id = app.project_id
+
+    def __repr__(self) -> str:
+        return f"Emulator(base_url={self.base_url!r}, runs={len(self.app.store)})"
+
+    def is_running(self) -> bool:
+        """Whether the server thread is still serving."""
+        return self._thread is not None and self._thread.is_alive()
+
+    @property
+    def stats(self) -> EmulatorStats:
+        """Live request counters."""
+        return self.app.stats
+
+    @property
+    def runs(self) -> list[dict[str, Any]]:
+        """Ground truth: every run exactly as the list endpoint serves it, newest first.
+
+        Shared between calls: treat as read-only.
+        """
+        return self.app.store.previews()
+
+    @property
+    def details(self) -> list[Mapping[str, Any]]:
+        """Ground truth: every run as the get endpoint serves it (``RunDetail``), newest first."""
+        return self.app.store.records()
+
+    @property
+    def runs_url(self) -> str:
+        """The list endpoint's URL for the served org and project."""
+        return f"{self.base_url}/orgs/{self.org_id}/projects/{self.project_id}/runs"
+
+    def headers(self) -> dict[str, str]:
+        """The ``Authorization`` header to send."""
+        return {"Authorization": f"Bearer {self.api_key}"}
+
+    def env(self) -> dict[str, str]:
+        """``TIMBAL_API_KEY``, ``TIMBAL_API_HOST``, ``TIMBAL_ORG_ID``, ``TIMBAL_PROJECT_ID``."""
+        return {
+            "TIMBAL_API_KEY": self.api_key,
+            "TIMBAL_API_HOST": self.base_url,
+            "TIMBAL_ORG_ID": self.org_id,
+            "TIMBAL_PROJECT_ID": self.project_id,
+        }
+
+    def configure(
+        self,
+        *,
+        latency_ms: float | None = None,
+        fault_rate: float | None = None,
+        fault_kinds: Iterable[str] | None = None,
+        retry_after: int | None = None,
+        rate_limit: float | _Unset | None = _Unset.UNSET,
+    ) -> None:
+        """Change switches while serving; see :meth:`EmulatorApp.configure`."""
+        self.app.configure(
+            latency_ms=latency_ms,
+            fault_rate=fault_rate,
+            fault_kinds=fault_kinds,
+            retry_after=retry_after,
+            rate_limit=rate_limit,
+        )
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(1024)
+        sock.setblocking(False)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+@contextlib.contextmanager
+def serve_app(
+    app: EmulatorApp, *, host: str = "127.0.0.1", port: int = 0, access_log: bool = False
+) -> Iterator[Emulator]:
+    """Serve ``app`` with uvicorn in a background thread until the block exits.
+
+    Returns once the server accepts connections. ``port=0`` picks a free port.
+
+    Raises:
+        OSError: the address cannot be bound.
+        RuntimeError: the server failed to start or to stop in time.
+    """
+    import uvicorn
+
+    sock = _bind(host, port)
+    bound_port = sock.getsockname()[1]
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=bound_port,
+        lifespan="off",
+        ws="none",
+        log_config=None,
+        log_level="info" if access_log else "warning",
+        access_log=access_log,
+        server_header=False,
+        timeout_graceful_shutdown=5,
+    )
+    ready = threading.Event()
+    failure: list[BaseException] = []
+
+    class _Server(uvicorn.Server):
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets=sockets)
+            ready.set()
+
+    server = _Server(config)
+
+    def target() -> None:
+        try:
+            server.run(sockets=[sock])
+        except BaseException as exc:  # reported to the caller, not to threading.excepthook
+            failure.append(exc)
+        finally:
+            ready.set()
+
+    thread = threading.Thread(target=target, name=f"timbal-emulator:{bound_port}", daemon=True)
+    try:
+        thread.start()
+        if not ready.wait(_START_TIMEOUT) or not server.started:
+            server.should_exit = True
+            raise RuntimeError("the emulator failed to start") from (
+                failure[0] if failure else None
+            )
+        yield Emulator(app, host, bound_port, thread)
+    finally:
+        server.should_exit = True
+        thread.join(_STOP_TIMEOUT)
+        sock.close()
+        if thread.is_alive():  # pragma: no cover - uvicorn did not stop in time
+            server.force_exit = True
+            thread.join(_STOP_TIMEOUT)
+            raise RuntimeError("the emulator did not stop in time")
+
+
+@contextlib.contextmanager
+def run_emulator(
+    runs: int | Sequence[Mapping[str, Any]] = 5000,
+    *,
+    seed: int = 1,
+    page_size: int = 50,
+    api_key: str = DEFAULT_API_KEY,
+    org_id: str = DEFAULT_ORG_ID,
+    project_id: str = DEFAULT_PROJECT_ID,
+    end: datetime = FIXED_END,
+    span: timedelta = DEFAULT_SPAN,
+    latency_ms: float = 0,
+    fault_rate: float = 0.0,
+    fault_kinds: Iterable[str] = FAULT_KINDS,
+    retry_after: int = 0,
+    rate_limit: float | None = None,
+    extra_fields: bool = False,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    access_log: bool = False,
+) -> Iterator[Emulator]:
+    """Run an emulator on ``host:port`` (a free port by default) for the ``with`` block.
+
+    The arguments before ``host`` are those of :func:`create_app`. Yields an
+    :class:`Emulator` once the server accepts connections; stops the server on exit.
+
+    Raises:
+        ValueError: an argument is out of range.
+        OSError: the address cannot be bound.
+    """
+    app = create_app(
+        runs,
+        seed=seed,
+        end=end,
+        span=span,
+        page_size=page_size,
+        api_key=api_key,
+        org_id=org_id,
+        project_id=project_id,
+        latency_ms=latency_ms,
+        fault_rate=fault_rate,
+        fault_kinds=fault_kinds,
+        retry_after=retry_after,
+        rate_limit=rate_limit,
+        extra_fields=extra_fields,
+    )
+    with serve_app(app, host=host, port=port, access_log=access_log) as emulator:
+        yield emulator
