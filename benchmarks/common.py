@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
+import queue
 import re
-import selectors
 import signal
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -83,21 +84,26 @@ def emulator_process(
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         assert proc.stdout is not None
-        selector = selectors.DefaultSelector()
-        selector.register(proc.stdout, selectors.EVENT_READ)
+        lines: queue.Queue[str] = queue.Queue()
+        stream = proc.stdout
+        reader = threading.Thread(
+            target=lambda: [lines.put(line) for line in iter(stream.readline, "")], daemon=True
+        )
+        reader.start()
         deadline = time.monotonic() + 120
         seen: list[str] = []
         url = None
         while url is None:
-            if time.monotonic() > deadline or proc.poll() is not None:
+            if time.monotonic() > deadline or (proc.poll() is not None and lines.empty()):
                 raise RuntimeError("the emulator did not start:\n" + "".join(seen))
-            if selector.select(timeout=1.0):
-                line = proc.stdout.readline()
-                seen.append(line)
-                match = _URL.search(line)
-                if match:
-                    url = match.group(0)
-        selector.close()
+            try:
+                line = lines.get(timeout=1.0)
+            except queue.Empty:
+                continue
+            seen.append(line)
+            match = _URL.search(line)
+            if match:
+                url = match.group(0)
         yield Emulator(url, "bench-key", "demo-org", "demo-project", runs)
     finally:
         proc.send_signal(signal.SIGINT)
@@ -106,8 +112,6 @@ def emulator_process(
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-        if proc.stdout is not None:
-            proc.stdout.close()
 
 
 @dataclass(frozen=True)

@@ -27,12 +27,12 @@ import queue
 import ssl
 import threading
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
-from typing import Any, Final, Self
-from urllib.parse import quote
+from typing import Any, Final, Generic, Literal, Self, TypeVar, overload
+from urllib.parse import quote, urlencode
 
 import certifi
 import httpx
@@ -44,12 +44,13 @@ from .config import ClientConfig, Secret, resolve_config
 from .errors import (
     APIConnectionError,
     APITimeoutError,
+    ConfigError,
     PaginationLoopError,
     QueryError,
     ResponseValidationError,
     status_error,
 )
-from .models import Run, RunDetail, RunsPage
+from .models import RawPage, Run, RunDetail, RunsPage, parse_raw_page
 from .query import RunQuery
 from .retry import RETRYABLE_STATUS, RetryPolicy, is_testing, parse_retry_after
 
@@ -93,11 +94,27 @@ def _check_parallel(parallel: int | None) -> int:
     return parallel
 
 
+def _check_timeout(timeout: object) -> httpx.Timeout:
+    if isinstance(timeout, httpx.Timeout):
+        return timeout
+    if timeout is not None and (
+        isinstance(timeout, bool)
+        or not isinstance(timeout, int | float)
+        or not 0 < timeout < float("inf")
+    ):
+        raise ConfigError(f"timeout: {timeout!r} is not a number of seconds above 0")
+    return httpx.Timeout(timeout)
+
+
 def _check_run_id(run_id: object) -> str:
     if not isinstance(run_id, str) or not run_id.strip():
         raise QueryError("run_id", "expected a non-empty run id or idempotency key")
     if len(run_id) > 512 or any(ord(c) < 32 for c in run_id):
         raise QueryError("run_id", "expected a run id or idempotency key (no control characters)")
+    if run_id.strip() in (".", ".."):
+        # A dot segment survives percent-encoding and URL normalization would resolve it:
+        # "." would reach the list endpoint and ".." the project itself.
+        raise QueryError("run_id", f"{run_id.strip()!r} is not a run id or idempotency key")
     return run_id.strip()
 
 
@@ -159,8 +176,10 @@ class _Core:
                 retry_policy.backoff_max,
                 retry_policy.retry_after_max,
             )
+        if not isinstance(retry_policy, RetryPolicy):
+            raise ConfigError(f"retry_policy: a {type(retry_policy).__name__} is not a RetryPolicy")
         self.retry = retry_policy
-        self.timeout = timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)
+        self.timeout = _check_timeout(timeout)
         self.requests_made = 0
 
     def headers(self) -> dict[str, str]:
@@ -169,6 +188,16 @@ class _Core:
             "Accept": "application/json",
             "User-Agent": USER_AGENT,
         }
+
+    def url(self, path: str, params: Mapping[str, str] | None) -> httpx.URL:
+        """The absolute request URL, parsed once.
+
+        Handing httpx a relative path plus ``params`` makes it parse the URL three times
+        (base merge, params merge, request); with long page tokens that was the largest
+        Python cost of a request after validation.
+        """
+        query = "?" + urlencode(params, quote_via=quote) if params else ""
+        return httpx.URL(self.config.base_url + path + query)
 
     def run_path(self, run_id: str) -> str:
         return f"{self.config.runs_path}/{quote(run_id, safe='')}"
@@ -222,12 +251,16 @@ class _Core:
 
     def handle(self, response: httpx.Response, path: str) -> httpx.Response:
         """The response itself when successful, else the right exception."""
-        if response.status_code >= 400:
+        if response.status_code >= 300:
+            message = _server_message(response)
+            location = response.headers.get("location")
+            if response.status_code < 400 and location:  # redirects are not followed
+                message = f"redirected to {location[:200]}; point TIMBAL_API_HOST there"
             raise status_error(
                 response.status_code,
                 method="GET",
                 path=path,
-                server_message=_server_message(response),
+                server_message=message,
                 retry_after=parse_retry_after(response.headers.get("Retry-After")),
                 secret=self.config.api_key.get(),
             )
@@ -259,6 +292,12 @@ class _Core:
         except ValidationError as error:
             raise self.invalid(response, path, error) from None
 
+    def raw_page(self, response: httpx.Response, path: str) -> RawPage:
+        try:
+            return parse_raw_page(response.content)
+        except ValidationError as error:
+            raise self.invalid(response, path, error) from None
+
     def detail(self, response: httpx.Response, path: str) -> RunDetail:
         try:
             return RunDetail.model_validate_json(response.content)
@@ -280,28 +319,22 @@ class _Core:
         return f"base_url={c.base_url!r}, org_id={c.org_id!r}, project_id={c.project_id!r}"
 
 
+PageT = TypeVar("PageT", RunsPage, RawPage)
+
+
 @dataclass(frozen=True)
-class WindowPage:
+class WindowPage(Generic[PageT]):
     """One page of a windowed listing: which window it belongs to and how it was fetched.
 
     ``page_token`` is the token that fetched the page (None for a window's first page), so
     a consumer that has handled this page can resume at window ``window`` with
-    ``page.next_page_token`` (or at ``window + 1`` when that is None).
+    ``page.next_page_token`` (or at ``window + 1`` when that is None). ``page`` is a
+    :class:`RunsPage`, or a :class:`RawPage` when the listing was asked for raw pages.
     """
 
     window: int
-    page: RunsPage
+    page: PageT
     page_token: str | None
-
-
-def _peek_token(body: bytes) -> str | None:
-    """The next page token of a raw page body, or None (validation comes later)."""
-    try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return None
-    token = data.get("next_page_token") if isinstance(data, dict) else None
-    return token if isinstance(token, str) and token else None
 
 
 def _earliest_query(query: RunQuery) -> RunQuery:
@@ -396,7 +429,7 @@ class TimbalClient:
             error: Exception | None = None
             core.requests_made += 1
             try:
-                response = self._http.get(path, params=params)
+                response = self._http.get(core.url(path, params))
             except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
                 error = exc
             delay = core.decide(response, error, attempt, path)
@@ -421,87 +454,37 @@ class TimbalClient:
         return self._core.page(self._get(path, params), path)
 
     def iter_pages(
-        self,
-        query: RunQuery | None = None,
-        *,
-        page_token: str | None = None,
-        prefetch: bool = False,
-        **filters: Any,
+        self, query: RunQuery | None = None, *, page_token: str | None = None, **filters: Any
     ) -> Iterator[RunsPage]:
-        """Iterate over pages lazily, starting at ``page_token`` (the first page if None).
+        """Iterate over pages lazily, starting at ``page_token`` (the first page if None)."""
+        return self._pages(_build_query(query, filters), page_token, self._core.page)
 
-        With ``prefetch=True`` the next page is requested as soon as the current one's
-        token is known, while the caller is still busy with the current page (a helper
-        thread fetches, this thread validates): the server never waits on our processing.
-        It may fetch one page more than the caller ends up reading, so listings with a
-        ``limit`` do not use it.
-        """
-        q = _build_query(query, filters)
-        if prefetch:
-            yield from self._prefetched_pages(q, page_token)
-            return
+    def iter_raw_pages(
+        self, query: RunQuery | None = None, *, page_token: str | None = None, **filters: Any
+    ) -> Iterator[RawPage]:
+        """Like :meth:`iter_pages`, but each run stays the dict the server sent (checked
+        against the schema): the fast path of exports."""
+        return self._pages(_build_query(query, filters), page_token, self._core.raw_page)
+
+    def _pages(
+        self,
+        q: RunQuery,
+        page_token: str | None,
+        parse: Callable[[httpx.Response, str], PageT],
+    ) -> Iterator[PageT]:
+        core = self._core
+        path = core.config.runs_path
+        base = q.to_params()
         seen: set[str] = set()
         token = page_token
         while True:
-            page = self.get_runs_page(q, page_token=token)
-            self._core.check_token(token, page.next_page_token, seen)
+            params = {**base, "page_token": token} if token is not None else base
+            page = parse(self._get(path, params), path)
+            core.check_token(token, page.next_page_token, seen)
             yield page
             if page.next_page_token is None:
                 return
             token = page.next_page_token
-
-    def _prefetched_pages(self, q: RunQuery, page_token: str | None) -> Iterator[RunsPage]:
-        core = self._core
-        path = core.config.runs_path
-        params = q.to_params()
-        ahead: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=2)
-        stop = threading.Event()
-
-        def put(item: tuple[str, Any]) -> bool:
-            while not stop.is_set():
-                try:
-                    ahead.put(item, timeout=0.05)
-                    return True
-                except queue.Full:
-                    continue
-            return False
-
-        def fetch() -> None:
-            token = page_token
-            try:
-                while not stop.is_set():
-                    response = self._get(path, {**params, "page_token": token} if token else params)
-                    following = _peek_token(response.content)
-                    if not put(("page", (response, token, following))) or following is None:
-                        break
-                    token = following
-            except BaseException as exc:  # handed to the consumer thread
-                put(("error", exc))
-            finally:
-                put(("done", None))
-
-        thread = threading.Thread(target=fetch, name="timbal-prefetch", daemon=True)
-        thread.start()
-        seen: set[str] = set()
-        try:
-            while True:
-                kind, payload = ahead.get()
-                if kind == "done":
-                    return
-                if kind == "error":
-                    raise payload
-                response, token, following = payload
-                page = core.page(response, path)
-                core.check_token(token, page.next_page_token, seen)
-                yield page
-                if page.next_page_token is None or following is None:
-                    return
-        finally:
-            stop.set()
-            while thread.is_alive():
-                with contextlib.suppress(queue.Empty):
-                    ahead.get(timeout=0.05)
-            thread.join()
 
     def list_runs(
         self,
@@ -557,18 +540,39 @@ class TimbalClient:
         first = self.earliest_run(q) if q.since is None else None
         return _windows_for(q, first, n)
 
+    @overload
+    def iter_window_pages(
+        self,
+        windows: Sequence[RunQuery],
+        *,
+        start_window: int = ...,
+        start_token: str | None = ...,
+        raw: Literal[False] = ...,
+    ) -> Iterator[WindowPage[RunsPage]]: ...
+
+    @overload
+    def iter_window_pages(
+        self,
+        windows: Sequence[RunQuery],
+        *,
+        start_window: int = ...,
+        start_token: str | None = ...,
+        raw: Literal[True],
+    ) -> Iterator[WindowPage[RawPage]]: ...
+
     def iter_window_pages(
         self,
         windows: Sequence[RunQuery],
         *,
         start_window: int = 0,
         start_token: str | None = None,
-    ) -> Iterator[WindowPage]:
+        raw: bool = False,
+    ) -> Iterator[WindowPage[Any]]:
         """Pages of each window, windows one after another, fetched concurrently.
 
         Starts at window ``start_window`` with ``start_token`` (to resume). The windows are
         paged concurrently on a private event loop in a helper thread; at most a few pages
-        per window are buffered.
+        per window are buffered. ``raw=True`` gives :class:`RawPage` pages.
         """
         async_transport: httpx.AsyncBaseTransport | None = None
         if isinstance(self._transport, httpx.AsyncBaseTransport):
@@ -578,7 +582,10 @@ class TimbalClient:
             # One window, or a transport that only speaks sync: page the windows in turn.
             for index in range(start_window, len(windows)):
                 token = start_token if index == start_window else None
-                for page in self.iter_pages(windows[index], page_token=token):
+                parse: Callable[[httpx.Response, str], Any] = (
+                    self._core.raw_page if raw else self._core.page
+                )
+                for page in self._pages(windows[index], token, parse):
                     yield WindowPage(index, page, token)
                     token = page.next_page_token
             return
@@ -597,9 +604,7 @@ class TimbalClient:
                 transport=async_transport,
             ) as client:
                 try:
-                    pages = client.iter_window_pages(
-                        windows, start_window=start_window, start_token=start_token
-                    )
+                    pages = client._window_pages(windows, start_window, start_token, raw)
                     async for item in pages:
                         while not stop.is_set():
                             try:
@@ -714,7 +719,7 @@ class AsyncTimbalClient:
             error: Exception | None = None
             core.requests_made += 1
             try:
-                response = await self._http.get(path, params=params)
+                response = await self._http.get(core.url(path, params))
             except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
                 error = exc
             delay = core.decide(response, error, attempt, path)
@@ -738,16 +743,34 @@ class AsyncTimbalClient:
         path = self._core.config.runs_path
         return self._core.page(await self._get(path, params), path)
 
-    async def iter_pages(
+    def iter_pages(
         self, query: RunQuery | None = None, *, page_token: str | None = None, **filters: Any
     ) -> AsyncIterator[RunsPage]:
         """Iterate over pages lazily, starting at ``page_token`` (the first page if None)."""
-        q = _build_query(query, filters)
+        return self._pages(_build_query(query, filters), page_token, self._core.page)
+
+    def iter_raw_pages(
+        self, query: RunQuery | None = None, *, page_token: str | None = None, **filters: Any
+    ) -> AsyncIterator[RawPage]:
+        """Like :meth:`iter_pages`, but each run stays the dict the server sent (checked
+        against the schema): the fast path of exports."""
+        return self._pages(_build_query(query, filters), page_token, self._core.raw_page)
+
+    async def _pages(
+        self,
+        q: RunQuery,
+        page_token: str | None,
+        parse: Callable[[httpx.Response, str], PageT],
+    ) -> AsyncIterator[PageT]:
+        core = self._core
+        path = core.config.runs_path
+        base = q.to_params()
         seen: set[str] = set()
         token = page_token
         while True:
-            page = await self.get_runs_page(q, page_token=token)
-            self._core.check_token(token, page.next_page_token, seen)
+            params = {**base, "page_token": token} if token is not None else base
+            page = parse(await self._get(path, params), path)
+            core.check_token(token, page.next_page_token, seen)
             yield page
             if page.next_page_token is None:
                 return
@@ -797,29 +820,63 @@ class AsyncTimbalClient:
         first = await self.earliest_run(q) if q.since is None else None
         return _windows_for(q, first, n)
 
-    async def iter_window_pages(
+    @overload
+    def iter_window_pages(
+        self,
+        windows: Sequence[RunQuery],
+        *,
+        start_window: int = ...,
+        start_token: str | None = ...,
+        raw: Literal[False] = ...,
+    ) -> AsyncGenerator[WindowPage[RunsPage], None]: ...
+
+    @overload
+    def iter_window_pages(
+        self,
+        windows: Sequence[RunQuery],
+        *,
+        start_window: int = ...,
+        start_token: str | None = ...,
+        raw: Literal[True],
+    ) -> AsyncGenerator[WindowPage[RawPage], None]: ...
+
+    def iter_window_pages(
         self,
         windows: Sequence[RunQuery],
         *,
         start_window: int = 0,
         start_token: str | None = None,
-    ) -> AsyncGenerator[WindowPage, None]:
+        raw: bool = False,
+    ) -> AsyncGenerator[WindowPage[Any], None]:
         """Pages of each window, windows one after another in the given order.
 
         Every window from ``start_window`` on is paged by its own task into a bounded
         buffer (so at most a few pages per window are held in memory); the first one
         starts at ``start_token``. Every run is yielded once, in window order.
+        ``raw=True`` gives :class:`RawPage` pages.
         """
+        return self._window_pages(windows, start_window, start_token, raw)
+
+    async def _window_pages(
+        self,
+        windows: Sequence[RunQuery],
+        start_window: int,
+        start_token: str | None,
+        raw: bool,
+    ) -> AsyncGenerator[WindowPage[Any], None]:
+        parse: Callable[[httpx.Response, str], Any] = (
+            self._core.raw_page if raw else self._core.page
+        )
         todo = list(range(start_window, len(windows)))
         if not todo:
             return
         if len(todo) == 1:
             token = start_token
-            async for page in self.iter_pages(windows[todo[0]], page_token=token):
+            async for page in self._pages(windows[todo[0]], token, parse):
                 yield WindowPage(todo[0], page, token)
                 token = page.next_page_token
             return
-        buffers: dict[int, asyncio.Queue[WindowPage | BaseException | None]] = {
+        buffers: dict[int, asyncio.Queue[WindowPage[Any] | BaseException | None]] = {
             index: asyncio.Queue(maxsize=_PARALLEL_BUFFER_PAGES) for index in todo
         }
 
@@ -827,7 +884,7 @@ class AsyncTimbalClient:
             buffer = buffers[index]
             token = start_token if index == start_window else None
             try:
-                async for page in self.iter_pages(windows[index], page_token=token):
+                async for page in self._pages(windows[index], token, parse):
                     await buffer.put(WindowPage(index, page, token))
                     token = page.next_page_token
             except asyncio.CancelledError:

@@ -54,7 +54,7 @@ import orjson
 from ._version import __version__
 from .client import TimbalClient
 from .errors import ExportError, QueryError
-from .models import RECORD_FIELDS, Run
+from .models import RECORD_FIELDS, RawPage, Run
 from .query import RunQuery, to_epoch_ms
 
 __all__ = [
@@ -190,28 +190,49 @@ def _from_micros(value: int | None) -> datetime | None:
     return None if value is None else _EPOCH + timedelta(microseconds=value)
 
 
-def _record_row(run: Run) -> list[Any]:
-    """The flat record of a run as a list in RECORD_FIELDS order (created_at in µs)."""
-    user = run.user
-    force = run.workforce
+def _raw_row(run: dict[str, Any], created: datetime) -> list[Any]:
+    """The flat record of a run dict as a list in RECORD_FIELDS order (created_at in µs)."""
+    get = run.get
+    user = run["user"]
+    force = run["workforce"]
     return [
-        run.id,
-        run.idempotency_key,
-        _micros(run.created_at),
-        run.status,
-        run.duration_ms,
-        run.cost_usd,
-        run.cost_credits,
-        user.id,
-        user.name,
-        user.email,
-        force.id,
-        force.name,
-        force.type,
-        run.group_id,
-        run.parent_id,
-        run.last_reaction_sentiment,
+        run["id"],
+        run["idempotency_key"],
+        _micros(created),
+        run["status"],
+        get("duration_ms"),
+        run["cost_usd"],
+        run["cost_credits"],
+        user["id"],
+        user["name"],
+        user["email"],
+        force["id"],
+        force["name"],
+        force["type"],
+        get("group_id"),
+        get("parent_id"),
+        get("last_reaction_sentiment"),
     ]
+
+
+def _record_row(run: Run) -> list[Any]:
+    """The flat record of a run model (same layout as :func:`_raw_row`)."""
+    return _raw_row(run.model_dump(include=_ROW_SOURCE), run.created_at)
+
+
+_ROW_SOURCE: Final = {
+    "id",
+    "idempotency_key",
+    "status",
+    "duration_ms",
+    "cost_usd",
+    "cost_credits",
+    "group_id",
+    "parent_id",
+    "last_reaction_sentiment",
+    "user",
+    "workforce",
+}
 
 
 _CREATED_AT = RECORD_FIELDS.index("created_at")
@@ -237,6 +258,36 @@ def _encode_csv(runs: Sequence[Run], header: bool = False) -> bytes:
 def _encode_spool(runs: Sequence[Run]) -> bytes:
     """The Parquet spool: one compact JSON array per run, in RECORD_FIELDS order."""
     return b"".join([orjson.dumps(_record_row(run)) + b"\n" for run in runs])
+
+
+# The export hot path: pages whose runs are the server's dicts (see RawPage). JSON Lines
+# re-encodes each dict with orjson (every field the server sent, its own spelling of
+# created_at); CSV and the Parquet spool use created_at as parsed by parse_raw_page.
+
+
+def _raw_jsonl(page: RawPage, count: int) -> bytes:
+    dumps = orjson.dumps
+    return b"".join([dumps(run) + b"\n" for run in page.runs[:count]])
+
+
+def _raw_csv(page: RawPage, count: int) -> bytes:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    for run, created in zip(page.runs[:count], page.created, strict=False):
+        row = _raw_row(run, created)
+        row[_CREATED_AT] = _iso_us(created)
+        writer.writerow(row)
+    return buffer.getvalue().encode("utf-8")
+
+
+def _raw_spool(page: RawPage, count: int) -> bytes:
+    dumps = orjson.dumps
+    return b"".join(
+        [
+            dumps(_raw_row(run, created)) + b"\n"
+            for run, created in zip(page.runs[:count], page.created, strict=False)
+        ]
+    )
 
 
 # --------------------------------------------------------------------------- writers
@@ -799,30 +850,32 @@ class _Export:
             state["fetched_all"] = True
             self._save()
             return
-        encode = {"jsonl": _encode_jsonl, "csv": _encode_csv, "parquet": _encode_spool}[self.format]
+        encode = {"jsonl": _raw_jsonl, "csv": _raw_csv, "parquet": _raw_spool}[self.format]
         hashing = self.format != "parquet"
         windows = self._windows()
         pages = self.client.iter_window_pages(
-            windows, start_window=state["window"], start_token=state["token"]
+            windows, start_window=state["window"], start_token=state["token"], raw=True
         )
         last_save = time.monotonic()
         try:
             for item in pages:
-                runs: Sequence[Run] = item.page.runs
-                if limit is not None and len(runs) > limit - state["count"]:
-                    runs = runs[: limit - state["count"]]
-                if runs:
-                    data = encode(runs)
+                page = item.page
+                count = len(page.runs)
+                if limit is not None:
+                    count = min(count, limit - state["count"])
+                if count > 0:
+                    data = encode(page, count)
                     _write_all(fd, data)
                     if hashing:
                         self.digest.update(data)
-                    low = _micros(min(run.created_at for run in runs))
-                    high = _micros(max(run.created_at for run in runs))
+                    created = page.created[:count] if count < len(page.created) else page.created
+                    low = _micros(min(created))
+                    high = _micros(max(created))
                     first, last = state["first_us"], state["last_us"]
                     state["first_us"] = low if first is None else min(first, low)
                     state["last_us"] = high if last is None else max(last, high)
                     state["offset"] += len(data)
-                    state["count"] += len(runs)
+                    state["count"] += count
                 if item.page.next_page_token is None:
                     state["window"], state["token"] = item.window + 1, None
                 else:

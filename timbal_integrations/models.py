@@ -7,20 +7,32 @@ so appear again in exports. ``status`` and ``workforce.type`` are open strings.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any, NotRequired
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    StringConstraints,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+    with_config,
+)
+from typing_extensions import TypedDict
 
 __all__ = [
     "KNOWN_STATUSES",
     "KNOWN_WORKFORCE_TYPES",
     "RECORD_FIELDS",
+    "RawPage",
     "Run",
     "RunDetail",
     "RunsPage",
     "UserRef",
     "Workforce",
+    "parse_raw_page",
 ]
 
 KNOWN_STATUSES: tuple[str, ...] = ("success", "error", "cancelled", "running")
@@ -181,3 +193,104 @@ class RunsPage(BaseModel):
     def _empty_token_ends(cls, value: str | None) -> str | None:
         # The spec types the token as string-or-null; an empty string cannot name a page.
         return value or None
+
+
+# --------------------------------------------------------------------------- raw pages
+# The export hot path keeps each run as the dict the server sent (exactly its fields and
+# spellings) but still checks it against the schema, in pydantic-core, without building
+# models: about half the cost per run of RunsPage.
+
+
+_ISO_TIME = r"^\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d(:\d\d(\.\d{1,6})?)?([Zz]|[+-]\d\d:?\d\d)?$"
+
+
+@with_config(ConfigDict(extra="allow"))
+class _UserDict(TypedDict):
+    id: str
+    name: str
+    email: str
+    photo_url: NotRequired[str | None]
+
+
+@with_config(ConfigDict(extra="allow"))
+class _WorkforceDict(TypedDict):
+    id: str
+    name: str
+    type: str
+    uid: NotRequired[str | None]
+    url: NotRequired[str | None]
+    description: NotRequired[str | None]
+    deleted_at: NotRequired[int | None]
+
+
+@with_config(ConfigDict(extra="allow"))
+class _RunDict(TypedDict):
+    id: str
+    idempotency_key: str
+    status: str
+    created_at: Annotated[str, StringConstraints(pattern=_ISO_TIME)]
+    duration_ms: NotRequired[int | None]
+    cost_usd: float
+    cost_credits: float
+    group_id: NotRequired[str | None]
+    parent_id: NotRequired[str | None]
+    last_reaction_sentiment: NotRequired[str | None]
+    user: _UserDict
+    workforce: _WorkforceDict
+
+
+@with_config(ConfigDict(extra="allow"))
+class _PageDict(TypedDict):
+    runs: list[_RunDict]
+    next_page_token: NotRequired[str | None]
+
+
+_PAGE_ADAPTER: TypeAdapter[_PageDict] = TypeAdapter(_PageDict)
+
+
+@dataclass(frozen=True, slots=True)
+class RawPage:
+    """A page whose runs are the server's own dicts, checked against the schema.
+
+    ``created`` holds each run's ``created_at`` parsed to an aware UTC datetime, in order.
+    """
+
+    runs: list[dict[str, Any]]
+    created: list[datetime]
+    next_page_token: str | None
+
+
+def _parse_created(value: str) -> datetime:
+    moment = datetime.fromisoformat(value)
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment if moment.utcoffset() == _ZERO else moment.astimezone(UTC)
+
+
+_ZERO = datetime(2000, 1, 1, tzinfo=UTC).utcoffset()
+
+
+def parse_raw_page(body: bytes) -> RawPage:
+    """Check a page body against the schema and keep its runs as dicts.
+
+    Raises pydantic's ``ValidationError`` (the client maps it to ResponseValidationError).
+    """
+    data = _PAGE_ADAPTER.validate_json(body)
+    runs: list[dict[str, Any]] = data["runs"]  # type: ignore[assignment]
+    created: list[datetime] = []
+    for index, run in enumerate(runs):
+        try:
+            created.append(_parse_created(run["created_at"]))
+        except ValueError:
+            raise ValidationError.from_exception_data(
+                "RawPage",
+                [
+                    {
+                        "type": "datetime_from_date_parsing",
+                        "loc": ("runs", index, "created_at"),
+                        "input": run["created_at"],
+                        "ctx": {"error": "not a valid ISO 8601 date-time"},
+                    }
+                ],
+            ) from None
+    return RawPage(runs, created, data.get("next_page_token") or None)
