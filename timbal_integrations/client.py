@@ -29,7 +29,7 @@ import threading
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from types import TracebackType
 from typing import Any, Final, Generic, Literal, Self, TypeVar, overload
 from urllib.parse import quote, urlencode
@@ -60,7 +60,7 @@ logger = logging.getLogger("timbal_integrations")
 
 USER_AGENT: Final = f"timbal-integrations/{__version__} (python-httpx/{httpx.__version__})"
 DEFAULT_TIMEOUT: Final = 30.0
-_PARALLEL_BUFFER_PAGES: Final = 4
+_PARALLEL_BUFFER_PAGES: Final = 16
 
 
 @functools.cache
@@ -92,6 +92,25 @@ def _check_parallel(parallel: int | None) -> int:
     if isinstance(parallel, bool) or not isinstance(parallel, int) or not 1 <= parallel <= 64:
         raise QueryError("parallel", f"{parallel!r} is not a number of windows from 1 to 64")
     return parallel
+
+
+def _check_window_sort(q: RunQuery) -> None:
+    """Windows cut ``created_at``: only a listing sorted by it can be split into them."""
+    if q.sort_by not in (None, "created_at"):
+        raise QueryError("parallel", "parallel listing needs sort_by=created_at (the default)")
+
+
+def _check_page_token(token: object) -> str | None:
+    if token is None:
+        return None
+    if not isinstance(token, str):
+        raise QueryError("page_token", f"a {type(token).__name__} is not a page token")
+    if not token or len(token) > 8192 or any(ord(c) < 33 or ord(c) == 127 for c in token):
+        raise QueryError(
+            "page_token",
+            "expected the next_page_token of a previous page, unchanged (None for the first)",
+        )
+    return token
 
 
 def _check_timeout(timeout: object) -> httpx.Timeout:
@@ -341,16 +360,30 @@ def _earliest_query(query: RunQuery) -> RunQuery:
     return query.replace(sort_by="created_at", sort_order="asc")
 
 
-def _windows_for(query: RunQuery, first: Run | None, parallel: int) -> list[RunQuery]:
-    """The windows of a parallel listing, in the order their runs must be yielded."""
-    if query.sort_by not in (None, "created_at"):
-        raise QueryError("parallel", "parallel listing needs sort_by=created_at (the default)")
-    until = query.until or datetime.now(UTC) + timedelta(milliseconds=1)
+def _latest_query(query: RunQuery) -> RunQuery:
+    return query.replace(sort_by="created_at", sort_order="desc")
+
+
+def _windows_for(
+    query: RunQuery, first: Run | None, last: Run | None, parallel: int
+) -> list[RunQuery]:
+    """The windows of a parallel listing, in the order their runs must be yielded.
+
+    A missing ``since`` starts at the earliest matching run (``first``); a missing
+    ``until`` ends just after the latest one (``last``), so no window is spent on a
+    stretch of time that holds nothing.
+    """
+    _check_window_sort(query)
     since = query.since
+    until = query.until
     if since is None:
         if first is None:
             return []
         since = first.created_at
+    if until is None:
+        if last is None:
+            return []
+        until = last.created_at + timedelta(milliseconds=1)
     if since >= until:
         return []
     windows = query.replace(since=since, until=until).split(parallel)
@@ -448,8 +481,9 @@ class TimbalClient:
         """Fetch one page of runs (exactly one request, plus retries)."""
         q = _build_query(query, filters)
         params = q.to_params()
-        if page_token is not None:
-            params["page_token"] = page_token
+        token = _check_page_token(page_token)
+        if token is not None:
+            params["page_token"] = token
         path = self._core.config.runs_path
         return self._core.page(self._get(path, params), path)
 
@@ -457,14 +491,16 @@ class TimbalClient:
         self, query: RunQuery | None = None, *, page_token: str | None = None, **filters: Any
     ) -> Iterator[RunsPage]:
         """Iterate over pages lazily, starting at ``page_token`` (the first page if None)."""
-        return self._pages(_build_query(query, filters), page_token, self._core.page)
+        token = _check_page_token(page_token)
+        return self._pages(_build_query(query, filters), token, self._core.page)
 
     def iter_raw_pages(
         self, query: RunQuery | None = None, *, page_token: str | None = None, **filters: Any
     ) -> Iterator[RawPage]:
         """Like :meth:`iter_pages`, but each run stays the dict the server sent (checked
         against the schema): the fast path of exports."""
-        return self._pages(_build_query(query, filters), page_token, self._core.raw_page)
+        token = _check_page_token(page_token)
+        return self._pages(_build_query(query, filters), token, self._core.raw_page)
 
     def _pages(
         self,
@@ -503,6 +539,7 @@ class TimbalClient:
         _check_limit(limit)
         n = _check_parallel(parallel)
         if n > 1:
+            _check_window_sort(q)
             return self._list_parallel(q, limit, n)
         return self._list_sequential(q, limit)
 
@@ -531,14 +568,19 @@ class TimbalClient:
     def resolve_windows(self, query: RunQuery | None = None, parallel: int = 1) -> list[RunQuery]:
         """Cut the query's ``[since, until)`` into ``parallel`` windows, in yield order.
 
-        ``until`` defaults to now; a missing ``since`` is found with one ascending request
-        for the earliest matching run. Newest window first when sorting descending. An
-        empty list means nothing can match.
+        A missing ``since`` is found with one ascending request for the earliest matching
+        run, a missing ``until`` with one descending request for the latest. Newest window
+        first when sorting descending. An empty list means nothing can match.
         """
         q = query if query is not None else RunQuery()
         n = _check_parallel(parallel)
+        _check_window_sort(q)
         first = self.earliest_run(q) if q.since is None else None
-        return _windows_for(q, first, n)
+        last = None
+        if q.until is None:
+            runs = self.get_runs_page(_latest_query(q)).runs
+            last = runs[0] if runs else None
+        return _windows_for(q, first, last, n)
 
     @overload
     def iter_window_pages(
@@ -589,9 +631,57 @@ class TimbalClient:
                     yield WindowPage(index, page, token)
                     token = page.next_page_token
             return
-        out: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=len(windows) * 2)
+        yield from self._bridge(
+            lambda client: client._window_pages(windows, start_window, start_token, raw),
+            len(windows) * 2,
+        )
+
+    def iter_window_pages_as_fetched(
+        self,
+        windows: Sequence[RunQuery],
+        *,
+        positions: Mapping[int, str | None] | None = None,
+        raw: bool = False,
+    ) -> Iterator[WindowPage[Any]]:
+        """Pages of all windows fetched concurrently, each yielded as soon as it arrives.
+
+        Pages of one window come in their order; pages of different windows interleave.
+        ``positions`` maps the windows to fetch to the page token to start from (None for
+        a window's first page); by default every window from its start. This is what an
+        export that spools each window to its own file needs: full concurrency, nothing
+        held back in memory waiting for an earlier window.
+        """
+        todo = dict(positions) if positions is not None else dict.fromkeys(range(len(windows)))
+        sync_only = self._transport is not None and not isinstance(
+            self._transport, httpx.AsyncBaseTransport
+        )
+        if len(todo) <= 1 or sync_only:
+            # One window, or a transport that only speaks sync: page the windows in turn.
+            parse: Callable[[httpx.Response, str], Any] = (
+                self._core.raw_page if raw else self._core.page
+            )
+            for index, start in sorted(todo.items()):
+                token = start
+                for page in self._pages(windows[index], token, parse):
+                    yield WindowPage(index, page, token)
+                    token = page.next_page_token
+            return
+        yield from self._bridge(
+            lambda client: client._pages_as_fetched(windows, todo, raw), len(todo) * 2
+        )
+
+    def _bridge(
+        self,
+        make: Callable[[AsyncTimbalClient], AsyncGenerator[WindowPage[Any], None]],
+        buffer: int,
+    ) -> Iterator[WindowPage[Any]]:
+        """Run an async page generator on a private event loop in a helper thread."""
+        out: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=buffer)
         stop = threading.Event()
         config = self._core.config
+        async_transport = (
+            self._transport if isinstance(self._transport, httpx.AsyncBaseTransport) else None
+        )
 
         async def produce() -> None:
             async with AsyncTimbalClient(
@@ -604,7 +694,7 @@ class TimbalClient:
                 transport=async_transport,
             ) as client:
                 try:
-                    pages = client._window_pages(windows, start_window, start_token, raw)
+                    pages = make(client)
                     async for item in pages:
                         while not stop.is_set():
                             try:
@@ -738,8 +828,9 @@ class AsyncTimbalClient:
         """Fetch one page of runs (exactly one request, plus retries)."""
         q = _build_query(query, filters)
         params = q.to_params()
-        if page_token is not None:
-            params["page_token"] = page_token
+        token = _check_page_token(page_token)
+        if token is not None:
+            params["page_token"] = token
         path = self._core.config.runs_path
         return self._core.page(await self._get(path, params), path)
 
@@ -747,14 +838,16 @@ class AsyncTimbalClient:
         self, query: RunQuery | None = None, *, page_token: str | None = None, **filters: Any
     ) -> AsyncIterator[RunsPage]:
         """Iterate over pages lazily, starting at ``page_token`` (the first page if None)."""
-        return self._pages(_build_query(query, filters), page_token, self._core.page)
+        token = _check_page_token(page_token)
+        return self._pages(_build_query(query, filters), token, self._core.page)
 
     def iter_raw_pages(
         self, query: RunQuery | None = None, *, page_token: str | None = None, **filters: Any
     ) -> AsyncIterator[RawPage]:
         """Like :meth:`iter_pages`, but each run stays the dict the server sent (checked
         against the schema): the fast path of exports."""
-        return self._pages(_build_query(query, filters), page_token, self._core.raw_page)
+        token = _check_page_token(page_token)
+        return self._pages(_build_query(query, filters), token, self._core.raw_page)
 
     async def _pages(
         self,
@@ -792,6 +885,8 @@ class AsyncTimbalClient:
         q = _build_query(query, filters)
         _check_limit(limit)
         n = _check_parallel(parallel)
+        if n > 1:
+            _check_window_sort(q)
         return self._list(q, limit, n)
 
     async def _list(self, q: RunQuery, limit: int | None, parallel: int) -> AsyncIterator[Run]:
@@ -811,14 +906,19 @@ class AsyncTimbalClient:
     ) -> list[RunQuery]:
         """Cut the query's ``[since, until)`` into ``parallel`` windows, in yield order.
 
-        ``until`` defaults to now; a missing ``since`` is found with one ascending request
-        for the earliest matching run. Newest window first when sorting descending. An
-        empty list means nothing can match.
+        A missing ``since`` is found with one ascending request for the earliest matching
+        run, a missing ``until`` with one descending request for the latest. Newest window
+        first when sorting descending. An empty list means nothing can match.
         """
         q = query if query is not None else RunQuery()
         n = _check_parallel(parallel)
+        _check_window_sort(q)
         first = await self.earliest_run(q) if q.since is None else None
-        return _windows_for(q, first, n)
+        last = None
+        if q.until is None:
+            runs = (await self.get_runs_page(_latest_query(q))).runs
+            last = runs[0] if runs else None
+        return _windows_for(q, first, last, n)
 
     @overload
     def iter_window_pages(
@@ -904,6 +1004,58 @@ class AsyncTimbalClient:
                     if isinstance(item, BaseException):
                         raise item
                     yield item
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    def iter_window_pages_as_fetched(
+        self,
+        windows: Sequence[RunQuery],
+        *,
+        positions: Mapping[int, str | None] | None = None,
+        raw: bool = False,
+    ) -> AsyncGenerator[WindowPage[Any], None]:
+        """Pages of all windows fetched concurrently, each yielded as soon as it arrives.
+
+        See :meth:`TimbalClient.iter_window_pages_as_fetched`.
+        """
+        todo = dict(positions) if positions is not None else dict.fromkeys(range(len(windows)))
+        return self._pages_as_fetched(windows, todo, raw)
+
+    async def _pages_as_fetched(
+        self, windows: Sequence[RunQuery], todo: Mapping[int, str | None], raw: bool
+    ) -> AsyncGenerator[WindowPage[Any], None]:
+        parse: Callable[[httpx.Response, str], Any] = (
+            self._core.raw_page if raw else self._core.page
+        )
+        out: asyncio.Queue[WindowPage[Any] | BaseException | None] = asyncio.Queue(
+            maxsize=max(2, len(todo) * 2)
+        )
+
+        async def fill(index: int, token: str | None) -> None:
+            try:
+                async for page in self._pages(windows[index], token, parse):
+                    await out.put(WindowPage(index, page, token))
+                    token = page.next_page_token
+            except asyncio.CancelledError:
+                raise
+            except BaseException as exc:
+                await out.put(exc)
+                return
+            await out.put(None)
+
+        tasks = [asyncio.create_task(fill(index, token)) for index, token in todo.items()]
+        remaining = len(tasks)
+        try:
+            while remaining:
+                item = await out.get()
+                if item is None:
+                    remaining -= 1
+                    continue
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
         finally:
             for task in tasks:
                 task.cancel()

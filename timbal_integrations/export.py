@@ -523,6 +523,10 @@ class _Paths:
         self.convert = self.part + ".convert"
         self.manifest = manifest_path(self.target)
 
+    def window(self, index: int) -> str:
+        """The spool of one window of a parallel export, concatenated at the end."""
+        return f"{self.part}.w{index}"
+
 
 def _read_checkpoint(paths: _Paths) -> dict[str, Any] | None:
     try:
@@ -699,6 +703,7 @@ class _Export:
             "offset": 0,
             "first_us": None,
             "last_us": None,
+            "spools": None,
             "finished": None,
         }
 
@@ -793,6 +798,8 @@ class _Export:
                 "export (resume=True, or timbal-runs export --resume, continues one instead)"
             )
         _remove(paths.checkpoint)  # it describes data about to be dropped
+        for index in range(len((old or {}).get("windows") or [])):
+            _remove(paths.window(index))
         os.ftruncate(fd, 0)
         os.lseek(fd, 0, os.SEEK_SET)
         _remove(paths.convert)
@@ -843,16 +850,19 @@ class _Export:
 
     def _fetch(self, fd: int) -> None:
         state = self.state
+        limit = self.limit
+        windows = self._windows()
+        if state.get("spools") is not None or (len(windows) > 1 and limit is None):
+            self._fetch_parallel(fd, windows)
+            return
         if state["fetched_all"]:
             return
-        limit = self.limit
         if limit is not None and state["count"] >= limit:
             state["fetched_all"] = True
             self._save()
             return
         encode = {"jsonl": _raw_jsonl, "csv": _raw_csv, "parquet": _raw_spool}[self.format]
         hashing = self.format != "parquet"
-        windows = self._windows()
         pages = self.client.iter_window_pages(
             windows, start_window=state["window"], start_token=state["token"], raw=True
         )
@@ -893,6 +903,110 @@ class _Export:
             if close is not None:
                 close()
         state["fetched_all"] = True
+        self._save()
+
+    def _fetch_parallel(self, fd: int, windows: list[RunQuery]) -> None:
+        """Fetch every window at once, each into its own spool file, then concatenate.
+
+        Pages are written as they arrive, whatever their window, so no window waits for
+        an earlier one and memory stays flat. Each spool has its own position in the
+        checkpoint (page token, byte offset, runs), so a resume truncates each spool to
+        its offset and continues every unfinished window where it stopped. The spools
+        are appended to ``PATH.part`` in window order (the order of a sequential export)
+        once all are complete; an interrupted concatenation is redone from the spools.
+        """
+        state = self.state
+        paths = self.paths
+        if state["spools"] is None:
+            state["spools"] = [
+                {"token": None, "offset": 0, "count": 0, "done": False} for _ in windows
+            ]
+            state["base_offset"] = state["offset"]
+            self._save()
+        spools: list[dict[str, Any]] = state["spools"]
+        encode = {"jsonl": _raw_jsonl, "csv": _raw_csv, "parquet": _raw_spool}[self.format]
+        fds: dict[int, int] = {}
+        try:
+            for index, spool in enumerate(spools):
+                if spool["done"] and state.get("concatenated"):
+                    continue
+                spool_fd = os.open(paths.window(index), os.O_RDWR | os.O_CREAT, 0o644)
+                fds[index] = spool_fd
+                if os.fstat(spool_fd).st_size < spool["offset"]:
+                    raise ExportError(
+                        f"{paths.window(index)} is shorter than its checkpoint says; "
+                        "run without resume to start over"
+                    )
+                os.ftruncate(spool_fd, spool["offset"])
+                os.lseek(spool_fd, spool["offset"], os.SEEK_SET)
+            positions = {i: spool["token"] for i, spool in enumerate(spools) if not spool["done"]}
+            last_save = time.monotonic()
+            if positions:
+                pages = self.client.iter_window_pages_as_fetched(
+                    windows, positions=positions, raw=True
+                )
+                try:
+                    for item in pages:
+                        page = item.page
+                        spool = spools[item.window]
+                        if page.runs:
+                            data = encode(page, len(page.runs))
+                            _write_all(fds[item.window], data)
+                            low = _micros(min(page.created))
+                            high = _micros(max(page.created))
+                            first, last = state["first_us"], state["last_us"]
+                            state["first_us"] = low if first is None else min(first, low)
+                            state["last_us"] = high if last is None else max(last, high)
+                            spool["offset"] += len(data)
+                            spool["count"] += len(page.runs)
+                            state["count"] += len(page.runs)
+                        spool["token"] = page.next_page_token
+                        spool["done"] = page.next_page_token is None
+                        self.pages += 1
+                        now = time.monotonic()
+                        if now - last_save >= _CHECKPOINT_EVERY:
+                            self._save()
+                            last_save = now
+                        self._report("fetching")
+                finally:
+                    close = getattr(pages, "close", None)
+                    if close is not None:
+                        close()
+            state["fetched_all"] = True
+            self._save()
+            self._concatenate(fd, fds)
+        finally:
+            for spool_fd in fds.values():
+                os.close(spool_fd)
+        for index in range(len(spools)):
+            _remove(paths.window(index))
+
+    def _concatenate(self, fd: int, fds: dict[int, int]) -> None:
+        """Append the window spools to ``PATH.part`` in window order (redone if cut)."""
+        state = self.state
+        if state.get("concatenated"):
+            return
+        base = int(state["base_offset"])
+        os.ftruncate(fd, base)
+        os.lseek(fd, base, os.SEEK_SET)
+        hashing = self.format != "parquet"
+        if hashing:
+            self.digest, _ = _sha256_file(self.paths.part, base)
+        offset = base
+        for index in sorted(fds):
+            spool_fd = fds[index]
+            os.lseek(spool_fd, 0, os.SEEK_SET)
+            while True:
+                chunk = os.read(spool_fd, _SPOOL_READ)
+                if not chunk:
+                    break
+                _write_all(fd, chunk)
+                if hashing:
+                    self.digest.update(chunk)
+                offset += len(chunk)
+        os.fsync(fd)
+        state["offset"] = offset
+        state["concatenated"] = True
         self._save()
 
     def _save_after_failure(self, exc: BaseException) -> None:

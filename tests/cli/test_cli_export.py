@@ -145,6 +145,34 @@ def test_kill_9_then_resume_is_exact(
     ]
 
 
+@pytest.mark.parametrize("fmt", ["jsonl", "csv"])
+def test_kill_9_parallel_then_resume_is_exact(
+    timbal_emulator_factory: Any, tmp_path: Path, fmt: str
+) -> None:
+    # A parallel export spools each window to its own file; every spool must resume at its
+    # own checkpoint and the concatenation must still be the sequential order.
+    end = datetime.now(UTC).replace(second=0, microsecond=0)
+    # 40 ms per page keeps each attempt a few seconds long, so the kills land mid-way.
+    emu = timbal_emulator_factory(runs=8_000, latency_ms=40, end=end)
+    target = tmp_path / f"runs.{fmt}"
+    args = ["export", "--out", str(target), "--since", "31d", "--parallel", "4"]
+    total = len(emu.runs)
+    first = _kill_when_saved(emu, args, target, total // 5)
+    second = _kill_when_saved(emu, [*args, "--resume"], target, first + total // 4)
+    assert first < second < total
+    done = run_cli([*args, "--resume"], emu)
+    assert done.returncode == 0, done.stderr
+    if fmt == "jsonl":
+        ids = _jsonl_ids(target)
+    else:
+        ids = [line.split(",", 1)[0] for line in target.read_text().splitlines()[1:]]
+    assert ids == [r["id"] for r in emu.runs]  # every run, exactly once, in order
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        target.name,
+        f"{target.name}.manifest.json",
+    ]
+
+
 def test_ctrl_c_keeps_progress_for_resume(timbal_emulator_factory: Any, tmp_path: Path) -> None:
     emu = timbal_emulator_factory(runs=8_000, latency_ms=5)
     target = tmp_path / "runs.csv"
