@@ -378,7 +378,7 @@ def section_mcp(report: Report, runs: int, starts: int, calls: int) -> None:
 
 SECTIONS: dict[str, Callable[[Report, Path, bool], None]] = {
     "1": lambda r, t, s: section_throughput(r, t, 2_000 if s else 100_000, 1 if s else 3),
-    "2": lambda r, t, s: section_parallel(r, t, 600 if s else 10_000, [2] if s else [4, 8, 16]),
+    "2": lambda r, t, s: section_parallel(r, t, 600 if s else 20_000, [2] if s else [4, 8, 16]),
     "3": lambda r, t, s: section_memory(r, t, 500 if s else 20_000, 2_000 if s else 200_000),
     "4": lambda r, t, s: section_mcp(r, 500 if s else 5_000, 1 if s else 5, 3 if s else 50),
 }

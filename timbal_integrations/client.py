@@ -105,12 +105,12 @@ def _check_page_token(token: object) -> str | None:
         return None
     if not isinstance(token, str):
         raise QueryError("page_token", f"a {type(token).__name__} is not a page token")
-    if not token or len(token) > 8192 or any(ord(c) < 33 or ord(c) == 127 for c in token):
+    if not token or len(token) > 8192:
         raise QueryError(
             "page_token",
             "expected the next_page_token of a previous page, unchanged (None for the first)",
         )
-    return token
+    return token  # opaque: sent percent-encoded, so any character is inert
 
 
 def _check_timeout(timeout: object) -> httpx.Timeout:
@@ -642,6 +642,7 @@ class TimbalClient:
         *,
         positions: Mapping[int, str | None] | None = None,
         raw: bool = False,
+        concurrency: int | None = None,
     ) -> Iterator[WindowPage[Any]]:
         """Pages of all windows fetched concurrently, each yielded as soon as it arrives.
 
@@ -649,7 +650,9 @@ class TimbalClient:
         ``positions`` maps the windows to fetch to the page token to start from (None for
         a window's first page); by default every window from its start. This is what an
         export that spools each window to its own file needs: full concurrency, nothing
-        held back in memory waiting for an earlier window.
+        held back in memory waiting for an earlier window. ``concurrency`` bounds how many
+        windows are fetched at once (default: all); more windows than fetchers balances
+        windows that hold more runs than others.
         """
         todo = dict(positions) if positions is not None else dict.fromkeys(range(len(windows)))
         sync_only = self._transport is not None and not isinstance(
@@ -667,7 +670,8 @@ class TimbalClient:
                     token = page.next_page_token
             return
         yield from self._bridge(
-            lambda client: client._pages_as_fetched(windows, todo, raw), len(todo) * 2
+            lambda client: client._pages_as_fetched(windows, todo, raw, concurrency),
+            len(todo) * 2,
         )
 
     def _bridge(
@@ -1015,16 +1019,21 @@ class AsyncTimbalClient:
         *,
         positions: Mapping[int, str | None] | None = None,
         raw: bool = False,
+        concurrency: int | None = None,
     ) -> AsyncGenerator[WindowPage[Any], None]:
         """Pages of all windows fetched concurrently, each yielded as soon as it arrives.
 
         See :meth:`TimbalClient.iter_window_pages_as_fetched`.
         """
         todo = dict(positions) if positions is not None else dict.fromkeys(range(len(windows)))
-        return self._pages_as_fetched(windows, todo, raw)
+        return self._pages_as_fetched(windows, todo, raw, concurrency)
 
     async def _pages_as_fetched(
-        self, windows: Sequence[RunQuery], todo: Mapping[int, str | None], raw: bool
+        self,
+        windows: Sequence[RunQuery],
+        todo: Mapping[int, str | None],
+        raw: bool,
+        concurrency: int | None = None,
     ) -> AsyncGenerator[WindowPage[Any], None]:
         parse: Callable[[httpx.Response, str], Any] = (
             self._core.raw_page if raw else self._core.page
@@ -1033,11 +1042,14 @@ class AsyncTimbalClient:
             maxsize=max(2, len(todo) * 2)
         )
 
+        slots = asyncio.Semaphore(concurrency or max(1, len(todo)))
+
         async def fill(index: int, token: str | None) -> None:
             try:
-                async for page in self._pages(windows[index], token, parse):
-                    await out.put(WindowPage(index, page, token))
-                    token = page.next_page_token
+                async with slots:
+                    async for page in self._pages(windows[index], token, parse):
+                        await out.put(WindowPage(index, page, token))
+                        token = page.next_page_token
             except asyncio.CancelledError:
                 raise
             except BaseException as exc:
@@ -1045,7 +1057,8 @@ class AsyncTimbalClient:
                 return
             await out.put(None)
 
-        tasks = [asyncio.create_task(fill(index, token)) for index, token in todo.items()]
+        # Windows start in order, so with fewer fetchers than windows the earliest go first.
+        tasks = [asyncio.create_task(fill(index, token)) for index, token in sorted(todo.items())]
         remaining = len(tasks)
         try:
             while remaining:
