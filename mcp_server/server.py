@@ -644,7 +644,10 @@ class TimbalTools:
                 resolved = getattr(query, name)
                 if resolved is None or to_epoch_ms(resolved) != ms:
                     raise mismatch
-            pinned[name] = _ms_to_datetime(ms)
+            try:
+                pinned[name] = _ms_to_datetime(ms)
+            except OverflowError:  # a tampered cursor: beyond what a datetime holds
+                raise QueryError("cursor", "is not a cursor returned by list_runs") from None
         return query.replace(**pinned)
 
     async def _collect(

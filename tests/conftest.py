@@ -5,18 +5,29 @@
   project's own pytest plugin.
 - With ``TIMBAL_REQUIRE_AIRFLOW=1`` (set by ``make test``), a skipped Airflow test fails
   the run, and so does a run that executed no test at all.
+- The leak guard: no test may let a secret (an API key, an MCP auth token) reach a log
+  record, captured stdout/stderr, a subprocess's output, an exception message or repr,
+  or an MCP tool result. See "The leak guard" below.
 """
 
 from __future__ import annotations
 
+import functools
+import logging
 import os
-from collections.abc import Iterator
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 import pytest
 
-from timbal_integrations import retry
+from timbal_integrations import errors, retry
+from timbal_integrations.config import Secret
+from timbal_integrations.emulator import DEFAULT_API_KEY, Emulator
 
-pytest_plugins = ["timbal_integrations.emulator.pytest_plugin"]
+pytest_plugins = ["timbal_integrations.emulator.pytest_plugin", "pytester"]
 
 
 @pytest.fixture(autouse=True)
@@ -53,3 +64,300 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         if reporter is not None:
             reporter.write_line("FAILED: no test was executed", red=True)
         session.exitstatus = pytest.ExitCode.NO_TESTS_COLLECTED
+
+
+# ---------------------------------------------------------------------------------------
+# The leak guard.
+#
+# A session-wide registry of secrets, filled automatically:
+#   - every API key a client resolves (each ``Secret`` built, wherever it comes from),
+#   - the key of every emulator started by ``timbal_emulator_factory``,
+#   - every auth token given to the MCP HTTP transport's ``BearerTokenMiddleware``,
+# and by hand with the ``leak_guard`` fixture (``leak_guard.register(value)``).
+# The emulator's public demo key (``demo-key``, printed by ``timbal-runs demo`` on
+# purpose) and values shorter than 8 characters (too likely to occur by chance) are
+# never registered.
+#
+# Collected per test phase, and searched for every registered secret when the phase
+# ends: log records (a handler on the root logger), what pytest captured of
+# stdout/stderr (fd level, so subprocesses that inherit them too), what a test read
+# back with capsys/capfd, the output of ``subprocess.run(...)``, the message and repr
+# of every TimbalError created (except those a test builds itself, say to check that a
+# message gets scrubbed), and every MCP tool result or tool error (tapped once
+# ``mcp_server.server`` is imported, as test modules do at collection). A passing test
+# through which a secret leaked is turned into a failure naming where it leaked.
+# Collection is cheap: log records are kept and formatted only at the check.
+
+_MIN_SECRET = 8
+_PUBLIC = frozenset({DEFAULT_API_KEY})
+
+
+class LeakGuard:
+    """The registry of secrets and what the current test phase produced."""
+
+    def __init__(self) -> None:
+        self.secrets: set[str] = set()
+        self._lock = threading.Lock()
+        self._records: list[logging.LogRecord] = []
+        self._texts: list[tuple[str, str]] = []
+
+    # -- registry ----------------------------------------------------------------------
+
+    def register(self, value: object) -> None:
+        """Watch for ``value`` (a str or a Secret) from now on, for the whole session."""
+        if isinstance(value, Secret):
+            value = value.get()
+        if not isinstance(value, str):
+            return
+        text = value.strip()
+        if len(text) >= _MIN_SECRET and text not in _PUBLIC:
+            with self._lock:
+                self.secrets.add(text)
+
+    # -- collection --------------------------------------------------------------------
+
+    def record(self, record: logging.LogRecord) -> None:
+        with self._lock:
+            self._records.append(record)
+
+    def text(self, where: str, value: object) -> None:
+        """Something a test or the code under test produced, to be searched."""
+        if isinstance(value, bytes):
+            value = value.decode("utf-8", "replace")
+        if isinstance(value, str) and value:
+            with self._lock:
+                self._texts.append((where, value))
+
+    def error(self, exc: BaseException) -> None:
+        """A new exception: its message and repr are fixed at creation, so read them now."""
+        name = type(exc).__name__
+        self.text(f"a {name} message", str(exc))
+        self.text(f"a {name} repr", repr(exc))
+
+    def reset(self) -> None:
+        with self._lock:
+            self._records.clear()
+            self._texts.clear()
+
+    # -- checking ----------------------------------------------------------------------
+
+    def find(self, where: str, text: str) -> str | None:
+        """A description of the first secret in ``text``, or None."""
+        for secret in self.secrets:
+            if secret in text:
+                at = text.index(secret)
+                context = text[max(0, at - 60) : at].replace("\n", " ")
+                return (
+                    f"a registered secret ({secret[:3]}..., {len(secret)} chars) appeared in "
+                    f"{where}, after: {context!r}"
+                )
+        return None
+
+    def check(self, where: str, text: str) -> None:
+        """Fail now if ``text`` holds a secret (for tests' own explicit checks)."""
+        problem = self.find(where, text)
+        if problem is not None:
+            pytest.fail(problem, pytrace=False)
+
+    def _collected(self) -> Iterable[tuple[str, str]]:
+        with self._lock:
+            records = list(self._records)
+            texts = list(self._texts)
+        for record in records:
+            try:
+                message = record.getMessage()
+            except Exception:  # a malformed record is its emitter's problem, not a leak
+                message = str(record.msg)
+            yield f"a log record of {record.name!r}", message
+            if record.exc_info and record.exc_info[1] is not None:
+                yield f"the exception logged by {record.name!r}", repr(record.exc_info[1])
+                yield f"the exception logged by {record.name!r}", str(record.exc_info[1])
+        yield from texts
+
+    def problems(self, extra: Iterable[tuple[str, str]] = ()) -> list[str]:
+        if not self.secrets:
+            return []
+        found = []
+        for where, text in [*self._collected(), *extra]:
+            problem = self.find(where, text)
+            if problem is not None:
+                found.append(problem)
+        return found
+
+
+_guard = LeakGuard()
+
+
+class _GuardHandler(logging.Handler):
+    def emit(self, record: logging.LogRecord) -> None:
+        _guard.record(record)
+
+
+def _tap_secret() -> None:
+    original = Secret.__init__
+
+    @functools.wraps(original)
+    def init(self: Secret, value: str) -> None:
+        original(self, value)
+        _guard.register(value)
+
+    Secret.__init__ = init  # type: ignore[method-assign]
+
+
+_ERRORS_FILE = os.path.normcase(errors.__file__)
+_TESTS_DIR = os.path.normcase(os.path.dirname(os.path.abspath(__file__))) + os.sep
+
+
+def _built_by_a_test() -> bool:
+    """True when test code itself built the error (say, to check that it gets scrubbed)."""
+    frame = sys._getframe(2)
+    while frame is not None and os.path.normcase(frame.f_code.co_filename) == _ERRORS_FILE:
+        frame = frame.f_back  # type: ignore[assignment]
+    return frame is not None and os.path.normcase(frame.f_code.co_filename).startswith(_TESTS_DIR)
+
+
+def _tap_errors() -> None:
+    """The message and repr of every TimbalError, as it is created."""
+    base = errors.TimbalError
+
+    def init(self: BaseException, *args: Any) -> None:
+        Exception.__init__(self, *args)
+        if not _built_by_a_test():
+            _guard.error(self)
+
+    base.__init__ = init  # type: ignore[assignment,method-assign]
+
+
+def _tap_subprocess() -> None:
+    original = subprocess.run
+
+    @functools.wraps(original)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        try:
+            result = original(*args, **kwargs)
+        except subprocess.SubprocessError as exc:  # CalledProcessError, TimeoutExpired
+            _guard.text("a subprocess's stdout", getattr(exc, "stdout", None))
+            _guard.text("a subprocess's stderr", getattr(exc, "stderr", None))
+            raise
+        _guard.text("a subprocess's stdout", result.stdout)
+        _guard.text("a subprocess's stderr", result.stderr)
+        return result
+
+    subprocess.run = run  # type: ignore[assignment]
+
+
+def _tap_readouterr() -> None:
+    original = pytest.CaptureFixture.readouterr
+
+    @functools.wraps(original)
+    def readouterr(self: pytest.CaptureFixture[Any]) -> Any:
+        result = original(self)
+        _guard.text("stdout read with capsys/capfd", result.out)
+        _guard.text("stderr read with capsys/capfd", result.err)
+        return result
+
+    pytest.CaptureFixture.readouterr = readouterr  # type: ignore[method-assign]
+
+
+_mcp_tapped = False
+
+
+def _tap_mcp() -> None:
+    """MCP tool results and errors, and HTTP auth tokens (once the server is imported)."""
+    global _mcp_tapped
+    if _mcp_tapped or "mcp_server.server" not in sys.modules:
+        return
+    _mcp_tapped = True
+    from mcp_server import server, transport
+
+    tool_run = server.TimbalTool.run
+
+    @functools.wraps(tool_run)
+    async def run(self: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            result = await tool_run(self, *args, **kwargs)
+        except Exception as exc:
+            _guard.text(f"an MCP tool error of {self.name}", str(exc))
+            raise
+        dump = getattr(result, "model_dump_json", None)
+        _guard.text(f"an MCP result of {self.name}", dump() if dump else repr(result))
+        return result
+
+    server.TimbalTool.run = run  # type: ignore[method-assign]
+
+    middleware_init = transport.BearerTokenMiddleware.__init__
+
+    @functools.wraps(middleware_init)
+    def init(self: Any, app: Any, token: str) -> None:
+        _guard.register(token)
+        middleware_init(self, app, token)
+
+    transport.BearerTokenMiddleware.__init__ = init  # type: ignore[method-assign]
+
+
+_handler = _GuardHandler(level=logging.NOTSET)
+
+
+def _tap_logging() -> None:
+    """(Re)attach the handler: logging set-up such as Airflow's may replace root handlers."""
+    root = logging.getLogger()
+    if _handler not in root.handlers:
+        root.addHandler(_handler)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    _tap_secret()
+    _tap_errors()
+    _tap_subprocess()
+    _tap_readouterr()
+    _tap_logging()
+
+
+@pytest.fixture(autouse=True)
+def _leak_check() -> Iterator[None]:
+    """Keeps the taps in place; the check runs as each test phase is reported."""
+    _tap_mcp()
+    _tap_logging()
+    yield
+    _tap_logging()
+
+
+@pytest.fixture
+def leak_guard() -> LeakGuard:
+    """The session's leak guard: ``register(secret)``, ``check(where, text)``."""
+    return _guard
+
+
+@pytest.fixture
+def timbal_emulator_factory(timbal_emulator_factory: Callable[..., Emulator]) -> Any:
+    """The plugin's factory, with each emulator's key registered with the leak guard."""
+
+    def start(**kwargs: Any) -> Emulator:
+        emulator = timbal_emulator_factory(**kwargs)
+        _guard.register(emulator.api_key)
+        return emulator
+
+    return start
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    _guard.reset()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    report: pytest.TestReport = yield
+    if call.when == "setup":
+        return report  # setup's output is checked with the call's
+    if not report.passed:  # failed or skipped: nothing to add
+        _guard.reset()
+        return report
+    # The call's report also carries setup's output; teardown's carries everything again.
+    phases = (" setup", " call") if call.when == "call" else (" teardown",)
+    captured = [(name.lower(), text) for name, text in report.sections if name.endswith(phases)]
+    problems = _guard.problems(captured)
+    _guard.reset()
+    if problems:
+        report.outcome = "failed"
+        report.longrepr = "secret leaked: " + "\n".join(dict.fromkeys(problems))
+    return report

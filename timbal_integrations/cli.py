@@ -448,13 +448,10 @@ def format_summary(summary: RunSummary) -> str:
 
 
 def _write_json_array(out: IO[bytes], runs: Iterator[Run]) -> None:
-    out.write(b"[")
-    first = True
-    for run in runs:
-        out.write(b"\n" if first else b",\n")
-        out.write(JsonlWriter.encode([run])[:-1])
-        first = False
-    out.write(b"\n]\n" if not first else b"]\n")
+    """One JSON array, written once every page has arrived: an array cut short by a failed
+    page would not parse, so a failure leaves stdout empty (jsonl and csv stream instead)."""
+    items = [JsonlWriter.encode([run])[:-1] for run in runs]
+    out.write(b"[\n" + b",\n".join(items) + b"\n]\n" if items else b"[]\n")
 
 
 class _StderrHandler(logging.Handler):
@@ -488,6 +485,7 @@ _PASS_ARG = re.compile(r"pass (\w+)=\.\.\.")
 
 
 _VARIABLE_FLAGS: Final = {
+    "TIMBAL_API_KEY": "api_key",
     "TIMBAL_API_HOST": "host",
     "TIMBAL_ORG_ID": "org_id",
     "TIMBAL_PROJECT_ID": "project_id",

@@ -111,6 +111,12 @@ def resolve_config(
     project is missing.
     """
     environ: Mapping[str, str] = os.environ if env is None else env
+    given = {"api_key": api_key, "host": host, "org_id": org_id, "project_id": project_id}
+    for label, value in given.items():
+        allowed = (str, Secret) if label == "api_key" else (str,)
+        if value is not None and not isinstance(value, allowed):
+            kind = type(value).__name__
+            raise ConfigError(f"{label}: a {kind} is not allowed; expected a string")
     key: Secret | None
     if isinstance(api_key, Secret):
         key = api_key
@@ -122,6 +128,12 @@ def resolve_config(
             "no API key: set TIMBAL_API_KEY (or pass api_key=...); "
             "get one from the Timbal platform settings"
         )
+    if not all(33 <= ord(c) <= 126 for c in key.get()):
+        # Never echo the value: it is (most of) the key. It must fit an HTTP header.
+        raise ConfigError(
+            "TIMBAL_API_KEY: the API key holds a space, a control character (a stray "
+            "newline?) or a non-ASCII character; expected the key exactly as Timbal shows it"
+        )
     org = _pick(org_id, environ, "TIMBAL_ORG_ID")
     if not org or not org.strip():
         raise ConfigError("no organisation: set TIMBAL_ORG_ID (or pass org_id=...)")
@@ -129,8 +141,17 @@ def resolve_config(
     if not project or not project.strip():
         raise ConfigError("no project: set TIMBAL_PROJECT_ID (or pass project_id=...)")
     for label, value in (("TIMBAL_ORG_ID", org), ("TIMBAL_PROJECT_ID", project)):
-        if "/" in value or "?" in value or "#" in value or any(c.isspace() for c in value.strip()):
-            raise ConfigError(f"{label}: {value!r} is not a valid id (no '/', '?', '#' or spaces)")
+        # Ids are path segments: no separators, no escapes, no dot segments (which URL
+        # normalization would resolve, sending the request to another path).
+        if (
+            any(c in value for c in "/?#%\\")
+            or any(c.isspace() or ord(c) < 32 for c in value.strip())
+            or value.strip() in (".", "..")
+        ):
+            raise ConfigError(
+                f"{label}: {value!r} is not a valid id "
+                "(no '/', '?', '#', '%', '\\', spaces or control characters, not '.' or '..')"
+            )
     base = _pick(host, environ, "TIMBAL_API_HOST") or DEFAULT_HOST
     return ClientConfig(
         api_key=key,

@@ -190,6 +190,8 @@ class TimbalListRunsOperator(BaseOperator):
         window, the count, the SHA-256...) beside the file (default True).
     :param max_xcom_runs: the most runs put into XCom (default 1,000); a window with
         more fails the task and asks for ``output_path``.
+    :param max_retries: retries of a request that failed with 429, 5xx or a network
+        error, honouring ``Retry-After`` (default 6, as everywhere; at most 100).
     :param timbal_conn_id: the Timbal connection (default ``timbal_default``).
     :param org_id: overrides the connection's ``org_id`` (templated).
     :param project_id: overrides the connection's ``project_id`` (templated).
@@ -242,6 +244,7 @@ class TimbalListRunsOperator(BaseOperator):
         output_conn_id: str | None = None,
         write_manifest: bool = True,
         max_xcom_runs: int = DEFAULT_MAX_XCOM_RUNS,
+        max_retries: int | None = None,
         timbal_conn_id: str = DEFAULT_CONN_ID,
         org_id: str | None = None,
         project_id: str | None = None,
@@ -271,6 +274,13 @@ class TimbalListRunsOperator(BaseOperator):
         if max_xcom_runs < 1:
             raise QueryError("max_xcom_runs", f"{max_xcom_runs} is not a positive number")
         self.max_xcom_runs = max_xcom_runs
+        if max_retries is not None and (
+            isinstance(max_retries, bool)
+            or not isinstance(max_retries, int)
+            or not 0 <= max_retries <= 100
+        ):
+            raise QueryError("max_retries", f"{max_retries!r} is not a whole number from 0 to 100")
+        self.max_retries = max_retries
         self.timbal_conn_id = timbal_conn_id
         self.org_id = org_id
         self.project_id = project_id
@@ -345,6 +355,7 @@ class TimbalListRunsOperator(BaseOperator):
                 self.timbal_conn_id,
                 org_id=_given(self.org_id),
                 project_id=_given(self.project_id),
+                max_retries=self.max_retries,
             )
             client = hook.get_conn()
         except _PERMANENT as error:
