@@ -41,12 +41,13 @@ def client_of(emu: Emulator) -> TimbalClient:
     )
 
 
-def assert_it_was_a_bad_day(emu: Emulator) -> None:
+def assert_it_was_a_bad_day(emu: Emulator, *, rate_limited: bool = True) -> None:
     stats = emu.stats
     assert set(stats.faults_by_kind) == set(FAULT_KINDS), stats.faults_by_kind
     # A fault is drawn for every request the rate limit lets through.
     assert stats.faults_total >= 0.15 * (stats.requests_total - stats.rate_limited)
-    assert stats.rate_limited > 0, "the rate limit never applied"
+    if rate_limited:
+        assert stats.rate_limited > 0, "the rate limit never applied"
 
 
 @pytest.mark.slow
@@ -69,7 +70,9 @@ def test_a_100k_run_export_through_chaos_is_exact(
     assert manifest["count"] == 100_000
     assert manifest["sha256"] == hashlib.sha256(target.read_bytes()).hexdigest()
     assert sorted(os.listdir(tmp_path)) == ["runs.jsonl", "runs.jsonl.manifest.json"]
-    assert_it_was_a_bad_day(emu)
+    # One sequential client on a busy 2-core machine may stay under 100 requests/s, so
+    # whether the limit bit depends on the machine; the parallel tests below always hit it.
+    assert_it_was_a_bad_day(emu, rate_limited=False)
     assert SECRET_KEY not in result.stderr + result.stdout
 
 
