@@ -616,20 +616,11 @@ class TimbalClient:
         paged concurrently on a private event loop in a helper thread; at most a few pages
         per window are buffered. ``raw=True`` gives :class:`RawPage` pages.
         """
-        async_transport: httpx.AsyncBaseTransport | None = None
-        if isinstance(self._transport, httpx.AsyncBaseTransport):
-            async_transport = self._transport
-        sync_only = self._transport is not None and async_transport is None
-        if len(windows) - start_window <= 1 or sync_only:
-            # One window, or a transport that only speaks sync: page the windows in turn.
-            for index in range(start_window, len(windows)):
-                token = start_token if index == start_window else None
-                parse: Callable[[httpx.Response, str], Any] = (
-                    self._core.raw_page if raw else self._core.page
-                )
-                for page in self._pages(windows[index], token, parse):
-                    yield WindowPage(index, page, token)
-                    token = page.next_page_token
+        if len(windows) - start_window <= 1 or self._sync_only:
+            starts: dict[int, str | None] = dict.fromkeys(range(start_window, len(windows)))
+            if start_window < len(windows):
+                starts[start_window] = start_token
+            yield from self._pages_in_turn(windows, starts, raw)
             return
         yield from self._bridge(
             lambda client: client._window_pages(windows, start_window, start_token, raw),
@@ -655,24 +646,36 @@ class TimbalClient:
         windows that hold more runs than others.
         """
         todo = dict(positions) if positions is not None else dict.fromkeys(range(len(windows)))
-        sync_only = self._transport is not None and not isinstance(
-            self._transport, httpx.AsyncBaseTransport
-        )
-        if len(todo) <= 1 or sync_only:
-            # One window, or a transport that only speaks sync: page the windows in turn.
-            parse: Callable[[httpx.Response, str], Any] = (
-                self._core.raw_page if raw else self._core.page
-            )
-            for index, start in sorted(todo.items()):
-                token = start
-                for page in self._pages(windows[index], token, parse):
-                    yield WindowPage(index, page, token)
-                    token = page.next_page_token
+        if len(todo) <= 1 or self._sync_only:
+            yield from self._pages_in_turn(windows, todo, raw)
             return
         yield from self._bridge(
             lambda client: client._pages_as_fetched(windows, todo, raw, concurrency),
             len(todo) * 2,
         )
+
+    @property
+    def _sync_only(self) -> bool:
+        """True when the injected transport cannot serve the async machinery."""
+        return self._transport is not None and not isinstance(
+            self._transport, httpx.AsyncBaseTransport
+        )
+
+    def _pages_in_turn(
+        self, windows: Sequence[RunQuery], starts: Mapping[int, str | None], raw: bool
+    ) -> Iterator[WindowPage[Any]]:
+        """Page the windows of ``starts`` one after another, in this thread.
+
+        For one window, or a transport that only speaks sync; ``starts`` maps each window
+        to the page token it starts from.
+        """
+        parse: Callable[[httpx.Response, str], Any] = (
+            self._core.raw_page if raw else self._core.page
+        )
+        for index, token in sorted(starts.items()):
+            for page in self._pages(windows[index], token, parse):
+                yield WindowPage(index, page, token)
+                token = page.next_page_token
 
     def _bridge(
         self,

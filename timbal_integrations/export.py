@@ -52,7 +52,7 @@ from typing import IO, Any, Final, Protocol
 import orjson
 
 from ._version import __version__
-from .client import TimbalClient
+from .client import TimbalClient, _check_limit, _check_parallel
 from .errors import ExportError, QueryError
 from .models import RECORD_FIELDS, RawPage, Run
 from .query import RunQuery, to_epoch_ms
@@ -624,21 +624,6 @@ def _ms(value: datetime | None) -> int | None:
 
 def _from_ms(value: int | None) -> datetime | None:
     return None if value is None else _EPOCH + timedelta(milliseconds=value)
-
-
-def _check_parallel(parallel: int | None) -> int:
-    if parallel is None:
-        return 1
-    if isinstance(parallel, bool) or not isinstance(parallel, int) or not 1 <= parallel <= 64:
-        raise QueryError("parallel", f"{parallel!r} is not a number of windows from 1 to 64")
-    return parallel
-
-
-def _check_limit(limit: int | None) -> None:
-    if limit is None:
-        return
-    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
-        raise QueryError("limit", f"{limit!r} is not a whole number of runs (0 or more)")
 
 
 class _Export:
