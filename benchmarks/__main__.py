@@ -384,6 +384,20 @@ SECTIONS: dict[str, Callable[[Report, Path, bool], None]] = {
 }
 
 
+def precompile() -> None:
+    """Byte-compile the project, as pip does when it installs a wheel.
+
+    An editable install compiles each module on first import and caches the result,
+    unless PYTHONDONTWRITEBYTECODE is set (it is on some CI machines): then every child
+    process would recompile ~6,000 lines, ~60 ms, and time that no installed copy spends.
+    """
+    import compileall
+
+    root = Path(__file__).resolve().parent.parent
+    for package in ("timbal_integrations", "mcp_server", "airflow_provider"):
+        compileall.compile_dir(str(root / package), quiet=1)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks", description=__doc__.split("\n")[0]
@@ -396,6 +410,7 @@ def main(argv: list[str] | None = None) -> int:
         f"timbal-integrations benchmarks on {os.cpu_count()} cores, {time.strftime('%Y-%m-%d')}"
         + (" (smoke run: figures mean nothing)" if args.smoke else "")
     )
+    precompile()
     with tempfile.TemporaryDirectory(prefix="timbal-bench-") as tmp:
         for key in args.only or sorted(SECTIONS):
             SECTIONS[key](report, Path(tmp), args.smoke)

@@ -28,7 +28,7 @@ from timbal_integrations._version import __version__
 
 from ._hosts import is_loopback
 
-__all__ = ["build_parser", "main"]
+__all__ = ["build_parser", "console", "main"]
 
 _LOG_LEVELS: Final = ("debug", "info", "warning", "error")
 _MIN_TOKEN_CHARS: Final = 16
@@ -83,7 +83,15 @@ def _fail(message: str) -> int:
     return 2
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def console() -> int:
+    """The ``timbal-mcp`` console script: :func:`main` in a process of its own."""
+    from timbal_integrations._startup import defer_httpx_cli
+
+    defer_httpx_cli()
+    return main(_own_process=True)
+
+
+def main(argv: Sequence[str] | None = None, *, _own_process: bool = False) -> int:
     """Run the server until it is stopped; returns the exit status."""
     args = build_parser().parse_args(argv)
     transport = "http" if args.transport == "streamable-http" else args.transport
@@ -113,9 +121,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.getLogger("httpx").setLevel(logging.WARNING)
 
     # Imported after parsing, so that --help and usage errors stay fast.
-    from timbal_integrations.errors import ConfigError
+    from timbal_integrations._startup import importing
 
-    from .server import ServerSettings, config_problem, create_server
+    with importing(freeze=_own_process):
+        from timbal_integrations.errors import ConfigError
+
+        from .server import ServerSettings, config_problem, create_server
 
     settings = ServerSettings(
         api_key=args.api_key,
@@ -175,4 +186,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(console())

@@ -5,32 +5,38 @@
 ...     for run in client.list_runs(status="error", since="24h"):
 ...         print(run.id, run.user.email, run.cost_usd)
 
-Importing this package never imports Airflow or pyarrow.
+Importing this package is cheap: each name is imported on first use (so ``timbal-runs
+--help`` and ``timbal_integrations._version`` do not pay for httpx and pydantic), and
+Airflow and pyarrow are never imported.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from ._version import __version__
-from .client import AsyncTimbalClient, TimbalClient
-from .config import ClientConfig, Secret
-from .errors import (
-    APIConnectionError,
-    APIStatusError,
-    APITimeoutError,
-    AuthenticationError,
-    BadRequestError,
-    ConfigError,
-    ExportError,
-    NotFoundError,
-    PaginationLoopError,
-    PermissionDeniedError,
-    QueryError,
-    RateLimitError,
-    ResponseValidationError,
-    ServerError,
-    TimbalError,
-)
-from .models import KNOWN_STATUSES, RECORD_FIELDS, Run, RunDetail, RunsPage, UserRef, Workforce
-from .query import FILTER_NAMES, RunQuery, parse_time
-from .retry import RetryPolicy
+
+if TYPE_CHECKING:
+    from .client import AsyncTimbalClient, TimbalClient
+    from .config import ClientConfig, Secret
+    from .errors import (
+        APIConnectionError,
+        APIStatusError,
+        APITimeoutError,
+        AuthenticationError,
+        BadRequestError,
+        ConfigError,
+        ExportError,
+        NotFoundError,
+        PaginationLoopError,
+        PermissionDeniedError,
+        QueryError,
+        RateLimitError,
+        ResponseValidationError,
+        ServerError,
+        TimbalError,
+    )
+    from .models import KNOWN_STATUSES, RECORD_FIELDS, Run, RunDetail, RunsPage, UserRef, Workforce
+    from .query import FILTER_NAMES, RunQuery, parse_time
+    from .retry import RetryPolicy
 
 __all__ = [
     "FILTER_NAMES",
@@ -65,3 +71,51 @@ __all__ = [
     "__version__",
     "parse_time",
 ]
+
+_LAZY: dict[str, str] = {
+    "APIConnectionError": "errors",
+    "APIStatusError": "errors",
+    "APITimeoutError": "errors",
+    "AsyncTimbalClient": "client",
+    "AuthenticationError": "errors",
+    "BadRequestError": "errors",
+    "ClientConfig": "config",
+    "ConfigError": "errors",
+    "ExportError": "errors",
+    "FILTER_NAMES": "query",
+    "KNOWN_STATUSES": "models",
+    "NotFoundError": "errors",
+    "PaginationLoopError": "errors",
+    "PermissionDeniedError": "errors",
+    "QueryError": "errors",
+    "RECORD_FIELDS": "models",
+    "RateLimitError": "errors",
+    "ResponseValidationError": "errors",
+    "RetryPolicy": "retry",
+    "Run": "models",
+    "RunDetail": "models",
+    "RunQuery": "query",
+    "RunsPage": "models",
+    "Secret": "config",
+    "ServerError": "errors",
+    "TimbalClient": "client",
+    "TimbalError": "errors",
+    "UserRef": "models",
+    "Workforce": "models",
+    "parse_time": "query",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from importlib import import_module
+
+    value = getattr(import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

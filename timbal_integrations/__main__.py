@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import sys
 
-from .cli import main
+from ._startup import timbal_runs
 
 __all__: list[str] = []
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(timbal_runs())

@@ -99,8 +99,6 @@ _SPOOL_READ: Final = 1 << 20
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_US: Final = timedelta(microseconds=1)
 
-_run_to_json = Run.__pydantic_serializer__.to_json
-
 
 # --------------------------------------------------------------------------- formats
 
@@ -240,7 +238,8 @@ _CREATED_AT = RECORD_FIELDS.index("created_at")
 
 def _encode_jsonl(runs: Sequence[Run]) -> bytes:
     """One JSON object per line with every field the server sent (and only those)."""
-    return b"".join([_run_to_json(run, exclude_unset=True) + b"\n" for run in runs])
+    to_json = Run.__pydantic_serializer__.to_json
+    return b"".join([to_json(run, exclude_unset=True) + b"\n" for run in runs])
 
 
 def _encode_csv(runs: Sequence[Run], header: bool = False) -> bytes:
@@ -266,8 +265,9 @@ def _encode_spool(runs: Sequence[Run]) -> bytes:
 
 
 def _raw_jsonl(page: RawPage, count: int) -> bytes:
-    dumps = orjson.dumps
-    return b"".join([dumps(run) + b"\n" for run in page.runs[:count]])
+    dumps, newline = orjson.dumps, orjson.OPT_APPEND_NEWLINE
+    runs = page.runs if count >= len(page.runs) else page.runs[:count]
+    return b"".join([dumps(run, option=newline) for run in runs])
 
 
 def _raw_csv(page: RawPage, count: int) -> bytes:
