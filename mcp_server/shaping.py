@@ -139,6 +139,9 @@ def _cell(value: Any) -> str:
     return text.replace("|", "/").replace("\n", " ")
 
 
+_BARS: Final = 9  # separators in a row of the runs table
+
+
 def render_runs_text(result: Mapping[str, Any]) -> str:
     """Render a ``list_runs`` result as compact text: a header, a table, legends, a hint.
 
@@ -172,23 +175,22 @@ def render_runs_text(result: Mapping[str, Any]) -> str:
         force_label = workforce.get("name") or workforce["id"]
         forces.setdefault(force_label, set()).add(workforce["id"])
         group = row.get("group_id")
-        lines.append(
-            "|".join(
-                _cell(v)
-                for v in (
-                    row["id"],
-                    row["created_at"],
-                    row["status"],
-                    row.get("duration_ms"),
-                    row["cost_usd"],
-                    user_label,
-                    force_label,
-                    row.get("sentiment"),
-                    "=id" if group is not None and group == row["id"] else group,
-                    row.get("parent_id"),
-                )
-            )
+        cells = (
+            row["id"],
+            row["created_at"],
+            row["status"],
+            row.get("duration_ms"),
+            row["cost_usd"],
+            user_label,
+            force_label,
+            row.get("sentiment"),
+            "=id" if group is not None and group == row["id"] else group,
+            row.get("parent_id"),
         )
+        line = "|".join(["-" if v is None or v == "" else str(v) for v in cells])
+        if line.count("|") != _BARS or "\n" in line:  # a value holds | or a newline
+            line = "|".join(map(_cell, cells))
+        lines.append(line)
     if users:
         lines.append(
             "users: "

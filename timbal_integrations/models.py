@@ -67,6 +67,8 @@ _OPEN = ConfigDict(extra="allow", populate_by_name=True, defer_build=True)
 
 
 def _utc(value: datetime) -> datetime:
+    if value.tzinfo is UTC:
+        return value
     if value.tzinfo is None:
         return value.replace(tzinfo=UTC)
     return value.astimezone(UTC)

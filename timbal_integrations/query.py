@@ -95,8 +95,8 @@ def _from_ms(ms: int, field: str) -> datetime:
 
 def format_time(value: datetime) -> str:
     """ISO 8601 in UTC with a ``Z`` and millisecond precision (the form we echo back)."""
-    utc = value.astimezone(UTC)
-    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+    utc = value if value.tzinfo is UTC else value.astimezone(UTC)
+    return utc.isoformat(timespec="milliseconds")[:-6] + "Z"  # drop "+00:00"
 
 
 def parse_time(value: object, *, field: str = "time", now: datetime | None = None) -> datetime:

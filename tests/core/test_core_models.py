@@ -9,7 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from timbal_integrations import RECORD_FIELDS, Run, RunDetail, RunsPage, Workforce
-from timbal_integrations.models import KNOWN_STATUSES
+from timbal_integrations.models import KNOWN_STATUSES, parse_raw_page
 
 from .helpers_core import make_run
 
@@ -182,3 +182,51 @@ def test_workforce_model_direct() -> None:
     wf = Workforce.model_validate({"id": "w", "name": "n", "type": "t", "deleted_at": 1})
     assert wf.deleted_at == 1
     assert wf.url is None
+
+
+def _page(*created: str, **extra: object) -> bytes:
+    runs = [make_run(id=f"run_{i}", created_at=value, **extra) for i, value in enumerate(created)]
+    return json.dumps({"runs": runs, "next_page_token": "t"}).encode()
+
+
+def test_raw_page_keeps_the_dicts_and_parses_utc_in_one_pass() -> None:
+    page = parse_raw_page(_page("2025-12-01T10:20:30Z", "2025-12-01T10:20:31.5Z", color="red"))
+    assert [run["created_at"] for run in page.runs] == [
+        "2025-12-01T10:20:30Z",
+        "2025-12-01T10:20:31.5Z",
+    ]
+    assert all(run["color"] == "red" for run in page.runs)  # unknown fields survive
+    assert page.created == [
+        datetime(2025, 12, 1, 10, 20, 30, tzinfo=UTC),
+        datetime(2025, 12, 1, 10, 20, 31, 500000, tzinfo=UTC),
+    ]
+    assert page.next_page_token == "t"
+
+
+def test_raw_page_normalises_offsets_and_naive_times_to_utc() -> None:
+    page = parse_raw_page(
+        _page("2025-12-01T12:20:30+02:00", "2025-12-01T10:20:30", "2025-12-01T10:20:30Z")
+    )
+    assert page.created == [datetime(2025, 12, 1, 10, 20, 30, tzinfo=UTC)] * 3
+    assert all(moment.tzinfo is UTC for moment in page.created)
+    # the dicts keep the server's own spelling
+    assert page.runs[0]["created_at"] == "2025-12-01T12:20:30+02:00"
+
+
+@pytest.mark.parametrize(
+    "bad",
+    ["2025-02-30T10:20:30Z", "2025-12-01", "yesterday", "2025-12-01T25:00:00Z"],
+)
+def test_raw_page_names_the_run_with_a_bad_created_at(bad: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        parse_raw_page(_page("2025-12-01T10:20:30Z", bad))
+    error = caught.value.errors()[0]
+    assert error["loc"] == ("runs", 1, "created_at")
+
+
+def test_raw_page_checks_types() -> None:
+    body = json.loads(_page("2025-12-01T10:20:30Z"))
+    body["runs"][0]["cost_usd"] = "a lot"
+    with pytest.raises(ValidationError) as caught:
+        parse_raw_page(json.dumps(body).encode())
+    assert caught.value.errors()[0]["loc"] == ("runs", 0, "cost_usd")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import re
 import subprocess
 import sys
 
@@ -114,3 +115,35 @@ def test_import_does_not_pull_airflow_or_pyarrow() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout.strip().splitlines()[-1]) == []
+
+
+def _modules_after(code: str) -> set[str]:
+    script = "import json, sys\n" + code + "\nprint(json.dumps(sorted(sys.modules)))\n"
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    return set(json.loads(result.stdout.strip().splitlines()[-1]))
+
+
+def test_import_is_lazy_until_a_name_is_used() -> None:
+    loaded = _modules_after("import timbal_integrations")
+    assert not {"httpx", "pydantic", "asyncio"} & loaded
+    loaded = _modules_after("from timbal_integrations import TimbalClient")
+    assert {"httpx", "pydantic"} <= loaded
+    assert "asyncio" not in loaded  # only parallel paging and async retries need it
+
+
+def test_unknown_name_is_an_attribute_error() -> None:
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        timbal_integrations.nope  # noqa: B018
+    assert "TimbalClient" in dir(timbal_integrations)
+
+
+def test_sniffio_is_a_declared_dependency() -> None:
+    # httpcore retries a failed `import sniffio` several times per async request
+    # (encode/httpcore#1103); declaring it keeps ~1 ms per MCP call off.
+    from importlib.metadata import requires
+
+    names = {re.match(r"[A-Za-z0-9_.-]+", req) for req in requires("timbal-integrations") or []}
+    assert "sniffio" in {name.group(0).lower() for name in names if name is not None}

@@ -130,6 +130,26 @@ def test_text_rendering_has_a_header_a_table_and_legends() -> None:
     assert lines[-1] == "More runs may match."
 
 
+def test_text_rows_escape_bars_and_newlines_in_values() -> None:
+    tricky = {
+        **RUN,
+        "status": "err|or",
+        "user": {**RUN["user"], "email": "", "name": "A\nda"},
+        "workforce": {**RUN["workforce"], "name": "agent|a"},
+    }
+    row = run_row(Run.model_validate(tricky))
+    text = render_runs_text(
+        {
+            "runs": [row],
+            "returned": 1,
+            "applied_filters": {"sort_by": "created_at", "sort_order": "desc"},
+        }
+    )
+    table = text.splitlines()[2]
+    assert table == "01RUN|2025-12-31T10:00:00.123Z|err/or|-|0.5|usr_a|agent/a|-|=id|-"
+    assert table.count("|") == 9
+
+
 def test_detail_renames_sentiment_and_bounds_size() -> None:
     detail = RunDetail.model_validate(
         {**RUN, "last_reaction_sentiment": "positive", "trace": {"x": "y" * 100_000}, "rev": "main"}
