@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from .models import Run
 
@@ -27,8 +27,13 @@ __all__ = [
 ]
 
 
+_LAZY = ConfigDict(defer_build=True)  # built on first use, not when the CLI starts
+
+
 class Bucket(BaseModel):
     """One value of a dimension: how many runs, their share of the total, their cost."""
+
+    model_config = _LAZY
 
     key: str | None
     count: int
@@ -53,6 +58,8 @@ class WorkforceBucket(Bucket):
 class DurationStats(BaseModel):
     """Duration percentiles (nearest rank) over the runs that have a duration."""
 
+    model_config = _LAZY
+
     count: int
     p50_ms: int | None
     p95_ms: int | None
@@ -65,6 +72,8 @@ class RunSummary(BaseModel):
     ``complete`` is False when a ``max_runs`` bound stopped the scan early; the numbers then
     cover the first ``total`` runs only.
     """
+
+    model_config = _LAZY
 
     total: int
     complete: bool
