@@ -34,6 +34,7 @@ from pathlib import Path
 import httpx
 import orjson
 
+from .bare import fetch_all
 from .common import BIN, Emulator, emulator_process, median, run_timed
 
 
@@ -63,47 +64,24 @@ class Report:
 
 
 def bare_loop(emu: Emulator, out: Path) -> float:
-    """Follow page tokens with plain httpx, writing raw response bytes. Seconds taken."""
+    """The bare loop inside this process (httpx already imported). Seconds taken."""
     start = time.perf_counter()
-    headers = {"Authorization": f"Bearer {emu.api_key}"}
-    with httpx.Client(base_url=emu.base_url, headers=headers) as client, out.open("wb") as f:
-        token = None
-        while True:
-            response = client.get(emu.runs_path, params={"page_token": token} if token else None)
-            response.raise_for_status()
-            f.write(response.content)
-            f.write(b"\n")
-            token = orjson.loads(response.content)["next_page_token"]
-            if not token:
-                break
+    fetch_all(emu.base_url, emu.api_key, emu.runs_path, str(out))
     return time.perf_counter() - start
 
 
-_BARE_SCRIPT = """
-import sys
-from timbal_integrations._startup import defer_httpx_cli, importing
-defer_httpx_cli()  # the same start-up help timbal-runs gets, so that only the loop differs
-with importing(freeze=True):
-    import httpx, orjson
-base, key, path, out = sys.argv[1:5]
-with httpx.Client(base_url=base, headers={"Authorization": "Bearer " + key}) as client, \\
-        open(out, "wb") as f:
-    token = None
-    while True:
-        response = client.get(path, params={"page_token": token} if token else None)
-        response.raise_for_status()
-        f.write(response.content)
-        f.write(b"\\n")
-        token = orjson.loads(response.content)["next_page_token"]
-        if not token:
-            break
-"""
-
-
 def bare_loop_process(emu: Emulator, out: Path) -> float:
-    """:func:`bare_loop` as a command of its own: Python's start and httpx's import
-    included, as they are for ``timbal-runs``. Seconds taken."""
-    cmd = [sys.executable, "-c", _BARE_SCRIPT, emu.base_url, emu.api_key, emu.runs_path, str(out)]
+    """The bare loop as a command of its own: Python's start and httpx's import included,
+    as they are for ``timbal-runs``. Seconds taken."""
+    cmd = [
+        sys.executable,
+        "-m",
+        "benchmarks.bare",
+        emu.base_url,
+        emu.api_key,
+        emu.runs_path,
+        str(out),
+    ]
     return run_timed(cmd).seconds
 
 
