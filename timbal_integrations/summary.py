@@ -8,9 +8,9 @@ nearest-rank method over runs with a recorded duration (running runs have none).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
@@ -106,9 +106,28 @@ def _share(count: int, total: int) -> float:
     return round(count / total, 6) if total else 0.0
 
 
-def _ordered(counts: dict[Any, int]) -> list[Any]:
-    """Keys by count, largest first; ties by key so the order is stable."""
-    return sorted(counts, key=lambda k: (-counts[k], "" if k is None else str(k)))
+_B = TypeVar("_B", bound=Bucket)
+
+
+def _buckets(
+    costs: dict[Any, list[float]],
+    total: int,
+    model: type[_B],
+    extra: Callable[[Any], dict[str, str]] = lambda _key: {},
+) -> list[_B]:
+    """One bucket per key of ``costs`` (the cost of each run, so its length is the count),
+    largest first; ties by key so the order is stable."""
+    order = sorted(costs, key=lambda k: (-len(costs[k]), "" if k is None else str(k)))
+    return [
+        model(
+            key=k,
+            count=len(costs[k]),
+            share=_share(len(costs[k]), total),
+            cost_usd=math.fsum(costs[k]),
+            **extra(k),
+        )
+        for k in order
+    ]
 
 
 def summarize(runs: Iterable[Run], *, max_runs: int | None = None) -> RunSummary:
@@ -121,15 +140,11 @@ def summarize(runs: Iterable[Run], *, max_runs: int | None = None) -> RunSummary
         raise ValueError("max_runs: expected 1 or more")
     total = 0
     complete = True
-    status: dict[str, int] = {}
     status_cost: dict[str, list[float]] = {}
-    users: dict[str, int] = {}
     user_info: dict[str, tuple[str, str]] = {}
     user_cost: dict[str, list[float]] = {}
-    forces: dict[str, int] = {}
     force_info: dict[str, tuple[str, str]] = {}
     force_cost: dict[str, list[float]] = {}
-    sentiment: dict[str | None, int] = {}
     sentiment_cost: dict[str | None, list[float]] = {}
     usd: list[float] = []
     credits: list[float] = []
@@ -148,18 +163,14 @@ def summarize(runs: Iterable[Run], *, max_runs: int | None = None) -> RunSummary
         cost = run.cost_usd
         usd.append(cost)
         credits.append(run.cost_credits)
-        status[run.status] = status.get(run.status, 0) + 1
         status_cost.setdefault(run.status, []).append(cost)
         uid = run.user.id
-        users[uid] = users.get(uid, 0) + 1
         user_info[uid] = (run.user.name, run.user.email)
         user_cost.setdefault(uid, []).append(cost)
         wid = run.workforce.id
-        forces[wid] = forces.get(wid, 0) + 1
         force_info[wid] = (run.workforce.name, run.workforce.type)
         force_cost.setdefault(wid, []).append(cost)
         mood = run.last_reaction_sentiment
-        sentiment[mood] = sentiment.get(mood, 0) + 1
         sentiment_cost.setdefault(mood, []).append(cost)
         if run.duration_ms is not None:
             durations.append(run.duration_ms)
@@ -169,50 +180,24 @@ def summarize(runs: Iterable[Run], *, max_runs: int | None = None) -> RunSummary
         if last is None or created > last:
             last = created
     durations.sort()
-    errors = status.get("error", 0)
+    errors = len(status_cost.get("error", ()))
     return RunSummary(
         total=total,
         complete=complete,
-        by_status=[
-            Bucket(
-                key=k,
-                count=status[k],
-                share=_share(status[k], total),
-                cost_usd=math.fsum(status_cost[k]),
-            )
-            for k in _ordered(status)
-        ],
-        by_user=[
-            UserBucket(
-                key=k,
-                name=user_info[k][0],
-                email=user_info[k][1],
-                count=users[k],
-                share=_share(users[k], total),
-                cost_usd=math.fsum(user_cost[k]),
-            )
-            for k in _ordered(users)
-        ],
-        by_workforce=[
-            WorkforceBucket(
-                key=k,
-                name=force_info[k][0],
-                type=force_info[k][1],
-                count=forces[k],
-                share=_share(forces[k], total),
-                cost_usd=math.fsum(force_cost[k]),
-            )
-            for k in _ordered(forces)
-        ],
-        by_sentiment=[
-            Bucket(
-                key=k,
-                count=sentiment[k],
-                share=_share(sentiment[k], total),
-                cost_usd=math.fsum(sentiment_cost[k]),
-            )
-            for k in _ordered(sentiment)
-        ],
+        by_status=_buckets(status_cost, total, Bucket),
+        by_user=_buckets(
+            user_cost,
+            total,
+            UserBucket,
+            lambda k: {"name": user_info[k][0], "email": user_info[k][1]},
+        ),
+        by_workforce=_buckets(
+            force_cost,
+            total,
+            WorkforceBucket,
+            lambda k: {"name": force_info[k][0], "type": force_info[k][1]},
+        ),
+        by_sentiment=_buckets(sentiment_cost, total, Bucket),
         error_count=errors,
         error_rate=_share(errors, total),
         cost_usd_total=math.fsum(usd),
