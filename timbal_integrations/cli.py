@@ -402,48 +402,34 @@ def format_summary(summary: RunSummary) -> str:
         f"  ({s.duration.count:,} runs with a duration)",
     ]
 
+    counted = ("RUNS", "SHARE", "COST USD")
+
     def section(
-        title: str, headers: Sequence[str], rows: Sequence[Sequence[str]], right: set[int]
+        title: str,
+        labels: Sequence[str],
+        buckets: Sequence[Any],
+        label_cells: Callable[[Any], tuple[str, ...]],
     ) -> None:
+        """A table: the ``labels`` columns of each bucket, then its counted columns
+        (right-aligned)."""
+        rows = [
+            (*label_cells(b), f"{b.count:,}", _pct(b.share), f"{b.cost_usd:.4f}") for b in buckets
+        ]
+        headers = (*labels, *counted)
         lines.append("")
         lines.append(title)
-        table = _render(headers, rows, right) if rows else "(none)"
+        table = _render(headers, rows, set(range(len(labels), len(headers)))) if rows else "(none)"
         lines.extend("  " + row for row in table.split("\n"))
 
-    counted = ("RUNS", "SHARE", "COST USD")
-    section(
-        "By status",
-        ("STATUS", *counted),
-        [(b.key or "-", f"{b.count:,}", _pct(b.share), f"{b.cost_usd:.4f}") for b in s.by_status],
-        {1, 2, 3},
-    )
-    section(
-        "By user",
-        ("NAME", "EMAIL", *counted),
-        [
-            (_cell(b.name), _cell(b.email, 40), f"{b.count:,}", _pct(b.share), f"{b.cost_usd:.4f}")
-            for b in s.by_user
-        ],
-        {2, 3, 4},
-    )
+    section("By status", ("STATUS",), s.by_status, lambda b: (b.key or "-",))
+    section("By user", ("NAME", "EMAIL"), s.by_user, lambda b: (_cell(b.name), _cell(b.email, 40)))
     section(
         "By workforce",
-        ("NAME", "TYPE", *counted),
-        [
-            (_cell(b.name), _cell(b.type, 12), f"{b.count:,}", _pct(b.share), f"{b.cost_usd:.4f}")
-            for b in s.by_workforce
-        ],
-        {2, 3, 4},
+        ("NAME", "TYPE"),
+        s.by_workforce,
+        lambda b: (_cell(b.name), _cell(b.type, 12)),
     )
-    section(
-        "By sentiment",
-        ("SENTIMENT", *counted),
-        [
-            (b.key or "(none)", f"{b.count:,}", _pct(b.share), f"{b.cost_usd:.4f}")
-            for b in s.by_sentiment
-        ],
-        {1, 2, 3},
-    )
+    section("By sentiment", ("SENTIMENT",), s.by_sentiment, lambda b: (b.key or "(none)",))
     return "\n".join(lines)
 
 
