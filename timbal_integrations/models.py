@@ -267,48 +267,42 @@ class RawPage:
     next_page_token: str | None
 
 
-def _parse_created(value: str) -> datetime:
-    moment = datetime.fromisoformat(value)
-    if moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC)
-    return moment if moment.utcoffset() == _ZERO else moment.astimezone(UTC)
-
-
-_ZERO = datetime(2000, 1, 1, tzinfo=UTC).utcoffset()
 _fromisoformat = datetime.fromisoformat
 
 
 def _parse_all_created(runs: list[dict[str, Any]]) -> list[datetime]:
     """Each run's created_at as an aware UTC datetime.
 
-    The fast path parses the whole page in C (``map``) and accepts it when every value
-    came back in UTC (the API writes ``...Z``); anything else (an offset, no zone, a bad
-    date) goes through the per-run path, which normalises or names the bad run.
+    The whole page is parsed in one C-level pass (``map``); values that are not already
+    UTC (an offset, no zone) are then normalised. A bad value is named by its run.
     """
+    values = [run["created_at"] for run in runs]
     try:
-        created = list(map(_fromisoformat, [run["created_at"] for run in runs]))
+        created = list(map(_fromisoformat, values))
     except ValueError:
-        created = []
-    else:
-        if all(moment.tzinfo is UTC for moment in created):
-            return created
-        created = []
-    for index, run in enumerate(runs):
-        try:
-            created.append(_parse_created(run["created_at"]))
-        except ValueError:
-            raise ValidationError.from_exception_data(
-                "RawPage",
-                [
-                    {
-                        "type": "datetime_from_date_parsing",
-                        "loc": ("runs", index, "created_at"),
-                        "input": run["created_at"],
-                        "ctx": {"error": "not a valid ISO 8601 date-time"},
-                    }
-                ],
-            ) from None
-    return created
+        index = next(i for i, value in enumerate(values) if not _is_iso(value))
+        raise ValidationError.from_exception_data(
+            "RawPage",
+            [
+                {
+                    "type": "datetime_from_date_parsing",
+                    "loc": ("runs", index, "created_at"),
+                    "input": values[index],
+                    "ctx": {"error": "not a valid ISO 8601 date-time"},
+                }
+            ],
+        ) from None
+    if all(moment.tzinfo is UTC for moment in created):
+        return created  # the API writes ...Z: nothing to convert
+    return [_utc(moment) for moment in created]
+
+
+def _is_iso(value: str) -> bool:
+    try:
+        _fromisoformat(value)
+    except ValueError:
+        return False
+    return True
 
 
 def parse_raw_page(body: bytes) -> RawPage:
