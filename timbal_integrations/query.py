@@ -133,7 +133,7 @@ def _parse_time_string(value: str, field: str, now: datetime | None) -> datetime
     shown = value if len(value) <= 64 else value[:61] + "..."
     if not text:
         raise QueryError(field, f"empty; expected {_TIME_EXPECTED}")
-    if text.isdigit():
+    if text.isascii() and text.isdigit():  # "¹".isdigit() is True, int("¹") fails
         if len(text) > 15:
             raise QueryError(field, f"{shown!r} is out of range for epoch milliseconds")
         return _from_ms(int(text), field)

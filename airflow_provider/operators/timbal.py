@@ -85,7 +85,7 @@ def _whole(name: str, value: object, *, minimum: int) -> int | None:
     """A whole number from an int or a digit string (templates render strings)."""
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
-    if isinstance(value, str) and value.strip().isdigit():
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
         value = int(value.strip())
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise QueryError(name, f"{value!r} is not a whole number (at least {minimum})")

@@ -539,3 +539,11 @@ def test_zone_does_not_change_the_instant(moment: datetime, offset_minutes: int)
     expected = moment.replace(microsecond=moment.microsecond // 1000 * 1000)
     assert parse_time(shifted) == expected
     assert parse_time(shifted.isoformat()) == expected
+
+
+@pytest.mark.parametrize("text", ["¹", "²³", "١٢٣"])
+def test_non_ascii_digits_are_not_epoch_ms(text: str) -> None:
+    # str.isdigit() accepts superscripts and other scripts' digits; int() does not take
+    # them all, and they are not what anyone means by epoch milliseconds.
+    with pytest.raises(QueryError, match="since"):
+        parse_time(text, field="since")

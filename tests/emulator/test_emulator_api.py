@@ -417,3 +417,9 @@ def test_hundreds_of_pages_are_exact(timbal_emulator_factory: Any, make_api: Any
     assert len(set(ids(runs))) == 3000
     credits = [run["cost_credits"] for run in runs]
     assert credits == sorted(credits)
+
+
+@pytest.mark.parametrize("value", ["¹", "+²", "١٢", "12a", "+"])
+def test_non_ascii_or_bad_epoch_ms_is_a_400(api: Any, value: str) -> None:
+    # "¹".isdigit() is True in Python, but int("¹") fails: must be a 400, not a 500.
+    assert "'from'" in api.error(400, {"from": value})

@@ -109,7 +109,8 @@ class ListParams:
 
 def _int_param(name: str, raw: str) -> int:
     text = raw.strip()
-    if not text or not (text.isdigit() or (text[0] in "+-" and text[1:].isdigit())):
+    digits = text[1:] if text[:1] in ("+", "-") else text
+    if not (digits.isascii() and digits.isdigit()):  # "¹".isdigit() is True, int("¹") fails
         raise BadRequest(f"invalid '{name}': expected epoch milliseconds (an integer), got {raw!r}")
     return int(text)
 
