@@ -116,6 +116,39 @@ def test_headers_and_url(kind: str) -> None:
     user_agent = request.headers["User-Agent"]
     assert user_agent.startswith(f"timbal-integrations/{__version__} ")
     assert "python-httpx" in user_agent
+    # httpx's own defaults still apply: compressed bodies, kept-alive connections.
+    assert "gzip" in request.headers["Accept-Encoding"]
+    assert request.headers["Connection"] == "keep-alive"
+    assert request.headers["Host"] == "api.example.test"
+
+
+def test_timeout_reaches_the_transport(kind: str) -> None:
+    api = FakeApi(make_runs(2))
+    mock_driver(kind, api, timeout=httpx.Timeout(7.0, connect=2.5)).list_runs()
+    assert api.requests[0].extensions["timeout"] == {
+        "connect": 2.5,
+        "read": 7.0,
+        "write": 7.0,
+        "pool": 7.0,
+    }
+
+
+def test_closed_client_refuses_requests() -> None:
+    api = FakeApi(make_runs(2))
+    kwargs = {"api_key": KEY, "host": BASE, "org_id": ORG, "project_id": PROJECT, "env": {}}
+    client = TimbalClient(**kwargs, transport=api.transport())
+    client.close()
+    with pytest.raises(RuntimeError, match="TimbalClient is closed"):
+        client.get_runs_page()
+
+    async def main() -> None:
+        aclient = AsyncTimbalClient(**kwargs, transport=api.transport())
+        await aclient.aclose()
+        with pytest.raises(RuntimeError, match="AsyncTimbalClient is closed"):
+            await aclient.get_runs_page()
+
+    asyncio.run(main())
+    assert api.count == 0
 
 
 def test_base_url_with_path_prefix(kind: str) -> None:

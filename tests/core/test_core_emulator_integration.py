@@ -9,7 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import http.client
+import http.server
 import logging
+import threading
+import urllib.parse
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -616,3 +620,58 @@ def test_async_client_concurrent_calls(timbal_emulator: Emulator) -> None:
     for status, got in zip(("success", "error", "running"), results, strict=True):
         assert_exactly_once(got, expected_ids(timbal_emulator, status=status))
     assert requests == 48 + 7 + 4
+
+
+# --- proxies from the environment ---------------------------------------------------------
+
+
+class _ForwardProxy(http.server.BaseHTTPRequestHandler):
+    """A plain HTTP forward proxy: records each absolute-form request line and relays it."""
+
+    seen: list[str]
+
+    def do_GET(self) -> None:
+        self.seen.append(self.path)
+        target = urllib.parse.urlsplit(self.path)
+        upstream = http.client.HTTPConnection(target.hostname, target.port, timeout=10)
+        try:
+            headers = {k: v for k, v in self.headers.items() if k.lower() != "proxy-connection"}
+            upstream.request(
+                "GET", self.path[len(f"{target.scheme}://{target.netloc}") :], headers=headers
+            )
+            answer = upstream.getresponse()
+            body = answer.read()
+        finally:
+            upstream.close()
+        self.send_response(answer.status)
+        self.send_header("Content-Type", answer.getheader("Content-Type", "application/json"))
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+def test_proxy_from_the_environment_is_used(
+    timbal_emulator: Emulator, kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[str] = []
+    handler = type("Proxy", (_ForwardProxy,), {"seen": seen})
+    proxy = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=proxy.serve_forever, daemon=True)
+    thread.start()
+    try:
+        for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"):
+            monkeypatch.delenv(name, raising=False)
+        address = f"http://127.0.0.1:{proxy.server_address[1]}"
+        monkeypatch.setenv("HTTP_PROXY", address)
+        monkeypatch.setenv("http_proxy", address)
+        got = driver(kind, timbal_emulator).list_runs(limit=120)
+    finally:
+        proxy.shutdown()
+        proxy.server_close()
+        thread.join()
+    assert ids(got) == expected_ids(timbal_emulator)[:120]
+    assert len(seen) == 3  # every page went through the proxy, in absolute form
+    assert all(line.startswith(timbal_emulator.base_url + "/orgs/") for line in seen)
