@@ -10,18 +10,10 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated, Any, NotRequired
+from typing import Any, NamedTuple
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    StringConstraints,
-    TypeAdapter,
-    ValidationError,
-    field_validator,
-    with_config,
-)
-from typing_extensions import TypedDict
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+from pydantic_core import SchemaValidator, core_schema
 
 __all__ = [
     "KNOWN_STATUSES",
@@ -209,50 +201,64 @@ class RunsPage(BaseModel):
 _ISO_TIME = r"^\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d(:\d\d(\.\d{1,6})?)?([Zz]|[+-]\d\d:?\d\d)?$"
 
 
-@with_config(ConfigDict(extra="allow"))
-class _UserDict(TypedDict):
-    id: str
-    name: str
-    email: str
-    photo_url: NotRequired[str | None]
+class _Optional(NamedTuple):
+    """A key that may be absent or null."""
+
+    schema: core_schema.CoreSchema
 
 
-@with_config(ConfigDict(extra="allow"))
-class _WorkforceDict(TypedDict):
-    id: str
-    name: str
-    type: str
-    uid: NotRequired[str | None]
-    url: NotRequired[str | None]
-    description: NotRequired[str | None]
-    deleted_at: NotRequired[int | None]
-
-
-@with_config(ConfigDict(extra="allow"))
-class _RunDict(TypedDict):
-    id: str
-    idempotency_key: str
-    status: str
-    created_at: Annotated[str, StringConstraints(pattern=_ISO_TIME)]
-    duration_ms: NotRequired[int | None]
-    cost_usd: float
-    cost_credits: float
-    group_id: NotRequired[str | None]
-    parent_id: NotRequired[str | None]
-    last_reaction_sentiment: NotRequired[str | None]
-    user: _UserDict
-    workforce: _WorkforceDict
-
-
-@with_config(ConfigDict(extra="allow"))
-class _PageDict(TypedDict):
-    runs: list[_RunDict]
-    next_page_token: NotRequired[str | None]
+def _record(**fields: core_schema.CoreSchema | _Optional) -> core_schema.TypedDictSchema:
+    """A dict with these keys, keeping any others. The checked dict lists its keys in
+    this order, then the others: keep it the models' order."""
+    checked: dict[str, core_schema.TypedDictField] = {}
+    for name, field in fields.items():
+        if isinstance(field, _Optional):
+            nullable = core_schema.nullable_schema(field.schema)
+            checked[name] = core_schema.typed_dict_field(nullable, required=False)
+        else:
+            checked[name] = core_schema.typed_dict_field(field)
+    return core_schema.typed_dict_schema(checked, extra_behavior="allow")
 
 
 @functools.cache
-def _page_adapter() -> TypeAdapter[_PageDict]:
-    return TypeAdapter(_PageDict)  # built on first use: ~5 ms that --help need not pay
+def _page_validator() -> SchemaValidator:
+    """The schema of a list page, written straight in pydantic-core's terms.
+
+    It says what the models above say (a test holds the two to the same verdicts and key
+    order), but building it takes ~1 ms, where deriving it from TypedDicts through
+    pydantic took ~50 ms of every export's start-up.
+    """
+    text, integer, number = (
+        core_schema.str_schema(),
+        core_schema.int_schema(),
+        core_schema.float_schema(),
+    )
+    user = _record(id=text, name=text, email=text, photo_url=_Optional(text))
+    workforce = _record(
+        id=text,
+        name=text,
+        type=text,
+        uid=_Optional(text),
+        url=_Optional(text),
+        description=_Optional(text),
+        deleted_at=_Optional(integer),
+    )
+    run = _record(
+        id=text,
+        idempotency_key=text,
+        status=text,
+        created_at=core_schema.str_schema(pattern=_ISO_TIME),
+        duration_ms=_Optional(integer),
+        cost_usd=number,
+        cost_credits=number,
+        group_id=_Optional(text),
+        parent_id=_Optional(text),
+        last_reaction_sentiment=_Optional(text),
+        user=user,
+        workforce=workforce,
+    )
+    page = _record(runs=core_schema.list_schema(run), next_page_token=_Optional(text))
+    return SchemaValidator(page, core_schema.CoreConfig(title="RunsPage"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -310,6 +316,6 @@ def parse_raw_page(body: bytes) -> RawPage:
 
     Raises pydantic's ``ValidationError`` (the client maps it to ResponseValidationError).
     """
-    data = _page_adapter().validate_json(body)
-    runs: list[dict[str, Any]] = data["runs"]  # type: ignore[assignment]
+    data: dict[str, Any] = _page_validator().validate_json(body)
+    runs: list[dict[str, Any]] = data["runs"]
     return RawPage(runs, _parse_all_created(runs), data.get("next_page_token") or None)

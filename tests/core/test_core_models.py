@@ -230,3 +230,65 @@ def test_raw_page_checks_types() -> None:
     with pytest.raises(ValidationError) as caught:
         parse_raw_page(json.dumps(body).encode())
     assert caught.value.errors()[0]["loc"] == ("runs", 0, "cost_usd")
+
+
+# The raw-page schema is written out by hand in pydantic-core terms (for start-up time);
+# these hold it to the models' verdicts and key order, field by field.
+
+_WRONG_VALUES: list[object] = [None, "text", 7, 2.5, True, [], {}]
+
+
+def _variants() -> list[tuple[str, dict[str, object]]]:
+    base = make_run(3)
+    base["user"]["photo_url"] = "https://example.test/a.png"
+    base["workforce"].update(uid="u", url="https://example.test", description="d", deleted_at=1)
+    out: list[tuple[str, dict[str, object]]] = [("as is", base)]
+    for where in (None, "user", "workforce"):
+        target = base if where is None else base[where]
+        for key in list(target):
+            if key in ("created_at", "user", "workforce"):
+                continue  # on purpose, the raw schema takes only ISO strings here
+            for value in [*_WRONG_VALUES, "missing"]:
+                run = json.loads(json.dumps(base))
+                holder = run if where is None else run[where]
+                if value == "missing":
+                    del holder[key]
+                else:
+                    holder[key] = value
+                out.append((f"{where or 'run'}.{key}={value!r}", run))
+    for key in ("user", "workforce"):
+        for value in [None, "text", [], {}]:
+            out.append((f"run.{key}={value!r}", {**base, key: value}))
+    return out
+
+
+@pytest.mark.parametrize(("case", "run"), _variants(), ids=[c for c, _ in _variants()])
+def test_raw_page_schema_gives_the_models_verdict(case: str, run: dict[str, object]) -> None:
+    body = json.dumps({"runs": [run], "next_page_token": None}).encode()
+    try:
+        RunsPage.model_validate_json(body)
+        model_ok = True
+    except ValidationError:
+        model_ok = False
+    try:
+        parse_raw_page(body)
+        raw_ok = True
+    except ValidationError:
+        raw_ok = False
+    assert raw_ok == model_ok, case
+
+
+def test_raw_page_keys_come_in_the_models_order() -> None:
+    run = make_run(4, zzz=1, aaa={"b": 2})
+    run["user"]["extra"] = "e"
+    shuffled = dict(reversed(list(run.items())))
+    shuffled["user"] = dict(reversed(list(run["user"].items())))
+    shuffled["workforce"] = dict(reversed(list(run["workforce"].items())))
+    body = json.dumps({"next_page_token": "t", "runs": [shuffled]}).encode()
+    raw = parse_raw_page(body).runs[0]
+    model = RunsPage.model_validate_json(body).runs[0].model_dump(mode="json", exclude_unset=True)
+    assert list(raw) == list(model)
+    assert list(raw["user"]) == list(model["user"])
+    assert list(raw["workforce"]) == list(model["workforce"])
+    del raw["created_at"], model["created_at"]
+    assert raw == model
