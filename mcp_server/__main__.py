@@ -121,7 +121,7 @@ def main(argv: Sequence[str] | None = None, *, _own_process: bool = False) -> in
         logging.getLogger("httpx").setLevel(logging.WARNING)
 
     # Imported after parsing, so that --help and usage errors stay fast.
-    from timbal_integrations._startup import importing
+    from timbal_integrations._startup import importing, without
 
     with importing(freeze=_own_process):
         from timbal_integrations.errors import ConfigError
@@ -151,7 +151,10 @@ def main(argv: Sequence[str] | None = None, *, _own_process: bool = False) -> in
                 file=sys.stderr,
                 flush=True,
             )
-    server = create_server(settings, log_level=level)
+    # Logging is configured above, so the handler the SDK builds with rich (when
+    # installed) would be discarded: keep it from importing rich for nothing.
+    with importing(freeze=_own_process), without("rich"):
+        server = create_server(settings, log_level=level)
 
     if transport == "stdio":
         if sys.stdin.isatty():

@@ -30,7 +30,7 @@ import traceback
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any, Final, Literal, cast
+from typing import TYPE_CHECKING, Annotated, Any, Final, Literal, cast
 
 import anyio.to_thread
 from mcp.server.mcpserver import Context, MCPServer
@@ -41,7 +41,6 @@ from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BeforeValidator, ConfigDict, Field, ValidationError
 
 from timbal_integrations._version import __version__
-from timbal_integrations.client import AsyncTimbalClient, TimbalClient
 from timbal_integrations.config import ClientConfig, resolve_config
 from timbal_integrations.errors import (
     APIConnectionError,
@@ -78,6 +77,9 @@ from .shaping import (
     render_runs_text,
     run_row,
 )
+
+if TYPE_CHECKING:  # the client (and httpx) load with the first tool call, not at start-up
+    from timbal_integrations.client import AsyncTimbalClient, TimbalClient
 
 __all__ = [
     "DEFAULT_LIMIT",
@@ -295,6 +297,8 @@ class ServerSettings:
 
     def async_client(self) -> AsyncTimbalClient:
         """A new asynchronous client (raises :class:`ConfigError` when unconfigured)."""
+        from timbal_integrations.client import AsyncTimbalClient
+
         config = self.resolve()
         return AsyncTimbalClient(
             config.api_key,
@@ -307,6 +311,8 @@ class ServerSettings:
 
     def sync_client(self) -> TimbalClient:
         """A new synchronous client (for the summary, which streams in a worker thread)."""
+        from timbal_integrations.client import TimbalClient
+
         config = self.resolve()
         return TimbalClient(
             config.api_key,

@@ -2,7 +2,7 @@
 
 A command pays for every module it imports before doing any work: about 0.4 s for
 ``timbal-runs export`` and over 1 s for ``timbal-mcp`` (the MCP SDK alone builds some 550
-pydantic models) on the 2-core benchmark machine. Two things here take a share of that
+pydantic models) on the 2-core benchmark machine. Three things here take a share of that
 away without changing behaviour (see benchmarks/RESULTS.md):
 
 - ``import httpx`` also imports httpx's own command-line tool, and with it click, rich
@@ -13,6 +13,9 @@ away without changing behaviour (see benchmarks/RESULTS.md):
   collector keeps re-scanning them while they are being built. :func:`importing` pauses
   it for the imports and, in a command's own process, then freezes what was imported
   (``gc.freeze``), so later collections skip those objects too.
+- :func:`without` keeps code from importing an optional module for a while: timbal-mcp
+  uses it so that the MCP SDK does not import rich to build a log handler it would
+  then discard.
 
 Library users (``import timbal_integrations``) are not affected: only the console
 entry points call this module.
@@ -27,7 +30,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-__all__ = ["defer_httpx_cli", "importing", "timbal_runs"]
+__all__ = ["defer_httpx_cli", "importing", "timbal_runs", "without"]
 
 
 def defer_httpx_cli() -> None:
@@ -61,6 +64,25 @@ def importing(*, freeze: bool = False) -> Iterator[None]:
             if freeze:
                 gc.freeze()
             gc.enable()
+
+
+@contextmanager
+def without(*names: str) -> Iterator[None]:
+    """While inside, importing these modules (if not imported yet) raises ImportError.
+
+    For code that imports an optional module only to build something we then discard:
+    ``MCPServer()`` imports rich (~35 ms) when it is installed, to make a log handler
+    that ``logging.basicConfig`` ignores because timbal-mcp has configured logging first.
+    """
+    blocked = [name for name in names if name not in sys.modules]
+    for name in blocked:
+        sys.modules[name] = None  # type: ignore[assignment]  # the documented import block
+    try:
+        yield
+    finally:
+        for name in blocked:
+            if name in sys.modules and sys.modules[name] is None:
+                del sys.modules[name]
 
 
 def timbal_runs() -> int:

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from timbal_integrations._startup import importing
+from timbal_integrations._startup import importing, without
 
 
 def _run(code: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -98,3 +98,33 @@ def test_timbal_runs_console_script_runs() -> None:
     result = _run(code)
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("timbal-runs ")
+
+
+def test_without_blocks_a_module_for_a_while() -> None:
+    code = (
+        "import json, sys\n"
+        "from timbal_integrations._startup import without\n"
+        "assert 'colorsys' not in sys.modules\n"
+        "with without('colorsys', 'json'):\n"
+        "    try:\n"
+        "        import colorsys\n"
+        "    except ImportError:\n"
+        "        print('blocked')\n"
+        "    import json  # already imported: untouched\n"
+        "import colorsys\n"
+        "print(colorsys.rgb_to_hsv(1.0, 0.0, 0.0))\n"
+    )
+    result = _run(code)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split("\n")[:2] == ["blocked", "(0.0, 1.0, 1.0)"]
+
+
+def test_without_unblocks_after_an_error() -> None:
+    def fail() -> None:
+        with without("timbal_integrations_never_imported"):
+            assert sys.modules["timbal_integrations_never_imported"] is None
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        fail()
+    assert "timbal_integrations_never_imported" not in sys.modules

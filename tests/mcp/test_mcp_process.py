@@ -136,6 +136,29 @@ def test_importing_the_server_does_not_import_airflow_or_pyarrow() -> None:
     assert out.stdout.strip() == "[]", out.stdout
 
 
+def test_start_up_imports_neither_httpx_nor_rich(emu: Emulator, tmp_path: Path) -> None:
+    """httpx loads with the first tool call; rich (which the SDK would import to build a
+    log handler that our logging set-up makes useless) not at all. Stdin is empty, so the
+    server starts, reads end of input, and stops."""
+    report = tmp_path / "modules.json"
+    code = (
+        "import json, sys\n"
+        "from mcp_server.__main__ import main\n"
+        "status = main([])\n"
+        "loaded = sorted(m for m in ('httpx', 'rich', 'mcp_server.server') if m in sys.modules)\n"
+        f"open({str(report)!r}, 'w').write(json.dumps([status, loaded]))\n"
+    )
+    subprocess.run(
+        [sys.executable, "-c", code],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        env=server_env(emu),
+        timeout=120,
+        check=True,
+    )
+    assert json.loads(report.read_text()) == [0, ["mcp_server.server"]]
+
+
 def test_help_and_version() -> None:
     out = subprocess.run(
         [TIMBAL_MCP, "--help"], capture_output=True, text=True, timeout=60, check=True
