@@ -33,7 +33,7 @@ import traceback
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any, Final, NoReturn
+from typing import IO, TYPE_CHECKING, Any, Final, NoReturn
 
 from ._progress import ProgressLine, human_bytes, human_duration
 from ._version import __version__
@@ -49,10 +49,12 @@ from .export import (
     parquet_available,
     pending_export,
 )
-from .models import Run
 from .query import FILTER_NAMES, RunQuery
 from .retry import RetryPolicy
-from .summary import RunSummary, summarize
+
+if TYPE_CHECKING:  # `export` needs no models: they load with the commands that use them
+    from .models import Run
+    from .summary import RunSummary
 
 __all__ = ["build_parser", "format_summary", "format_table", "main"]
 
@@ -602,6 +604,8 @@ def _export_line(result: ExportResult, seconds: float) -> str:
 def _cmd_summary(args: argparse.Namespace, ctx: _Context) -> int:
     query = _query(args, datetime.now(UTC))
     fmt = args.format or ("table" if _is_tty(sys.stdout) else "json")
+    from .summary import summarize
+
     with _client(args) as client:
         summary = summarize(client.list_runs(query, parallel=args.parallel))
     if fmt == "json":
@@ -634,6 +638,7 @@ def _command_path(name: str) -> str:
 
 def _cmd_demo(args: argparse.Namespace, ctx: _Context) -> int:
     from .emulator import DEFAULT_API_KEY, DEFAULT_ORG_ID, DEFAULT_PROJECT_ID, run_emulator
+    from .summary import summarize
 
     out_dir = Path(args.dir)
     end = datetime.now(UTC).replace(second=0, microsecond=0)

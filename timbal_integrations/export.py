@@ -47,15 +47,18 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import IO, Any, Final, Protocol
+from typing import IO, TYPE_CHECKING, Any, Final, Protocol
 
 import orjson
 
+from ._pages import RECORD_FIELDS, RawPage
 from ._version import __version__
 from .client import TimbalClient, _check_limit, _check_parallel
 from .errors import ExportError, QueryError
-from .models import RECORD_FIELDS, RawPage, Run
 from .query import RunQuery, to_epoch_ms
+
+if TYPE_CHECKING:  # an export from the API never builds models; writers of Runs import it
+    from .models import Run
 
 __all__ = [
     "FORMATS",
@@ -238,6 +241,8 @@ _CREATED_AT = RECORD_FIELDS.index("created_at")
 
 def _encode_jsonl(runs: Sequence[Run]) -> bytes:
     """One JSON object per line with every field the server sent (and only those)."""
+    from .models import Run
+
     to_json = Run.__pydantic_serializer__.to_json
     return b"".join([to_json(run, exclude_unset=True) + b"\n" for run in runs])
 
