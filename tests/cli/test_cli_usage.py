@@ -143,3 +143,18 @@ def test_emulator_subcommand_is_the_emulator_cli() -> None:
     bad = run_cli(["emulator", "--port", "nope"], env=cli_env())
     assert bad.returncode == 2
     assert "--port" in bad.stderr
+
+
+def test_debug_logs_each_request_without_query_or_key(timbal_emulator: Emulator) -> None:
+    env = cli_env(timbal_emulator)
+    quiet = run_cli(["list", "--limit", "120", "--status", "success", "--format", "json"], env=env)
+    assert quiet.returncode == 0, quiet.stderr
+    assert "answered" not in quiet.stderr
+    debug = run_cli(
+        ["list", "--limit", "120", "--status", "success", "--format", "json", "--debug"], env=env
+    )
+    assert debug.returncode == 0, debug.stderr
+    lines = [line for line in debug.stderr.splitlines() if "answered" in line]
+    path = f"/orgs/{timbal_emulator.org_id}/projects/{timbal_emulator.project_id}/runs"
+    assert lines == [f"timbal-runs: GET {path} answered 200"] * 3
+    assert timbal_emulator.api_key not in debug.stderr
