@@ -493,7 +493,10 @@ def _strict(tool: Tool) -> Tool:
         ),
     )
     tool.fn_metadata.arg_model = strict
-    schema = strict.model_json_schema(by_alias=True)
+    # The SDK has just generated the input schema from the same fields; forbidding extra
+    # fields adds only additionalProperties (set below), so reuse it rather than pay
+    # for pydantic's schema generation again at start-up (tests/mcp pins the result).
+    schema = tool.parameters
     schema.pop("title", None)
     for prop in schema.get("properties", {}).values():
         prop.pop("title", None)

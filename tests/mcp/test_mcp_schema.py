@@ -156,3 +156,21 @@ def test_schemas_match_their_snapshot(tools: dict[str, Tool], name: str) -> None
         f"the {name} tool's schema changed; if deliberate, regenerate the snapshots with "
         "TIMBAL_UPDATE_SNAPSHOTS=1 and review the diff"
     )
+
+
+@pytest.mark.parametrize("name", TOOL_NAMES)
+def test_published_input_schema_is_the_strict_models(
+    server: MCPServer[Any], tools: dict[str, Tool], name: str
+) -> None:
+    # create_server reuses the SDK's input schema instead of generating one for the
+    # strict argument model; both must say the same.
+    arg_model = server._tool_manager.get_tool(name).fn_metadata.arg_model  # type: ignore[union-attr]
+    assert arg_model.model_config.get("extra") == "forbid"
+    expected = arg_model.model_json_schema(by_alias=True)
+    expected.pop("title", None)
+    for prop in expected.get("properties", {}).values():
+        prop.pop("title", None)
+    assert expected.pop("additionalProperties") is False
+    published = dict(tools[name].input_schema)
+    assert published.pop("additionalProperties") is False
+    assert published == expected
