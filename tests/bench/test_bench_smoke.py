@@ -29,4 +29,5 @@ def test_benchmark_suite_smoke_run() -> None:
     # The exported ids of every parallel level equal the sequential export's.
     assert "ids identical: True" in out
     assert "ids identical: False" not in out
+    assert "cold start / SDK import alone" in out
     assert "Traceback" not in result.stderr
