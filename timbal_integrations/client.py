@@ -26,7 +26,15 @@ import queue
 import ssl
 import threading
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from dataclasses import dataclass
 from datetime import timedelta
 from types import TracebackType
@@ -54,6 +62,8 @@ from .query import RunQuery
 from .retry import RETRYABLE_STATUS, RetryPolicy, is_testing, parse_retry_after
 
 if TYPE_CHECKING:  # loaded when first needed: an export never builds these models
+    import asyncio
+
     from .models import Run, RunDetail, RunsPage
 
 __all__ = ["AsyncTimbalClient", "TimbalClient", "WindowPage"]
@@ -1053,21 +1063,18 @@ class AsyncTimbalClient:
             index: asyncio.Queue(maxsize=_PARALLEL_BUFFER_PAGES) for index in todo
         }
 
-        async def fill(index: int) -> None:
-            buffer = buffers[index]
-            token = start_token if index == start_window else None
-            try:
-                async for page in self._pages(windows[index], token, parse):
-                    await buffer.put(WindowPage(index, page, token))
-                    token = page.next_page_token
-            except asyncio.CancelledError:
-                raise
-            except BaseException as exc:
-                await buffer.put(exc)
-                return
-            await buffer.put(None)
-
-        tasks = [asyncio.create_task(fill(index)) for index in todo]
+        tasks = [
+            asyncio.create_task(
+                self._fill(
+                    windows[index],
+                    index,
+                    start_token if index == start_window else None,
+                    parse,
+                    buffers[index].put,
+                )
+            )
+            for index in todo
+        ]
         try:
             for index in todo:
                 while True:
@@ -1081,6 +1088,32 @@ class AsyncTimbalClient:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _fill(
+        self,
+        window: RunQuery,
+        index: int,
+        token: str | None,
+        parse: Callable[[httpx.Response, str], Any],
+        put: Callable[[WindowPage[Any] | BaseException | None], Awaitable[None]],
+        slots: asyncio.Semaphore | None = None,
+    ) -> None:
+        """Page one window from ``token``, handing each page to ``put`` as a WindowPage,
+        then None; a failure is handed over instead of raised. With ``slots``, one is
+        held while paging (not while reporting the end or a failure)."""
+        import asyncio
+
+        try:
+            async with slots if slots is not None else contextlib.nullcontext():
+                async for page in self._pages(window, token, parse):
+                    await put(WindowPage(index, page, token))
+                    token = page.next_page_token
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:
+            await put(exc)
+            return
+        await put(None)
 
     def iter_window_pages_as_fetched(
         self,
@@ -1115,21 +1148,11 @@ class AsyncTimbalClient:
 
         slots = asyncio.Semaphore(concurrency or max(1, len(todo)))
 
-        async def fill(index: int, token: str | None) -> None:
-            try:
-                async with slots:
-                    async for page in self._pages(windows[index], token, parse):
-                        await out.put(WindowPage(index, page, token))
-                        token = page.next_page_token
-            except asyncio.CancelledError:
-                raise
-            except BaseException as exc:
-                await out.put(exc)
-                return
-            await out.put(None)
-
         # Windows start in order, so with fewer fetchers than windows the earliest go first.
-        tasks = [asyncio.create_task(fill(index, token)) for index, token in sorted(todo.items())]
+        tasks = [
+            asyncio.create_task(self._fill(windows[index], index, token, parse, out.put, slots))
+            for index, token in sorted(todo.items())
+        ]
         remaining = len(tasks)
         try:
             while remaining:
