@@ -840,6 +840,23 @@ class _Export:
                 )
             )
 
+    def _widen_span(self, created: Sequence[datetime]) -> None:
+        """Widen the first/last ``created_at`` the manifest reports to cover ``created``."""
+        state = self.state
+        low, high = _micros(min(created)), _micros(max(created))
+        first, last = state["first_us"], state["last_us"]
+        state["first_us"] = low if first is None else min(first, low)
+        state["last_us"] = high if last is None else max(last, high)
+
+    def _progress(self, last_save: float) -> float:
+        """After a page: checkpoint when one is due, report; returns the last save time."""
+        now = time.monotonic()
+        if now - last_save >= _CHECKPOINT_EVERY:
+            self._save()
+            last_save = now
+        self._report("fetching")
+        return last_save
+
     def _fetch(self, fd: int) -> None:
         state = self.state
         limit = self.limit
@@ -871,11 +888,7 @@ class _Export:
                     if hashing:
                         self.digest.update(data)
                     created = page.created[:count] if count < len(page.created) else page.created
-                    low = _micros(min(created))
-                    high = _micros(max(created))
-                    first, last = state["first_us"], state["last_us"]
-                    state["first_us"] = low if first is None else min(first, low)
-                    state["last_us"] = high if last is None else max(last, high)
+                    self._widen_span(created)
                     state["offset"] += len(data)
                     state["count"] += count
                 if item.page.next_page_token is None:
@@ -885,11 +898,7 @@ class _Export:
                 self.pages += 1
                 if limit is not None and state["count"] >= limit:
                     break
-                now = time.monotonic()
-                if now - last_save >= _CHECKPOINT_EVERY:
-                    self._save()
-                    last_save = now
-                self._report("fetching")
+                last_save = self._progress(last_save)
         finally:
             close = getattr(pages, "close", None)
             if close is not None:
@@ -944,22 +953,14 @@ class _Export:
                         if page.runs:
                             data = encode(page, len(page.runs))
                             _write_all(fds[item.window], data)
-                            low = _micros(min(page.created))
-                            high = _micros(max(page.created))
-                            first, last = state["first_us"], state["last_us"]
-                            state["first_us"] = low if first is None else min(first, low)
-                            state["last_us"] = high if last is None else max(last, high)
+                            self._widen_span(page.created)
                             spool["offset"] += len(data)
                             spool["count"] += len(page.runs)
                             state["count"] += len(page.runs)
                         spool["token"] = page.next_page_token
                         spool["done"] = page.next_page_token is None
                         self.pages += 1
-                        now = time.monotonic()
-                        if now - last_save >= _CHECKPOINT_EVERY:
-                            self._save()
-                            last_save = now
-                        self._report("fetching")
+                        last_save = self._progress(last_save)
                 finally:
                     close = getattr(pages, "close", None)
                     if close is not None:
