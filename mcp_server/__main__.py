@@ -117,8 +117,6 @@ def main(argv: Sequence[str] | None = None, *, _own_process: bool = False) -> in
     logging.basicConfig(
         level=level, stream=sys.stderr, format="timbal-mcp: %(levelname)s %(name)s: %(message)s"
     )
-    if level != "DEBUG":
-        logging.getLogger("httpx").setLevel(logging.WARNING)
 
     # Imported after parsing, so that --help and usage errors stay fast.
     from timbal_integrations._startup import importing, without

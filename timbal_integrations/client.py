@@ -231,6 +231,7 @@ class _Core:
             raise ConfigError(f"retry_policy: a {type(retry_policy).__name__} is not a RetryPolicy")
         self.retry = retry_policy
         self.timeout = _check_timeout(timeout)
+        self.timeouts = self.timeout.as_dict()  # the form each request carries
         self.requests_made = 0
 
     def headers(self) -> dict[str, str]:
@@ -243,7 +244,7 @@ class _Core:
     def request(self, http: httpx.Client | httpx.AsyncClient, url: httpx.URL) -> httpx.Request:
         """A GET request with the client's headers (ours plus httpx's defaults) and timeout."""
         return httpx.Request(
-            "GET", url, headers=http.headers, extensions={"timeout": self.timeout.as_dict()}
+            "GET", url, headers=http.headers, extensions={"timeout": self.timeouts}
         )
 
     def url(self, path: str, params: Mapping[str, str] | None) -> httpx.URL:
