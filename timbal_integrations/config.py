@@ -152,7 +152,10 @@ def resolve_config(
                 f"{label}: {value!r} is not a valid id "
                 "(no '/', '?', '#', '%', '\\', spaces or control characters, not '.' or '..')"
             )
-    base = _pick(host, environ, "TIMBAL_API_HOST") or DEFAULT_HOST
+    # An empty variable counts as unset, but an explicit host="" is an error, not a
+    # silent switch to the public API.
+    picked = _pick(host, environ, "TIMBAL_API_HOST")
+    base = DEFAULT_HOST if picked is None else picked
     return ClientConfig(
         api_key=key,
         base_url=normalize_base_url(base),

@@ -94,6 +94,7 @@ def test_host_normalisation(host: str, expected: str) -> None:
         ("ws://api.timbal.ai", "scheme"),
         ("http://", "no host"),
         ("   ", "empty"),
+        ("", "empty"),
         ("https://api.timbal.ai/?x=1", "query"),
         ("https://api.timbal.ai:99999", "port"),
     ],
@@ -183,3 +184,10 @@ def test_key_never_in_config_errors(kwargs: dict[str, object]) -> None:
         resolve_config(KEY, **kwargs)  # type: ignore[arg-type]
     assert KEY not in str(info.value)
     assert KEY not in repr(info.value)
+
+
+def test_an_empty_host_variable_means_the_default_but_an_empty_argument_is_an_error() -> None:
+    env = {"TIMBAL_API_HOST": ""}
+    assert resolve_config(KEY, org_id="o", project_id="p", env=env).base_url == DEFAULT_HOST
+    with pytest.raises(ConfigError, match="TIMBAL_API_HOST: empty"):
+        resolve_config(KEY, host="", org_id="o", project_id="p", env=env)
