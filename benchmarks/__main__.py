@@ -138,18 +138,27 @@ def ids_of(path: Path) -> list[str]:
 
 def section_throughput(report: Report, tmp: Path, runs: int, reps: int) -> None:
     with emulator_process(runs) as emu:
-        # Interleaved, best of each: a burst of load from elsewhere on a shared machine
-        # then hits both sides instead of all repetitions of one.
+        # Pairs measured back to back, the order alternating from pair to pair: this
+        # machine's speed moves in phases of seconds, so the best of one side and the
+        # best of the other can come from different phases, while the two halves of a
+        # pair share one. The target is judged on the median of the pairs' ratios; the
+        # best against the best is printed too.
         # The command is compared with the same loop run as a command (both pay for
         # starting Python and importing httpx); the in-process loop is shown too.
         bares: list[float] = []
         inprocess: list[float] = []
         ours_runs: list[float] = []
-        for _ in range(reps):
-            bares.append(bare_loop_process(emu, tmp / "bare.json"))
+        for rep in range(reps):
+            if rep % 2:
+                ours_runs.append(cli_export(emu, tmp / "ours.jsonl")[0])
+                bares.append(bare_loop_process(emu, tmp / "bare.json"))
+            else:
+                bares.append(bare_loop_process(emu, tmp / "bare.json"))
+                ours_runs.append(cli_export(emu, tmp / "ours.jsonl")[0])
             inprocess.append(bare_loop(emu, tmp / "bare.json"))
-            ours_runs.append(cli_export(emu, tmp / "ours.jsonl")[0])
         bare, loop, ours = min(bares), min(inprocess), min(ours_runs)
+        ratios = [b / o for b, o in zip(bares, ours_runs, strict=True)]
+        paired = median(ratios)
         assert len(ids_of(tmp / "ours.jsonl")) == runs
         dlt_seconds = dlt_export(emu, tmp / "dlt")
     report.add(
@@ -157,9 +166,16 @@ def section_throughput(report: Report, tmp: Path, runs: int, reps: int) -> None:
     )
     report.add("1 export", "  the same loop inside this process", f"{runs / loop:,.0f} runs/s")
     report.add("1 export", "timbal-runs export (jsonl)", f"{runs / ours:,.0f} runs/s")
-    ratio = bare / ours
-    report.add("1 export", "ratio to the bare loop", f"{ratio:.2f}x", ">= 0.85x", ratio >= 0.85)
-    report.add("1 export", "  ratio to the in-process loop", f"{loop / ours:.2f}x")
+    report.add(
+        "1 export",
+        f"ratio to the bare loop (median of {reps} pairs)",
+        f"{paired:.2f}x",
+        ">= 0.85x",
+        paired >= 0.85,
+    )
+    report.add("1 export", "  the pairs' ratios ranged", f"{min(ratios):.2f}-{max(ratios):.2f}x")
+    report.add("1 export", "  best against best", f"{bare / ours:.2f}x")
+    report.add("1 export", "  ratio to the in-process loop, best", f"{loop / ours:.2f}x")
     if dlt_seconds is None:
         report.add("1 export", "dlt rest_api -> filesystem jsonl", "not installed")
     else:
@@ -432,7 +448,7 @@ def section_mcp(report: Report, runs: int, starts: int, calls: int) -> None:
 
 
 SECTIONS: dict[str, Callable[[Report, Path, bool], None]] = {
-    "1": lambda r, t, s: section_throughput(r, t, 2_000 if s else 100_000, 1 if s else 5),
+    "1": lambda r, t, s: section_throughput(r, t, 2_000 if s else 100_000, 1 if s else 7),
     "2": lambda r, t, s: section_parallel(r, t, 600 if s else 20_000, [2] if s else [4, 8, 16]),
     "3": lambda r, t, s: section_memory(r, t, 500 if s else 20_000, 2_000 if s else 200_000),
     "4": lambda r, t, s: section_mcp(r, 500 if s else 5_000, 1 if s else 9, 3 if s else 100),
