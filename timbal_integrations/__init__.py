@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from ._version import __version__
 
 if TYPE_CHECKING:
+    from ._pages import RECORD_FIELDS
     from .client import AsyncTimbalClient, TimbalClient
     from .config import ClientConfig, Secret
     from .errors import (
@@ -34,7 +35,7 @@ if TYPE_CHECKING:
         ServerError,
         TimbalError,
     )
-    from .models import KNOWN_STATUSES, RECORD_FIELDS, Run, RunDetail, RunsPage, UserRef, Workforce
+    from .models import KNOWN_STATUSES, Run, RunDetail, RunsPage, UserRef, Workforce
     from .query import FILTER_NAMES, RunQuery, parse_time
     from .retry import RetryPolicy
 
@@ -88,7 +89,7 @@ _LAZY: dict[str, str] = {
     "PaginationLoopError": "errors",
     "PermissionDeniedError": "errors",
     "QueryError": "errors",
-    "RECORD_FIELDS": "models",
+    "RECORD_FIELDS": "_pages",  # the export path's module: no pydantic models
     "RateLimitError": "errors",
     "ResponseValidationError": "errors",
     "RetryPolicy": "retry",

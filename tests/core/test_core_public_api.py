@@ -135,6 +135,8 @@ def test_import_is_lazy_until_a_name_is_used() -> None:
     # The export path checks pages with pydantic-core alone; the models load on first use.
     loaded = _modules_after("import timbal_integrations.cli, timbal_integrations.export")
     assert not {"pydantic", "timbal_integrations.models", "timbal_integrations.summary"} & loaded
+    loaded = _modules_after("from timbal_integrations import RECORD_FIELDS")
+    assert not {"pydantic", "timbal_integrations.models"} & loaded
     loaded = _modules_after("from timbal_integrations import Run")
     assert {"pydantic", "timbal_integrations.models"} <= loaded
 
