@@ -40,6 +40,7 @@ from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BeforeValidator, ConfigDict, Field, ValidationError
 
+from timbal_integrations import defaults
 from timbal_integrations._version import __version__
 from timbal_integrations.config import ClientConfig, resolve_config
 from timbal_integrations.errors import (
@@ -97,14 +98,18 @@ logger = logging.getLogger("mcp_server")
 
 SERVER_NAME: Final = "timbal"
 TOOL_NAMES: Final = ("list_runs", "get_run", "summarize_runs")
-DEFAULT_LIMIT: Final = 20
-MAX_LIMIT: Final = 200
-DEFAULT_MAX_RUNS: Final = 10_000
-MAX_MAX_RUNS: Final = 100_000
-DEFAULT_MAX_EMAIL_SCAN: Final = 5_000
-DEFAULT_SUMMARY_TOP_N: Final = 25
-_MAX_PAGES_PER_CALL: Final = 1_000
-_DEFAULT_RETRY: Final = RetryPolicy(max_retries=4, backoff_base=0.5, backoff_max=8.0)
+DEFAULT_LIMIT: Final = defaults.MCP_DEFAULT_LIMIT
+MAX_LIMIT: Final = defaults.MCP_MAX_LIMIT
+DEFAULT_MAX_RUNS: Final = defaults.MCP_DEFAULT_MAX_RUNS
+MAX_MAX_RUNS: Final = defaults.MCP_MAX_MAX_RUNS
+DEFAULT_MAX_EMAIL_SCAN: Final = defaults.MCP_MAX_EMAIL_SCAN
+DEFAULT_SUMMARY_TOP_N: Final = defaults.MCP_SUMMARY_TOP_N
+_MAX_PAGES_PER_CALL: Final = defaults.MCP_MAX_PAGES_PER_CALL
+_DEFAULT_RETRY: Final = RetryPolicy(
+    max_retries=defaults.MCP_MAX_RETRIES,
+    backoff_base=defaults.MCP_BACKOFF_BASE,
+    backoff_max=defaults.MCP_BACKOFF_MAX,
+)
 
 INSTRUCTIONS: Final = (
     "Read-only access to the run history of one Timbal project (runs are executions of "
@@ -271,7 +276,7 @@ class ServerSettings:
     env: Mapping[str, str] | None = field(default=None, repr=False)
     now: Callable[[], datetime] | None = None
     retry_policy: RetryPolicy = _DEFAULT_RETRY
-    timeout: float = 30.0
+    timeout: float = defaults.REQUEST_TIMEOUT
     max_email_scan: int = DEFAULT_MAX_EMAIL_SCAN
     summary_top_n: int = DEFAULT_SUMMARY_TOP_N
 

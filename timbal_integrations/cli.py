@@ -35,6 +35,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Final, NoReturn
 
+from . import defaults
 from ._progress import ProgressLine, human_bytes, human_duration
 from ._version import __version__
 from .client import DEFAULT_TIMEOUT, TimbalClient
@@ -61,8 +62,8 @@ __all__ = ["build_parser", "format_summary", "format_table", "main"]
 PROG: Final = "timbal-runs"
 LIST_FORMATS: Final = ("table", "json", "jsonl", "csv")
 SUMMARY_FORMATS: Final = ("table", "json")
-TABLE_LIMIT: Final = 50
-DEMO_RUNS: Final = 3000
+TABLE_LIMIT: Final = defaults.CLI_TABLE_LIMIT
+DEMO_RUNS: Final = defaults.DEMO_RUNS
 _EXIT_USAGE: Final = 2
 _EXIT_FAILURE: Final = 1
 _EXIT_INTERRUPTED: Final = 130
@@ -117,8 +118,9 @@ def _parallel(text: str) -> int:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if not 1 <= value <= 64:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of windows from 1 to 64")
+    most = defaults.MAX_PARALLEL
+    if not 1 <= value <= most:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of windows from 1 to {most}")
     return value
 
 
@@ -134,8 +136,10 @@ def _timeout(text: str) -> float:
 
 def _max_retries(text: str) -> int:
     value = _non_negative_int(text)
-    if value > 100:
-        raise argparse.ArgumentTypeError(f"{text!r} is too many; expected 0 to 100")
+    if value > defaults.MAX_RETRIES_LIMIT:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is too many; expected 0 to {defaults.MAX_RETRIES_LIMIT}"
+        )
     return value
 
 

@@ -46,6 +46,7 @@ import httpx
 import orjson
 from pydantic_core import ValidationError
 
+from . import defaults
 from ._pages import RawPage, parse_raw_page
 from ._version import __version__
 from .config import ClientConfig, Secret, resolve_config
@@ -58,6 +59,7 @@ from .errors import (
     ResponseValidationError,
     status_error,
 )
+from .limits import check_limit, check_parallel
 from .query import RunQuery
 from .retry import RETRYABLE_STATUS, RetryPolicy, is_testing, parse_retry_after
 
@@ -71,8 +73,7 @@ __all__ = ["AsyncTimbalClient", "TimbalClient", "WindowPage"]
 logger = logging.getLogger("timbal_integrations")
 
 USER_AGENT: Final = f"timbal-integrations/{__version__} (python-httpx/{httpx.__version__})"
-DEFAULT_TIMEOUT: Final = 30.0
-_PARALLEL_BUFFER_PAGES: Final = 16
+DEFAULT_TIMEOUT: Final = defaults.REQUEST_TIMEOUT
 
 
 # Requests go straight to the transport the httpx client would pick for our host (an
@@ -111,21 +112,6 @@ def _build_query(query: RunQuery | None, filters: Mapping[str, Any]) -> RunQuery
     return query.replace(**filters)
 
 
-def _check_limit(limit: int | None) -> None:
-    if limit is None:
-        return
-    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
-        raise QueryError("limit", f"{limit!r} is not a whole number of runs (0 or more)")
-
-
-def _check_parallel(parallel: int | None) -> int:
-    if parallel is None:
-        return 1
-    if isinstance(parallel, bool) or not isinstance(parallel, int) or not 1 <= parallel <= 64:
-        raise QueryError("parallel", f"{parallel!r} is not a number of windows from 1 to 64")
-    return parallel
-
-
 def _check_window_sort(q: RunQuery) -> None:
     """Windows cut ``created_at``: only a listing sorted by it can be split into them."""
     if q.sort_by not in (None, "created_at"):
@@ -137,7 +123,7 @@ def _check_page_token(token: object) -> str | None:
         return None
     if not isinstance(token, str):
         raise QueryError("page_token", f"a {type(token).__name__} is not a page token")
-    if not token or len(token) > 8192:
+    if not token or len(token) > defaults.MAX_PAGE_TOKEN_CHARS:
         raise QueryError(
             "page_token",
             "expected the next_page_token of a previous page, unchanged (None for the first)",
@@ -160,7 +146,7 @@ def _check_timeout(timeout: object) -> httpx.Timeout:
 def _check_run_id(run_id: object) -> str:
     if not isinstance(run_id, str) or not run_id.strip():
         raise QueryError("run_id", "expected a non-empty run id or idempotency key")
-    if len(run_id) > 512 or any(ord(c) < 32 for c in run_id):
+    if len(run_id) > defaults.MAX_RUN_ID_CHARS or any(ord(c) < 32 for c in run_id):
         raise QueryError("run_id", "expected a run id or idempotency key (no control characters)")
     if run_id.strip() in (".", ".."):
         # A dot segment survives percent-encoding and URL normalization would resolve it:
@@ -593,8 +579,8 @@ class TimbalClient:
         Filters are validated here, before the first run is asked for.
         """
         q = _build_query(query, filters)
-        _check_limit(limit)
-        n = _check_parallel(parallel)
+        check_limit(limit)
+        n = check_parallel(parallel)
         if n > 1:
             _check_window_sort(q)
             return self._list_parallel(q, limit, n)
@@ -630,7 +616,7 @@ class TimbalClient:
         first when sorting descending. An empty list means nothing can match.
         """
         q = query if query is not None else RunQuery()
-        n = _check_parallel(parallel)
+        n = check_parallel(parallel)
         _check_window_sort(q)
         first = self.earliest_run(q) if q.since is None else None
         last = None
@@ -825,7 +811,7 @@ class AsyncTimbalClient:
         retry_policy: RetryPolicy | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         env: Mapping[str, str] | None = None,
-        max_connections: int = 32,
+        max_connections: int = defaults.MAX_CONNECTIONS,
     ) -> None:
         self._core = _Core(
             api_key, host, org_id, project_id, timeout, max_retries, retry_policy, env
@@ -965,8 +951,8 @@ class AsyncTimbalClient:
         Filters are validated here, before the first run is asked for.
         """
         q = _build_query(query, filters)
-        _check_limit(limit)
-        n = _check_parallel(parallel)
+        check_limit(limit)
+        n = check_parallel(parallel)
         if n > 1:
             _check_window_sort(q)
         return self._list(q, limit, n)
@@ -993,7 +979,7 @@ class AsyncTimbalClient:
         first when sorting descending. An empty list means nothing can match.
         """
         q = query if query is not None else RunQuery()
-        n = _check_parallel(parallel)
+        n = check_parallel(parallel)
         _check_window_sort(q)
         first = await self.earliest_run(q) if q.since is None else None
         last = None
@@ -1061,7 +1047,7 @@ class AsyncTimbalClient:
                 token = page.next_page_token
             return
         buffers: dict[int, asyncio.Queue[WindowPage[Any] | BaseException | None]] = {
-            index: asyncio.Queue(maxsize=_PARALLEL_BUFFER_PAGES) for index in todo
+            index: asyncio.Queue(maxsize=defaults.PARALLEL_BUFFER_PAGES) for index in todo
         }
 
         tasks = [

@@ -51,10 +51,12 @@ from typing import IO, TYPE_CHECKING, Any, Final, Protocol
 
 import orjson
 
+from . import defaults
 from ._pages import RECORD_FIELDS, RawPage
 from ._version import __version__
-from .client import TimbalClient, _check_limit, _check_parallel
+from .client import TimbalClient
 from .errors import ExportError, QueryError
+from .limits import check_limit, check_parallel
 from .query import RunQuery, to_epoch_ms
 
 if TYPE_CHECKING:  # an export from the API never builds models; writers of Runs import it
@@ -95,10 +97,10 @@ _EXTENSIONS: Final = {
     ".pq": "parquet",
 }
 _CHECKPOINT_VERSION: Final = 1
-_CHECKPOINT_EVERY: Final = 0.2  # seconds between checkpoints while fetching
-_ROW_GROUP_SIZE: Final = 16_384  # rows; bounds the memory of a Parquet export (RESULTS.md)
-_ARROW_BATCH: Final = 4096
-_SPOOL_READ: Final = 1 << 20
+_CHECKPOINT_EVERY: Final = defaults.CHECKPOINT_INTERVAL
+_ROW_GROUP_SIZE: Final = defaults.PARQUET_ROW_GROUP_ROWS  # bounds memory (RESULTS.md)
+_ARROW_BATCH: Final = defaults.ARROW_BATCH_ROWS
+_SPOOL_READ: Final = defaults.SPOOL_READ_BYTES
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_US: Final = timedelta(microseconds=1)
 
@@ -1165,8 +1167,8 @@ def export_runs(
     after a failure the progress made is kept for ``resume=True``.
     """
     fmt = infer_format(path, format)
-    n = _check_parallel(parallel)
-    _check_limit(limit)
+    n = check_parallel(parallel)
+    check_limit(limit)
     if not isinstance(query, RunQuery):
         raise QueryError("query", f"a {type(query).__name__} is not a RunQuery")
     if fmt == "parquet":

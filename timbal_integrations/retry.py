@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
+from .defaults import BACKOFF_BASE, BACKOFF_MAX, MAX_RETRIES, RETRY_AFTER_MAX
+
 __all__ = [
     "RETRYABLE_STATUS",
     "RetryPolicy",
@@ -86,10 +88,10 @@ class RetryPolicy:
     most 7 requests). ``retry_after_max`` caps a server's ``Retry-After``.
     """
 
-    max_retries: int = 6
-    backoff_base: float = 0.5
-    backoff_max: float = 30.0
-    retry_after_max: float = 60.0
+    max_retries: int = MAX_RETRIES
+    backoff_base: float = BACKOFF_BASE
+    backoff_max: float = BACKOFF_MAX
+    retry_after_max: float = RETRY_AFTER_MAX
 
     def __post_init__(self) -> None:
         retries = self.max_retries

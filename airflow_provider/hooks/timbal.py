@@ -24,7 +24,7 @@ from typing import Any, ClassVar, Self
 
 from airflow.sdk import BaseHook
 
-from timbal_integrations import RunDetail, RunQuery, RunsPage, TimbalClient
+from timbal_integrations import RunDetail, RunQuery, RunsPage, TimbalClient, defaults
 from timbal_integrations.config import (
     DEFAULT_HOST,
     ClientConfig,
@@ -76,7 +76,7 @@ class TimbalHook(BaseHook):
         api_key: str | None = None,
         org_id: str | None = None,
         project_id: str | None = None,
-        timeout: float = 30.0,
+        timeout: float = defaults.REQUEST_TIMEOUT,
         max_retries: int | None = None,
     ) -> None:
         super().__init__()

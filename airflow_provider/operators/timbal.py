@@ -29,6 +29,7 @@ from urllib.parse import urlsplit
 from airflow.sdk import BaseOperator, ObjectStoragePath
 from airflow.sdk.exceptions import AirflowFailException
 
+from timbal_integrations import defaults
 from timbal_integrations.errors import (
     AuthenticationError,
     BadRequestError,
@@ -38,6 +39,7 @@ from timbal_integrations.errors import (
     QueryError,
 )
 from timbal_integrations.export import ExportProgress, ExportResult, export_runs, infer_format
+from timbal_integrations.limits import check_max_retries
 from timbal_integrations.models import Run
 from timbal_integrations.query import RunQuery, format_time
 
@@ -49,7 +51,7 @@ if TYPE_CHECKING:
 
 __all__ = ["DEFAULT_MAX_XCOM_RUNS", "TimbalListRunsOperator"]
 
-DEFAULT_MAX_XCOM_RUNS: Final = 1000
+DEFAULT_MAX_XCOM_RUNS: Final = defaults.XCOM_MAX_RUNS
 """How many runs the operator puts into XCom at most, unless told otherwise."""
 
 _PROGRESS_EVERY_S: Final = 10.0
@@ -191,7 +193,9 @@ class TimbalListRunsOperator(BaseOperator):
     :param max_xcom_runs: the most runs put into XCom (default 1,000); a window with
         more fails the task and asks for ``output_path``.
     :param max_retries: retries of a request that failed with 429, 5xx or a network
-        error, honouring ``Retry-After`` (default 6, as everywhere; at most 100).
+        error, honouring ``Retry-After`` (default: the core's
+        :data:`~timbal_integrations.defaults.MAX_RETRIES`; at most
+        :data:`~timbal_integrations.defaults.MAX_RETRIES_LIMIT`).
     :param timbal_conn_id: the Timbal connection (default ``timbal_default``).
     :param org_id: overrides the connection's ``org_id`` (templated).
     :param project_id: overrides the connection's ``project_id`` (templated).
@@ -274,13 +278,7 @@ class TimbalListRunsOperator(BaseOperator):
         if max_xcom_runs < 1:
             raise QueryError("max_xcom_runs", f"{max_xcom_runs} is not a positive number")
         self.max_xcom_runs = max_xcom_runs
-        if max_retries is not None and (
-            isinstance(max_retries, bool)
-            or not isinstance(max_retries, int)
-            or not 0 <= max_retries <= 100
-        ):
-            raise QueryError("max_retries", f"{max_retries!r} is not a whole number from 0 to 100")
-        self.max_retries = max_retries
+        self.max_retries = check_max_retries(max_retries)
         self.timbal_conn_id = timbal_conn_id
         self.org_id = org_id
         self.project_id = project_id

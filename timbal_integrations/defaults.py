@@ -1,0 +1,144 @@
+"""Every default of timbal-integrations, in one place.
+
+The core, the command line, the MCP server and the Airflow provider import their
+defaults from here; none writes a number of its own. Importing this module imports
+nothing else.
+
+Requests and retries (the core's clients, ``timbal-runs``, the Airflow hook)::
+
+    REQUEST_TIMEOUT   30 s per request
+    MAX_RETRIES       6 retries after the first attempt (429, 5xx, timeouts, dropped
+                      connections), waiting Retry-After (capped at RETRY_AFTER_MAX) or an
+                      exponential backoff with full jitter between BACKOFF_BASE and
+                      BACKOFF_MAX
+
+The MCP server retries less and waits less (``MCP_MAX_RETRIES``, ``MCP_BACKOFF_MAX``): an
+assistant is waiting for the answer, and a failed call is cheap to repeat.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+__all__ = [
+    "ARROW_BATCH_ROWS",
+    "BACKOFF_BASE",
+    "BACKOFF_MAX",
+    "CHECKPOINT_INTERVAL",
+    "CLI_TABLE_LIMIT",
+    "DEMO_RUNS",
+    "MAX_CONNECTIONS",
+    "MAX_PAGE_TOKEN_CHARS",
+    "MAX_PARALLEL",
+    "MAX_RETRIES",
+    "MAX_RETRIES_LIMIT",
+    "MAX_RUN_ID_CHARS",
+    "MCP_BACKOFF_BASE",
+    "MCP_BACKOFF_MAX",
+    "MCP_DEFAULT_LIMIT",
+    "MCP_DEFAULT_MAX_RUNS",
+    "MCP_MAX_EMAIL_SCAN",
+    "MCP_MAX_LIMIT",
+    "MCP_MAX_MAX_RUNS",
+    "MCP_MAX_PAGES_PER_CALL",
+    "MCP_MAX_RETRIES",
+    "MCP_SUMMARY_TOP_N",
+    "PARALLEL_BUFFER_PAGES",
+    "PARQUET_ROW_GROUP_ROWS",
+    "REQUEST_TIMEOUT",
+    "RETRY_AFTER_MAX",
+    "SPOOL_READ_BYTES",
+    "XCOM_MAX_RUNS",
+]
+
+# --------------------------------------------------------------------------- requests
+
+REQUEST_TIMEOUT: Final = 30.0
+"""Seconds to wait for each HTTP response (connect, read, write and pool)."""
+
+MAX_RETRIES: Final = 6
+"""Retries of a request after its first attempt (so at most 7 requests)."""
+
+BACKOFF_BASE: Final = 0.5
+"""Seconds: the ceiling of the first backoff; it doubles with every retry."""
+
+BACKOFF_MAX: Final = 30.0
+"""Seconds: the largest ceiling of a backoff."""
+
+RETRY_AFTER_MAX: Final = 60.0
+"""Seconds: the longest ``Retry-After`` honoured; a larger one is capped to this."""
+
+MAX_RETRIES_LIMIT: Final = 100
+"""The most retries a front end accepts as a setting (``--max-retries``, the operator)."""
+
+MAX_CONNECTIONS: Final = 32
+"""Connections an asynchronous client keeps open at most."""
+
+MAX_PAGE_TOKEN_CHARS: Final = 8192
+"""The longest page token a client sends back."""
+
+MAX_RUN_ID_CHARS: Final = 512
+"""The longest run id or idempotency key accepted."""
+
+# --------------------------------------------------------------------------- paging
+
+MAX_PARALLEL: Final = 64
+"""The most time windows a listing or an export fetches at once (``parallel=``)."""
+
+PARALLEL_BUFFER_PAGES: Final = 16
+"""Pages buffered per window of an ordered parallel listing (bounds its memory)."""
+
+# --------------------------------------------------------------------------- exports
+
+CHECKPOINT_INTERVAL: Final = 0.2
+"""Seconds between two checkpoints of an export while it fetches."""
+
+PARQUET_ROW_GROUP_ROWS: Final = 16_384
+"""Rows per Parquet row group; bounds the memory of a Parquet export."""
+
+ARROW_BATCH_ROWS: Final = 4096
+"""Rows turned into one Arrow record batch at a time."""
+
+SPOOL_READ_BYTES: Final = 1 << 20
+"""Bytes read at a time when hashing, concatenating or converting spool files."""
+
+# --------------------------------------------------------------------------- front ends
+
+CLI_TABLE_LIMIT: Final = 50
+"""Runs ``timbal-runs list`` shows in its table unless told otherwise."""
+
+DEMO_RUNS: Final = 3000
+"""Runs the demo's emulator generates."""
+
+XCOM_MAX_RUNS: Final = 1000
+"""Runs the Airflow operator puts into XCom at most, unless told otherwise."""
+
+MCP_MAX_RETRIES: Final = 4
+"""Retries of a request made by an MCP tool (fewer than the core's: a model is waiting)."""
+
+MCP_BACKOFF_BASE: Final = 0.5
+"""Seconds: the MCP server's first backoff ceiling."""
+
+MCP_BACKOFF_MAX: Final = 8.0
+"""Seconds: the MCP server's largest backoff ceiling."""
+
+MCP_DEFAULT_LIMIT: Final = 20
+"""Runs one ``list_runs`` call returns unless told otherwise."""
+
+MCP_MAX_LIMIT: Final = 200
+"""Runs one ``list_runs`` call returns at most."""
+
+MCP_DEFAULT_MAX_RUNS: Final = 10_000
+"""Runs ``summarize_runs`` reads unless told otherwise."""
+
+MCP_MAX_MAX_RUNS: Final = 100_000
+"""Runs ``summarize_runs`` reads at most."""
+
+MCP_MAX_EMAIL_SCAN: Final = 5_000
+"""Runs one ``list_runs`` call scans at most when matching ``user_email``."""
+
+MCP_SUMMARY_TOP_N: Final = 25
+"""Buckets each ``summarize_runs`` breakdown keeps (the rest are summed as others)."""
+
+MCP_MAX_PAGES_PER_CALL: Final = 1_000
+"""API pages one ``list_runs`` call reads at most."""
