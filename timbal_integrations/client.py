@@ -139,7 +139,7 @@ def _check_timeout(timeout: object) -> httpx.Timeout:
         or not isinstance(timeout, int | float)
         or not 0 < timeout < float("inf")
     ):
-        raise ConfigError(f"timeout: {timeout!r} is not a number of seconds above 0")
+        raise ConfigError(f"{timeout!r} is not a number of seconds above 0", argument="timeout")
     return httpx.Timeout(timeout)
 
 
@@ -192,18 +192,14 @@ class _Core:
 
     def __init__(
         self,
-        api_key: str | Secret | None,
-        host: str | None,
-        org_id: str | None,
-        project_id: str | None,
+        config: ClientConfig,
         timeout: float | httpx.Timeout,
         max_retries: int | None,
         retry_policy: RetryPolicy | None,
-        env: Mapping[str, str] | None,
     ) -> None:
-        self.config: ClientConfig = resolve_config(
-            api_key, host=host, org_id=org_id, project_id=project_id, env=env
-        )
+        if not isinstance(config, ClientConfig):
+            raise ConfigError(f"a {type(config).__name__} is not a ClientConfig", argument="config")
+        self.config = config
         if retry_policy is None:
             retry_policy = RetryPolicy() if max_retries is None else RetryPolicy(max_retries)
         elif max_retries is not None:
@@ -214,7 +210,9 @@ class _Core:
                 retry_policy.retry_after_max,
             )
         if not isinstance(retry_policy, RetryPolicy):
-            raise ConfigError(f"retry_policy: a {type(retry_policy).__name__} is not a RetryPolicy")
+            raise ConfigError(
+                f"a {type(retry_policy).__name__} is not a RetryPolicy", argument="retry_policy"
+            )
         self.retry = retry_policy
         self.timeout = _check_timeout(timeout)
         self.timeouts = self.timeout.as_dict()  # the form each request carries
@@ -293,20 +291,22 @@ class _Core:
             path=path,
         )
 
-    def handle(self, response: httpx.Response, path: str) -> httpx.Response:
+    def handle(
+        self, response: httpx.Response, path: str, run_id: str | None = None
+    ) -> httpx.Response:
         """The response itself when successful, else the right exception."""
         if response.status_code >= 300:
-            message = _server_message(response)
-            location = response.headers.get("location")
-            if response.status_code < 400 and location:  # redirects are not followed
-                message = f"redirected to {location[:200]}; point TIMBAL_API_HOST there"
+            location = response.headers.get("location")  # redirects are not followed
+            redirect = response.status_code < 400 and bool(location)
             raise status_error(
                 response.status_code,
                 method="GET",
                 path=path,
-                server_message=message,
+                server_message="" if redirect else _server_message(response),
                 retry_after=parse_retry_after(response.headers.get("Retry-After")),
                 secret=self.config.api_key.get(),
+                location=location if redirect else None,
+                run_id=run_id,
             )
         return response
 
@@ -443,9 +443,8 @@ class TimbalClient:
         transport: httpx.BaseTransport | None = None,
         env: Mapping[str, str] | None = None,
     ) -> None:
-        self._core = _Core(
-            api_key, host, org_id, project_id, timeout, max_retries, retry_policy, env
-        )
+        config = resolve_config(api_key, host=host, org_id=org_id, project_id=project_id, env=env)
+        self._core = _Core(config, timeout, max_retries, retry_policy)
         self._transport = transport
         self._http = httpx.Client(
             base_url=self._core.config.base_url,
@@ -455,6 +454,29 @@ class TimbalClient:
             verify=_ssl_context(),
         )
         self._wire = _transport_for(self._http, self._core.config.base_url)
+
+    @classmethod
+    def from_config(
+        cls,
+        config: ClientConfig,
+        *,
+        timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
+        max_retries: int | None = None,
+        retry_policy: RetryPolicy | None = None,
+        transport: httpx.BaseTransport | None = None,
+    ) -> TimbalClient:
+        """A client of an already resolved configuration."""
+        return cls(
+            config.api_key,
+            host=config.base_url,
+            org_id=config.org_id,
+            project_id=config.project_id,
+            timeout=timeout,
+            max_retries=max_retries,
+            retry_policy=retry_policy,
+            transport=transport,
+            env={},
+        )
 
     def _send(self, request: httpx.Request) -> httpx.Response:
         """Send through the chosen transport (see ``_transport_for``) and read the body."""
@@ -497,7 +519,12 @@ class TimbalClient:
         """Close the underlying connection pool."""
         self._http.close()
 
-    def _get(self, path: str, params: Mapping[str, str] | None = None) -> httpx.Response:
+    def _get(
+        self,
+        path: str,
+        params: Mapping[str, str] | None = None,
+        run_id: str | None = None,
+    ) -> httpx.Response:
         core = self._core
         attempt = 0
         while True:
@@ -513,7 +540,7 @@ class TimbalClient:
                 if error is not None:
                     raise core.transport_error(error, path, attempt + 1) from None
                 assert response is not None
-                return core.handle(response, path)
+                return core.handle(response, path, run_id)
             if not is_testing():
                 time.sleep(delay)
             attempt += 1
@@ -787,8 +814,9 @@ class TimbalClient:
 
     def get_run(self, run_id: str) -> RunDetail:
         """One run by id or idempotency key."""
-        path = self._core.run_path(_check_run_id(run_id))
-        return self._core.detail(self._get(path), path)
+        checked = _check_run_id(run_id)
+        path = self._core.run_path(checked)
+        return self._core.detail(self._get(path, run_id=checked), path)
 
     def earliest_run(self, query: RunQuery | None = None, **filters: Any) -> Run | None:
         """The oldest run matching the filters (one ascending request), or None."""
@@ -813,9 +841,8 @@ class AsyncTimbalClient:
         env: Mapping[str, str] | None = None,
         max_connections: int = defaults.MAX_CONNECTIONS,
     ) -> None:
-        self._core = _Core(
-            api_key, host, org_id, project_id, timeout, max_retries, retry_policy, env
-        )
+        config = resolve_config(api_key, host=host, org_id=org_id, project_id=project_id, env=env)
+        self._core = _Core(config, timeout, max_retries, retry_policy)
         self._http = httpx.AsyncClient(
             base_url=self._core.config.base_url,
             headers=self._core.headers(),
@@ -867,7 +894,12 @@ class AsyncTimbalClient:
         """Close the underlying connection pool."""
         await self._http.aclose()
 
-    async def _get(self, path: str, params: Mapping[str, str] | None = None) -> httpx.Response:
+    async def _get(
+        self,
+        path: str,
+        params: Mapping[str, str] | None = None,
+        run_id: str | None = None,
+    ) -> httpx.Response:
         core = self._core
         attempt = 0
         while True:
@@ -883,7 +915,7 @@ class AsyncTimbalClient:
                 if error is not None:
                     raise core.transport_error(error, path, attempt + 1) from None
                 assert response is not None
-                return core.handle(response, path)
+                return core.handle(response, path, run_id)
             if not is_testing():
                 import asyncio
 
@@ -1157,8 +1189,9 @@ class AsyncTimbalClient:
 
     async def get_run(self, run_id: str) -> RunDetail:
         """One run by id or idempotency key."""
-        path = self._core.run_path(_check_run_id(run_id))
-        return self._core.detail(await self._get(path), path)
+        checked = _check_run_id(run_id)
+        path = self._core.run_path(checked)
+        return self._core.detail(await self._get(path, run_id=checked), path)
 
     async def earliest_run(self, query: RunQuery | None = None, **filters: Any) -> Run | None:
         """The oldest run matching the filters (one ascending request), or None."""

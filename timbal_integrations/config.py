@@ -10,12 +10,14 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Final
 from urllib.parse import urlsplit
 
 from .errors import ConfigError
 
 __all__ = [
     "DEFAULT_HOST",
+    "VARIABLES",
     "ClientConfig",
     "Secret",
     "normalize_base_url",
@@ -23,6 +25,14 @@ __all__ = [
 ]
 
 DEFAULT_HOST = "https://api.timbal.ai"
+
+VARIABLES: Final = {
+    "api_key": "TIMBAL_API_KEY",
+    "host": "TIMBAL_API_HOST",
+    "org_id": "TIMBAL_ORG_ID",
+    "project_id": "TIMBAL_PROJECT_ID",
+}
+"""The environment variable of each setting, by its argument name."""
 
 
 class Secret:
@@ -52,26 +62,31 @@ class Secret:
         return bool(self._value)
 
 
-def normalize_base_url(host: str, *, field_name: str = "TIMBAL_API_HOST") -> str:
-    """Turn ``api.timbal.ai`` or ``http://127.0.0.1:8000/`` into a base URL without a slash."""
+def normalize_base_url(host: str) -> str:
+    """Turn ``api.timbal.ai`` or ``http://127.0.0.1:8000/`` into a base URL without a slash.
+
+    Raises :class:`ConfigError` about ``TIMBAL_API_HOST`` (argument ``host``).
+    """
+
+    def bad(reason: str) -> ConfigError:
+        return ConfigError(reason, variable=VARIABLES["host"], argument="host")
+
     value = host.strip()
     if not value:
-        raise ConfigError(f"{field_name}: empty; expected a host like api.timbal.ai or a URL")
+        raise bad("empty; expected a host like api.timbal.ai or a URL")
     if "://" not in value:
         value = "https://" + value
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https"):
-        raise ConfigError(
-            f"{field_name}: {host!r} has scheme {parts.scheme!r}; expected http or https"
-        )
+        raise bad(f"{host!r} has scheme {parts.scheme!r}; expected http or https")
     if not parts.hostname:
-        raise ConfigError(f"{field_name}: {host!r} has no host name")
+        raise bad(f"{host!r} has no host name")
     if parts.query or parts.fragment:
-        raise ConfigError(f"{field_name}: {host!r} must not carry a query or fragment")
+        raise bad(f"{host!r} must not carry a query or fragment")
     try:
         parts.port  # noqa: B018 - raises ValueError on a bad port
     except ValueError:
-        raise ConfigError(f"{field_name}: {host!r} has an invalid port") from None
+        raise bad(f"{host!r} has an invalid port") from None
     return f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')}"
 
 
@@ -116,31 +131,37 @@ def resolve_config(
         allowed = (str, Secret) if label == "api_key" else (str,)
         if value is not None and not isinstance(value, allowed):
             kind = type(value).__name__
-            raise ConfigError(f"{label}: a {kind} is not allowed; expected a string")
+            raise ConfigError(
+                f"a {kind} is not allowed; expected a string",
+                variable=VARIABLES[label],
+                argument=label,
+            )
     key: Secret | None
     if isinstance(api_key, Secret):
         key = api_key
     else:
-        raw_key = _pick(api_key, environ, "TIMBAL_API_KEY")
+        raw_key = _pick(api_key, environ, VARIABLES["api_key"])
         key = Secret(raw_key.strip()) if raw_key else None
     if not key:
         raise ConfigError(
-            "no API key: set TIMBAL_API_KEY (or pass api_key=...); "
-            "get one from the Timbal platform settings"
+            "no API key", variable=VARIABLES["api_key"], argument="api_key", missing=True
         )
     if not all(33 <= ord(c) <= 126 for c in key.get()):
         # Never echo the value: it is (most of) the key. It must fit an HTTP header.
         raise ConfigError(
-            "TIMBAL_API_KEY: the API key holds a space, a control character (a stray "
-            "newline?) or a non-ASCII character; expected the key exactly as Timbal shows it"
+            "the API key holds a space, a control character (a stray newline?) or a "
+            "non-ASCII character; expected the key exactly as Timbal shows it",
+            variable=VARIABLES["api_key"],
+            argument="api_key",
         )
-    org = _pick(org_id, environ, "TIMBAL_ORG_ID")
-    if not org or not org.strip():
-        raise ConfigError("no organisation: set TIMBAL_ORG_ID (or pass org_id=...)")
-    project = _pick(project_id, environ, "TIMBAL_PROJECT_ID")
-    if not project or not project.strip():
-        raise ConfigError("no project: set TIMBAL_PROJECT_ID (or pass project_id=...)")
-    for label, value in (("TIMBAL_ORG_ID", org), ("TIMBAL_PROJECT_ID", project)):
+    ids: dict[str, str] = {}
+    for label, explicit, missing in (
+        ("org_id", org_id, "no organisation"),
+        ("project_id", project_id, "no project"),
+    ):
+        value = _pick(explicit, environ, VARIABLES[label])
+        if not value or not value.strip():
+            raise ConfigError(missing, variable=VARIABLES[label], argument=label, missing=True)
         # Ids are path segments: no separators, no escapes, no dot segments (which URL
         # normalization would resolve, sending the request to another path).
         if (
@@ -149,16 +170,19 @@ def resolve_config(
             or value.strip() in (".", "..")
         ):
             raise ConfigError(
-                f"{label}: {value!r} is not a valid id "
-                "(no '/', '?', '#', '%', '\\', spaces or control characters, not '.' or '..')"
+                f"{value!r} is not a valid id "
+                "(no '/', '?', '#', '%', '\\', spaces or control characters, not '.' or '..')",
+                variable=VARIABLES[label],
+                argument=label,
             )
+        ids[label] = value.strip()
     # An empty variable counts as unset, but an explicit host="" is an error, not a
     # silent switch to the public API.
-    picked = _pick(host, environ, "TIMBAL_API_HOST")
+    picked = _pick(host, environ, VARIABLES["host"])
     base = DEFAULT_HOST if picked is None else picked
     return ClientConfig(
         api_key=key,
         base_url=normalize_base_url(base),
-        org_id=org.strip(),
-        project_id=project.strip(),
+        org_id=ids["org_id"],
+        project_id=ids["project_id"],
     )

@@ -18,11 +18,17 @@ Every error the library raises on purpose is a :class:`TimbalError`::
     └── ResponseValidationError      a 2xx body that is not what the API spec promises
         └── PaginationLoopError      the server handed back a page token it had already given
 
-Messages carry the HTTP status, the server's own message and the request path. They
-never carry the API key: :func:`status_error` scrubs it from anything the server echoes.
+Errors carry data, not just prose: a ``QueryError`` its ``field`` and ``reason``, a
+``ConfigError`` its ``variable``/``argument`` and ``reason``, an ``APIStatusError`` its
+``status_code``, ``path``, ``server_message`` and the settings to ``check``. Front ends
+read those attributes; :func:`timbal_integrations.wording.describe` words a message
+for each audience (their ``str()`` is the library's own wording). Messages never carry
+the API key: :func:`status_error` scrubs it from anything the server echoes.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 __all__ = [
     "APIConnectionError",
@@ -47,17 +53,54 @@ __all__ = [
 class TimbalError(Exception):
     """Base class of every error raised by timbal-integrations."""
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Errors carry data beyond their message: pickling keeps both (and never calls
+        # __init__ again, whose signature differs per class).
+        return (_restore, (type(self), self.args, self.__dict__))
+
+
+def _restore(cls: type[TimbalError], args: tuple[Any, ...], state: dict[str, Any]) -> TimbalError:
+    error = cls.__new__(cls)
+    error.args = args
+    error.__dict__.update(state)
+    return error
+
 
 class ConfigError(TimbalError):
-    """Configuration is missing or malformed; the message names what to set."""
+    """Configuration is missing or malformed.
+
+    ``reason`` says what is wrong, without the setting's name; ``variable`` is the
+    environment variable concerned (``TIMBAL_API_KEY``...), ``argument`` the library
+    argument (``api_key``, ``host``, ``org_id``, ``project_id``, ``timeout``...);
+    ``missing`` is True when the setting was not given at all. Front ends word the
+    error in their own terms with :func:`timbal_integrations.wording.describe`.
+    """
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        variable: str | None = None,
+        argument: str | None = None,
+        missing: bool = False,
+    ) -> None:
+        self.reason = reason
+        self.variable = variable
+        self.argument = argument
+        self.missing = missing
+        super().__init__(_worded(self))
 
 
 class QueryError(TimbalError, ValueError):
-    """A filter value is invalid; the message names the field and what was expected."""
+    """A filter value is invalid: ``field`` names it, ``reason`` says what was expected.
 
-    def __init__(self, field: str, message: str) -> None:
+    The message is ``"field: reason"``.
+    """
+
+    def __init__(self, field: str, reason: str) -> None:
         self.field = field
-        super().__init__(f"{field}: {message}")
+        self.reason = reason
+        super().__init__(f"{field}: {reason}")
 
 
 class ExportError(TimbalError):
@@ -77,24 +120,46 @@ class APITimeoutError(APIConnectionError):
 
 
 class APIStatusError(TimbalError):
-    """The API answered with an error status."""
+    """The API answered with an error status.
 
-    hint = ""
+    ``check`` names the settings worth checking (core names such as
+    ``TIMBAL_API_KEY``, or ``run_id``): the hint of the message, which each front end
+    words with its own names through :func:`timbal_integrations.wording.describe`.
+    ``location`` is where a (not followed) redirect pointed; ``run_id`` the run asked
+    for, when the request was for one run. Without ``message``, the message is worded
+    from these fields.
+    """
 
     def __init__(
         self,
-        message: str,
+        message: str | None = None,
         *,
         status_code: int,
         path: str,
         server_message: str = "",
         retry_after: float | None = None,
+        method: str = "GET",
+        location: str | None = None,
+        run_id: str | None = None,
     ) -> None:
         self.status_code = status_code
         self.path = path
         self.server_message = server_message
         self.retry_after = retry_after
-        super().__init__(message)
+        self.method = method
+        self.location = location
+        self.run_id = run_id
+        super().__init__(_worded(self) if message is None else message)
+
+    @property
+    def reason_phrase(self) -> str:
+        """The standard reason phrase of the status (``Unauthorized``...)."""
+        return _REASONS.get(self.status_code, "HTTP error")
+
+    @property
+    def check(self) -> tuple[str, ...]:
+        """The settings worth checking, by their core names (none by default)."""
+        return ()
 
 
 class BadRequestError(APIStatusError):
@@ -104,31 +169,39 @@ class BadRequestError(APIStatusError):
 class AuthenticationError(APIStatusError):
     """401: the API key is missing or was rejected."""
 
-    hint = "the API key was rejected — check TIMBAL_API_KEY"
+    @property
+    def check(self) -> tuple[str, ...]:
+        """The API key."""
+        return ("TIMBAL_API_KEY",)
 
 
 class PermissionDeniedError(APIStatusError):
     """403: the key may not see this organisation or project."""
 
-    hint = "the key cannot access this org/project — check TIMBAL_ORG_ID and TIMBAL_PROJECT_ID"
+    @property
+    def check(self) -> tuple[str, ...]:
+        """The organisation and the project."""
+        return ("TIMBAL_ORG_ID", "TIMBAL_PROJECT_ID")
 
 
 class NotFoundError(APIStatusError):
     """404: no such run (or org/project)."""
 
-    hint = "not found — check the run id (or idempotency key), TIMBAL_ORG_ID and TIMBAL_PROJECT_ID"
+    @property
+    def check(self) -> tuple[str, ...]:
+        """The run id (when one run was asked for), the organisation and the project
+        (and the host, when no run was asked for)."""
+        if self.run_id is not None:
+            return ("run_id", "TIMBAL_ORG_ID", "TIMBAL_PROJECT_ID")
+        return ("TIMBAL_ORG_ID", "TIMBAL_PROJECT_ID", "TIMBAL_API_HOST")
 
 
 class RateLimitError(APIStatusError):
     """429: rate limited, and still so after every retry."""
 
-    hint = "rate limited by the API even after retrying — wait and try again, or narrow the query"
-
 
 class ServerError(APIStatusError):
     """5xx: the API failed, and still did after every retry."""
-
-    hint = "the Timbal API failed even after retrying — try again later"
 
 
 class ResponseValidationError(TimbalError):
@@ -137,6 +210,13 @@ class ResponseValidationError(TimbalError):
 
 class PaginationLoopError(ResponseValidationError):
     """The server returned a page token it had already returned: following it would loop."""
+
+
+def _worded(error: TimbalError) -> str:
+    """The library's own message of ``error`` (the terminal wording, default names)."""
+    from .wording import describe  # wording reads this module's classes
+
+    return describe(error, "terminal")
 
 
 _REASONS = {
@@ -183,25 +263,25 @@ def status_error(
     server_message: str = "",
     retry_after: float | None = None,
     secret: str | None = None,
+    location: str | None = None,
+    run_id: str | None = None,
 ) -> APIStatusError:
     """Build the exception for an HTTP error status: the one place status maps to class.
 
-    ``secret`` (the API key) is scrubbed from the server's message and the path.
+    ``secret`` (the API key) is scrubbed from the server's message, the path and the
+    redirect location.
     """
     if secret:
         server_message = server_message.replace(secret, "***")
         path = path.replace(secret, "***")
-    cls = _class_for(status_code)
-    reason = _REASONS.get(status_code, "HTTP error")
-    message = f"{status_code} {reason} from {method} {path}"
-    if server_message:
-        message += f": {server_message}"
-    if cls.hint:
-        message += f" ({cls.hint})"
-    return cls(
-        message,
+        if location is not None:
+            location = location.replace(secret, "***")
+    return _class_for(status_code)(
         status_code=status_code,
         path=path,
         server_message=server_message,
         retry_after=retry_after,
+        method=method,
+        location=location,
+        run_id=run_id,
     )

@@ -5,6 +5,11 @@ timeouts and dropped connections. Never retried: any other 4xx. Between attempts
 client waits ``Retry-After`` when the server gave one, else an exponential backoff with
 full jitter, ``uniform(0, min(backoff_max, backoff_base * 2**attempt))``.
 
+Before each wait the client calls its ``on_retry`` hook (if any) with a
+:class:`RetryDetails`: the attempt, the delay, the status or error, the request path.
+Front ends count or show retries from it (``timbal-runs`` does); the client also logs a
+warning line for each, for people reading logs.
+
 Tests switch sleeping off with :func:`testing` (or ``TIMBAL_RETRY_TESTING=1`` in the
 environment of a subprocess): the policy still counts and computes every delay, it just
 does not wait.
@@ -14,7 +19,7 @@ from __future__ import annotations
 
 import os
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -24,6 +29,8 @@ from .defaults import BACKOFF_BASE, BACKOFF_MAX, MAX_RETRIES, RETRY_AFTER_MAX
 
 __all__ = [
     "RETRYABLE_STATUS",
+    "OnRetry",
+    "RetryDetails",
     "RetryPolicy",
     "is_testing",
     "parse_retry_after",
@@ -112,3 +119,27 @@ class RetryPolicy:
             return min(retry_after, self.retry_after_max)
         ceiling = min(self.backoff_max, self.backoff_base * (2**attempt))
         return random.uniform(0.0, ceiling)
+
+
+@dataclass(frozen=True, slots=True)
+class RetryDetails:
+    """One retry about to happen: what failed, and how long the client waits first."""
+
+    attempt: int
+    """The retry's number: 1 for the first retry (the second request)."""
+    max_retries: int
+    """The most retries the policy allows."""
+    delay: float
+    """Seconds the client waits before the retry."""
+    status_code: int | None
+    """The HTTP status that failed (429, 5xx), or None for a transport error."""
+    error: str | None
+    """The transport error's class name (``ConnectTimeout``...), or None for a status."""
+    path: str
+    """The request path (no query string)."""
+    retry_after: bool
+    """True when the delay is the server's ``Retry-After`` (capped), not a backoff."""
+
+
+OnRetry = Callable[[RetryDetails], None]
+"""A client's ``on_retry`` hook: called with each retry's details before its wait."""

@@ -11,33 +11,33 @@ of Airflow's spellings work::
 
 In the URI form a port goes after the host as usual, and a plain-http server is given
 by percent-encoding the whole URL as the host (``http%3A%2F%2F127.0.0.1%3A8000``) or by
-the path ``/http``. Every field can be overridden by a hook argument. The key is only
+the path ``/http``. Every field can be overridden by a hook argument. Errors name what to fix in the
+connection's terms (``the password of connection 'timbal_default'``), not the
+``TIMBAL_*`` variables the hook never reads. The key is only
 ever held as a :class:`~timbal_integrations.Secret` and registered with Airflow's
 secrets masker, so it never shows in task logs.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from types import TracebackType
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, Self, TypeVar
 
 from airflow.sdk import BaseHook
 
 from timbal_integrations import RunDetail, RunQuery, RunsPage, TimbalClient, defaults
-from timbal_integrations.config import (
-    DEFAULT_HOST,
-    ClientConfig,
-    Secret,
-    normalize_base_url,
-    resolve_config,
-)
-from timbal_integrations.errors import ConfigError
+from timbal_integrations.config import VARIABLES, ClientConfig, Secret, resolve_config
+from timbal_integrations.errors import TimbalError
 from timbal_integrations.models import Run
+from timbal_integrations.wording import describe, restate
 
 from .. import CONN_TYPE, DEFAULT_CONN_ID
 
 __all__ = ["TimbalHook"]
+
+T = TypeVar("T")
 
 
 def _text(value: object) -> str | None:
@@ -111,6 +111,47 @@ class TimbalHook(BaseHook):
             host = f"{scheme}://{host}"
         return host
 
+    def setting_names(self) -> dict[str, str]:
+        """What this hook calls each of the core's settings, for messages.
+
+        A setting given as a hook argument is called by that argument (``org_id``);
+        otherwise by the connection field it comes from (``the password of connection
+        'timbal_default'``).
+        """
+        where = f"connection {self.timbal_conn_id!r}"
+        fields = {
+            "api_key": f"the password of {where}",
+            "host": f"the host of {where}",
+            "org_id": f"the org_id extra of {where}",
+            "project_id": f"the project_id extra of {where}",
+        }
+        given = {
+            "api_key": self._api_key,
+            "host": self._host,
+            "org_id": self._org_id,
+            "project_id": self._project_id,
+        }
+        return {
+            VARIABLES[setting]: setting if given[setting] else field
+            for setting, field in fields.items()
+        }
+
+    def describe(self, error: BaseException) -> str:
+        """``error``'s message for a task log, naming this hook's connection fields."""
+        return describe(error, "airflow", names=self.setting_names())
+
+    @contextlib.contextmanager
+    def _airflow_terms(self) -> Iterator[None]:
+        """Errors raised inside are restated in this connection's terms."""
+        try:
+            yield
+        except TimbalError as error:
+            raise restate(error, "airflow", names=self.setting_names()) from None
+
+    def _restated(self, items: Iterator[T]) -> Iterator[T]:
+        with self._airflow_terms():
+            yield from items
+
     def resolve_config(self) -> ClientConfig:
         """Settings from the arguments, then the connection (never from TIMBAL_* variables).
 
@@ -124,36 +165,24 @@ class TimbalHook(BaseHook):
         def extra_field(name: str) -> str | None:
             return _text(extra.get(name)) or _text(extra.get(f"extra__{CONN_TYPE}__{name}"))
 
-        where = f"connection {self.timbal_conn_id!r}"
         key = self._api_key
         if key is None and conn is not None and _text(conn.password):
             key = Secret(str(conn.password).strip())
-        if not key:
-            raise ConfigError(f"{where} has no API key: set its password (or pass api_key=...)")
-        org = self._org_id or extra_field("org_id")
-        if org is None:
-            raise ConfigError(f"{where} has no org_id: set extra org_id (or pass org_id=...)")
-        project = self._project_id or extra_field("project_id")
-        if project is None:
-            raise ConfigError(
-                f"{where} has no project_id: set extra project_id (or pass project_id=...)"
-            )
         host = self._host or (self._connection_host(conn) if conn is not None else None)
-        base_url = normalize_base_url(host or DEFAULT_HOST, field_name=f"{where} host")
-        return resolve_config(key, host=base_url, org_id=org, project_id=project, env={})
+        with self._airflow_terms():
+            return resolve_config(
+                key,
+                host=host,
+                org_id=self._org_id or extra_field("org_id"),
+                project_id=self._project_id or extra_field("project_id"),
+                env={},
+            )
 
     def get_conn(self) -> TimbalClient:
         """The hook's :class:`TimbalClient`, created on first use and reused after."""
         if self._client is None:
-            config = self.resolve_config()
-            self._client = TimbalClient(
-                config.api_key,
-                host=config.base_url,
-                org_id=config.org_id,
-                project_id=config.project_id,
-                timeout=self._timeout,
-                max_retries=self._max_retries,
-                env={},
+            self._client = TimbalClient.from_config(
+                self.resolve_config(), timeout=self._timeout, max_retries=self._max_retries
             )
         return self._client
 
@@ -188,15 +217,20 @@ class TimbalHook(BaseHook):
         **filters: Any,
     ) -> Iterator[Run]:
         """Every matching run across pages, lazily (see :meth:`TimbalClient.list_runs`)."""
-        return self.get_conn().list_runs(query, limit=limit, parallel=parallel, **filters)
+        with self._airflow_terms():
+            runs = self.get_conn().list_runs(query, limit=limit, parallel=parallel, **filters)
+        return self._restated(runs)
 
     def iter_pages(self, query: RunQuery | None = None, **filters: Any) -> Iterator[RunsPage]:
         """The pages of a listing, lazily (see :meth:`TimbalClient.iter_pages`)."""
-        return self.get_conn().iter_pages(query, **filters)
+        with self._airflow_terms():
+            pages = self.get_conn().iter_pages(query, **filters)
+        return self._restated(pages)
 
     def get_run(self, run_id: str) -> RunDetail:
         """One run by id or idempotency key (see :meth:`TimbalClient.get_run`)."""
-        return self.get_conn().get_run(run_id)
+        with self._airflow_terms():
+            return self.get_conn().get_run(run_id)
 
     def test_connection(self) -> tuple[bool, str]:
         """Check the connection with one request for one page of runs.
@@ -209,7 +243,7 @@ class TimbalHook(BaseHook):
             client = self.get_conn()
             page = client.get_runs_page()
         except Exception as error:  # Airflow's contract: report, never raise
-            return False, str(error) or type(error).__name__
+            return False, self.describe(error)
         finally:
             if opened_here:
                 self.close()

@@ -187,13 +187,24 @@ def test_hook_names_the_missing_connection_field(
     conn = json.loads(connection_json(emu))
     del conn["extra"]["org_id"]
     monkeypatch.setenv("AIRFLOW_CONN_TIMBAL_NO_ORG", json.dumps(conn))
-    with pytest.raises(ConfigError, match=r"'timbal_no_org' has no org_id: set extra org_id"):
+    with pytest.raises(
+        ConfigError, match=r"no organisation: set the org_id extra of connection 'timbal_no_org'"
+    ) as missing:
         TimbalHook("timbal_no_org").get_conn()
+    assert "TIMBAL_" not in str(missing.value)  # the hook never reads those variables
+    assert (missing.value.variable, missing.value.argument) == ("TIMBAL_ORG_ID", "org_id")
     # ... unless given as an argument
     with TimbalHook("timbal_no_org", org_id=emu.org_id) as hook:
         assert hook.get_conn().config.org_id == emu.org_id
-    with pytest.raises(ConfigError, match=r"'timbal_no_org' host: 'ftp://x' has scheme 'ftp'"):
+    # a bad value is named where it came from: the argument, or the connection's field
+    with pytest.raises(ConfigError, match=r"^host: 'ftp://x' has scheme 'ftp'"):
         TimbalHook("timbal_no_org", org_id="o", host="ftp://x").get_conn()
+    conn["host"] = "ftp://y"
+    monkeypatch.setenv("AIRFLOW_CONN_TIMBAL_BAD_HOST", json.dumps(conn))
+    with pytest.raises(
+        ConfigError, match=r"^the host of connection 'timbal_bad_host': 'ftp://y' has scheme"
+    ):
+        TimbalHook("timbal_bad_host", org_id="o").get_conn()
 
 
 def test_test_connection_success_and_the_apis_own_message(

@@ -52,10 +52,25 @@ def test_status_maps_to_class(status: int, cls: type[APIStatusError]) -> None:
 
 @pytest.mark.parametrize(
     ("status", "hint_word"),
-    [(401, "TIMBAL_API_KEY"), (403, "TIMBAL_ORG_ID"), (404, "run id"), (429, "rate limited")],
+    [
+        (401, "TIMBAL_API_KEY"),
+        (403, "TIMBAL_ORG_ID"),
+        (404, "TIMBAL_API_HOST"),
+        (429, "rate limited"),
+    ],
 )
 def test_messages_carry_a_hint(status: int, hint_word: str) -> None:
     assert hint_word in str(status_error(status, method="GET", path="/x"))
+
+
+def test_a_missing_run_is_hinted_by_its_id() -> None:
+    error = status_error(404, method="GET", path="/runs/x", run_id="x")
+    assert isinstance(error, NotFoundError)
+    assert error.run_id == "x"
+    assert error.check == ("run_id", "TIMBAL_ORG_ID", "TIMBAL_PROJECT_ID")
+    assert "check the run id (or idempotency key), TIMBAL_ORG_ID and TIMBAL_PROJECT_ID" in str(
+        error
+    )
 
 
 def test_retry_after_is_kept() -> None:
