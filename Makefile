@@ -5,12 +5,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: help demo test lint format bench bench-smoke install clean
+.PHONY: help demo test lint format unasync bench bench-smoke install clean
 
 help:
 	@echo "make demo   - install and run the zero-config demo against the built-in emulator"
 	@echo "make test   - install every extra (Airflow included), lint, and run the whole suite"
-	@echo "make lint   - ruff check, ruff format --check, mypy --strict"
+	@echo "make lint   - ruff check, ruff format --check, mypy --strict, the generated sync client"
 	@echo "make bench  - run the benchmark suite and print its table"
 
 $(BIN)/python:
@@ -31,10 +31,15 @@ install: $(VENV)/.stamp-test
 demo: $(VENV)/.stamp-demo
 	$(BIN)/timbal-runs demo
 
+# The sync client is generated from the async one: lint fails when it is stale.
 lint: $(VENV)/.stamp-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/python scripts/unasync.py --check
+
+unasync: $(VENV)/.stamp-test
+	$(BIN)/python scripts/unasync.py
 
 format: $(VENV)/.stamp-test
 	$(BIN)/ruff check --fix .

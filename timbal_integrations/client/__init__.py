@@ -1,0 +1,32 @@
+"""``TimbalClient`` and ``AsyncTimbalClient``: the runs API, typed, paginated and retried.
+
+Both clients have the same surface::
+
+    with TimbalClient() as client:                       # config from TIMBAL_* variables
+        for run in client.list_runs(status="error", since="24h"):
+            print(run.id, run.user.email, run.cost_usd)
+
+    async with AsyncTimbalClient() as client:
+        async for run in client.list_runs(since="7d", limit=100):
+            ...
+
+``list_runs`` pages lazily and makes no request beyond what ``limit`` needs;
+``get_runs_page`` makes exactly one request; ``get_run`` accepts a run id or an
+idempotency key. With ``parallel=N``, ``list_runs`` splits ``[since, until)`` into ``N``
+windows fetched concurrently and still yields every run once, in the requested order
+when sorting by ``created_at``. ``Client.from_config(config, ...)`` builds a client of an
+already resolved :class:`~timbal_integrations.config.ClientConfig`.
+
+The package: ``_core`` (sans-I/O: request shaping, retry decisions, response checks),
+``_async`` (``AsyncTimbalClient``, the source of truth), ``_sync`` (``TimbalClient``,
+generated from ``_async`` by ``scripts/unasync.py``), ``_windows`` (concurrent windows,
+async) and ``_bridge`` (the sync client's windowed listings, run on a private loop).
+"""
+
+from __future__ import annotations
+
+from ._async import AsyncTimbalClient
+from ._core import DEFAULT_TIMEOUT, USER_AGENT, WindowPage
+from ._sync import TimbalClient
+
+__all__ = ["DEFAULT_TIMEOUT", "USER_AGENT", "AsyncTimbalClient", "TimbalClient", "WindowPage"]

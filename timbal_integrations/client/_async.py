@@ -1,0 +1,393 @@
+"""A client of the runs API: typed, paginated and retried.
+
+``_async.py`` is the source of truth of both clients: ``_sync.py`` is generated from it
+by ``scripts/unasync.py``, and ``make lint`` fails when the generated file is stale.
+Everything that is not I/O (request shaping, retry decisions, response checks) lives in
+``_core.py``; fetching time windows concurrently lives in ``_windows.py``, which the
+synchronous client runs through ``_bridge.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import aclosing
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Literal, Self, overload
+
+import httpx
+
+from .. import defaults
+from ..config import ClientConfig, Secret, resolve_config
+from ..limits import check_limit, check_parallel
+from ..query import RunQuery
+from ..retry import OnRetry, RetryPolicy, is_testing
+from ._core import (
+    DEFAULT_TIMEOUT,
+    TRANSPORT_ERRORS,
+    AsyncWindowPages,
+    Core,
+    PageT,
+    build_query,
+    check_page_token,
+    check_run_id,
+    check_window_sort,
+    earliest_query,
+    latest_query,
+    logger,
+    ssl_context,
+    transport_for,
+    windows_for,
+)
+from ._windows import window_pages, window_pages_as_fetched
+
+if TYPE_CHECKING:  # loaded when first needed: an export never builds these models
+    from .._pages import RawPage
+    from ..models import Run, RunDetail, RunsPage
+
+__all__ = ["AsyncTimbalClient"]
+
+
+class AsyncTimbalClient:
+    """A client of Timbal's runs API (``async with AsyncTimbalClient() as client: ...``).
+
+    Arguments left out come from ``TIMBAL_API_KEY``, ``TIMBAL_API_HOST``,
+    ``TIMBAL_ORG_ID`` and ``TIMBAL_PROJECT_ID`` (or ``env`` instead of the process
+    environment); :meth:`from_config` takes an already resolved configuration.
+    ``timeout`` bounds each request; ``max_retries`` and ``retry_policy`` say how
+    failures (429, 5xx, timeouts, dropped connections) are retried, and ``on_retry`` is
+    called with a :class:`~timbal_integrations.retry.RetryDetails` before each retry.
+    ``transport`` injects an httpx transport (``httpx.MockTransport`` in tests). Use as
+    a context manager, or call :meth:`aclose`.
+    """
+
+    def __init__(
+        self,
+        api_key: str | Secret | None = None,
+        *,
+        host: str | None = None,
+        org_id: str | None = None,
+        project_id: str | None = None,
+        timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
+        max_retries: int | None = None,
+        retry_policy: RetryPolicy | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        env: Mapping[str, str] | None = None,
+        on_retry: OnRetry | None = None,
+        max_connections: int = defaults.MAX_CONNECTIONS,
+    ) -> None:
+        config = resolve_config(api_key, host=host, org_id=org_id, project_id=project_id, env=env)
+        self._setup(
+            config, timeout, max_retries, retry_policy, transport, on_retry, max_connections
+        )
+
+    @classmethod
+    def from_config(
+        cls,
+        config: ClientConfig,
+        *,
+        timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
+        max_retries: int | None = None,
+        retry_policy: RetryPolicy | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        on_retry: OnRetry | None = None,
+        max_connections: int = defaults.MAX_CONNECTIONS,
+    ) -> Self:
+        """A client of an already resolved configuration (no environment is read).
+
+        What front ends use once they have turned their own settings (an Airflow
+        connection, the MCP server's settings) into a :class:`ClientConfig`.
+        """
+        client = cls.__new__(cls)
+        client._setup(
+            config, timeout, max_retries, retry_policy, transport, on_retry, max_connections
+        )
+        return client
+
+    def _setup(
+        self,
+        config: ClientConfig,
+        timeout: float | httpx.Timeout,
+        max_retries: int | None,
+        retry_policy: RetryPolicy | None,
+        transport: httpx.AsyncBaseTransport | None,
+        on_retry: OnRetry | None,
+        max_connections: int,
+    ) -> None:
+        self._core = Core(config, timeout, max_retries, retry_policy, on_retry)
+        self._transport = transport
+        self._http = httpx.AsyncClient(
+            base_url=config.base_url,
+            headers=self._core.headers(),
+            timeout=self._core.timeout,
+            transport=transport,
+            limits=httpx.Limits(max_connections=max_connections),
+            verify=ssl_context(),
+        )
+        self._wire = transport_for(self._http, config.base_url)
+
+    async def _send(self, request: httpx.Request) -> httpx.Response:
+        """Send through the chosen transport (see ``transport_for``) and read the body."""
+        if self._http.is_closed:
+            raise RuntimeError("this AsyncTimbalClient is closed")
+        response = await self._wire.handle_async_request(request)
+        try:
+            await response.aread()
+        finally:
+            await response.aclose()
+        response.request = request
+        logger.debug("GET %s answered %d", request.url.path, response.status_code)
+        return response
+
+    @property
+    def config(self) -> ClientConfig:
+        """The resolved configuration (its API key is a :class:`Secret`)."""
+        return self._core.config
+
+    @property
+    def timeout(self) -> httpx.Timeout:
+        """The timeout of each request."""
+        return self._core.timeout
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        """How failed requests are retried."""
+        return self._core.retry
+
+    @property
+    def on_retry(self) -> OnRetry | None:
+        """Called with each retry's details before the client waits (None: not called)."""
+        return self._core.on_retry
+
+    @on_retry.setter
+    def on_retry(self, hook: OnRetry | None) -> None:
+        self._core.on_retry = hook
+
+    @property
+    def requests_made(self) -> int:
+        """HTTP requests sent so far, retries included."""
+        return self._core.requests_made
+
+    def __repr__(self) -> str:
+        return f"AsyncTimbalClient({self._core!r})"
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the underlying connection pool."""
+        await self._http.aclose()
+
+    async def _get(
+        self, path: str, params: Mapping[str, str] | None = None, run_id: str | None = None
+    ) -> httpx.Response:
+        core = self._core
+        attempt = 0
+        while True:
+            response: httpx.Response | None = None
+            error: Exception | None = None
+            core.requests_made += 1
+            try:
+                response = await self._send(core.request(self._http, core.url(path, params)))
+            except TRANSPORT_ERRORS as exc:
+                error = exc
+            delay = core.retry_delay(response, error, attempt, path)
+            if delay is None:
+                if error is not None:
+                    raise core.transport_error(error, path, attempt + 1) from None
+                assert response is not None
+                return core.handle(response, path, run_id)
+            if not is_testing():
+                import asyncio  # only retries need it
+
+                await asyncio.sleep(delay)
+            attempt += 1
+
+    async def get_runs_page(
+        self, query: RunQuery | None = None, *, page_token: str | None = None, **filters: Any
+    ) -> RunsPage:
+        """Fetch one page of runs (exactly one request, plus retries)."""
+        q = build_query(query, filters)
+        params = q.to_params()
+        token = check_page_token(page_token)
+        if token is not None:
+            params["page_token"] = token
+        path = self._core.config.runs_path
+        return self._core.page(await self._get(path, params), path)
+
+    def iter_pages(
+        self, query: RunQuery | None = None, *, page_token: str | None = None, **filters: Any
+    ) -> AsyncIterator[RunsPage]:
+        """Iterate over pages lazily, starting at ``page_token`` (the first page if None)."""
+        token = check_page_token(page_token)
+        return self._pages(build_query(query, filters), token, self._core.page)
+
+    def iter_raw_pages(
+        self, query: RunQuery | None = None, *, page_token: str | None = None, **filters: Any
+    ) -> AsyncIterator[RawPage]:
+        """Like :meth:`iter_pages`, but each run stays the dict the server sent (checked
+        against the schema): the fast path of exports."""
+        token = check_page_token(page_token)
+        return self._pages(build_query(query, filters), token, self._core.raw_page)
+
+    async def _pages(
+        self,
+        q: RunQuery,
+        page_token: str | None,
+        parse: Callable[[httpx.Response, str], PageT],
+    ) -> AsyncIterator[PageT]:
+        core = self._core
+        path = core.config.runs_path
+        base = q.to_params()
+        seen: set[str] = set()
+        token = page_token
+        while True:
+            params = {**base, "page_token": token} if token is not None else base
+            page = parse(await self._get(path, params), path)
+            core.check_token(token, page.next_page_token, seen)
+            yield page
+            if page.next_page_token is None:
+                return
+            token = page.next_page_token
+
+    def list_runs(
+        self,
+        query: RunQuery | None = None,
+        *,
+        limit: int | None = None,
+        parallel: int | None = None,
+        **filters: Any,
+    ) -> AsyncIterator[Run]:
+        """Every matching run across pages, lazily; at most ``limit`` runs.
+
+        ``parallel=N`` fetches N time windows concurrently (sort by created_at only).
+        Filters are validated here, before the first run is asked for.
+        """
+        q = build_query(query, filters)
+        check_limit(limit)
+        n = check_parallel(parallel)
+        if n > 1:
+            check_window_sort(q)
+        return self._list(q, limit, n)
+
+    async def _list(self, q: RunQuery, limit: int | None, parallel: int) -> AsyncIterator[Run]:
+        if limit == 0:
+            return
+        windows = [q] if parallel == 1 else await self.resolve_windows(q, parallel)
+        count = 0
+        async with aclosing(self.iter_window_pages(windows)) as pages:
+            async for item in pages:
+                for run in item.page.runs:
+                    yield run
+                    count += 1
+                    if limit is not None and count >= limit:
+                        return
+
+    async def resolve_windows(
+        self, query: RunQuery | None = None, parallel: int = 1
+    ) -> list[RunQuery]:
+        """Cut the query's ``[since, until)`` into ``parallel`` windows, in yield order.
+
+        A missing ``since`` is found with one ascending request for the earliest matching
+        run, a missing ``until`` with one descending request for the latest. Newest window
+        first when sorting descending. An empty list means nothing can match.
+        """
+        q = query if query is not None else RunQuery()
+        n = check_parallel(parallel)
+        check_window_sort(q)
+        first = await self.earliest_run(q) if q.since is None else None
+        last = None
+        if q.until is None:
+            runs = (await self.get_runs_page(latest_query(q))).runs
+            last = runs[0] if runs else None
+        return windows_for(q, first, last, n)
+
+    @overload
+    def iter_window_pages(
+        self,
+        windows: Sequence[RunQuery],
+        *,
+        start_window: int = ...,
+        start_token: str | None = ...,
+        raw: Literal[False] = ...,
+    ) -> AsyncWindowPages[RunsPage]: ...
+
+    @overload
+    def iter_window_pages(
+        self,
+        windows: Sequence[RunQuery],
+        *,
+        start_window: int = ...,
+        start_token: str | None = ...,
+        raw: Literal[True],
+    ) -> AsyncWindowPages[RawPage]: ...
+
+    @overload
+    def iter_window_pages(
+        self,
+        windows: Sequence[RunQuery],
+        *,
+        start_window: int = ...,
+        start_token: str | None = ...,
+        raw: bool,
+    ) -> AsyncWindowPages[Any]: ...
+
+    def iter_window_pages(
+        self,
+        windows: Sequence[RunQuery],
+        *,
+        start_window: int = 0,
+        start_token: str | None = None,
+        raw: bool = False,
+    ) -> AsyncWindowPages[Any]:
+        """Pages of each window, windows one after another in the given order, fetched
+        concurrently.
+
+        Starts at window ``start_window`` with ``start_token`` (to resume). Every window
+        from ``start_window`` on is paged concurrently into a bounded buffer (so at most
+        a few pages per window are held in memory), and every run is yielded once, in
+        window order. ``raw=True`` gives :class:`RawPage` pages.
+        """
+        return window_pages(
+            self, windows, start_window=start_window, start_token=start_token, raw=raw
+        )
+
+    def iter_window_pages_as_fetched(
+        self,
+        windows: Sequence[RunQuery],
+        *,
+        positions: Mapping[int, str | None] | None = None,
+        raw: bool = False,
+        concurrency: int | None = None,
+    ) -> AsyncWindowPages[Any]:
+        """Pages of all windows fetched concurrently, each yielded as soon as it arrives.
+
+        Pages of one window come in their order; pages of different windows interleave.
+        ``positions`` maps the windows to fetch to the page token to start from (None for
+        a window's first page); by default every window from its start. This is what an
+        export that spools each window to its own file needs: full concurrency, nothing
+        held back in memory waiting for an earlier window. ``concurrency`` bounds how many
+        windows are fetched at once (default: all); more windows than fetchers balances
+        windows that hold more runs than others.
+        """
+        return window_pages_as_fetched(
+            self, windows, positions=positions, raw=raw, concurrency=concurrency
+        )
+
+    async def get_run(self, run_id: str) -> RunDetail:
+        """One run by id or idempotency key."""
+        checked = check_run_id(run_id)
+        path = self._core.run_path(checked)
+        return self._core.detail(await self._get(path, run_id=checked), path)
+
+    async def earliest_run(self, query: RunQuery | None = None, **filters: Any) -> Run | None:
+        """The oldest run matching the filters (one ascending request), or None."""
+        page = await self.get_runs_page(earliest_query(build_query(query, filters)))
+        return page.runs[0] if page.runs else None

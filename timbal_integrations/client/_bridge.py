@@ -1,0 +1,178 @@
+"""Windowed listings of :class:`TimbalClient`: the async client's, run on a private loop.
+
+Why this part is bridged rather than generated: everything else in ``_sync.py`` is
+``_async.py`` with ``async`` and ``await`` taken out, because fetching one page after
+another is the same loop either way. Fetching many windows *at once* is not: without an
+event loop, a generated copy would need threads, queues and cancellation of its own — a
+second implementation of ``_windows.py`` to keep in step. So the synchronous client
+runs the one implementation: an :class:`AsyncTimbalClient` built ``from_config`` with
+this client's settings, its public ``iter_window_pages`` or
+``iter_window_pages_as_fetched``, on an event loop in a helper thread, handing pages
+over a bounded queue. Nothing here calls a private member of ``AsyncTimbalClient``.
+
+A single window, or a transport that only speaks sync (an ``httpx.BaseTransport`` that
+is not also an ``AsyncBaseTransport``), is paged in the caller's thread with the client's
+own ``iter_pages``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import queue
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from ..query import RunQuery
+from ._core import WindowPage, WindowPages
+
+if TYPE_CHECKING:
+    from ._async import AsyncTimbalClient
+    from ._sync import TimbalClient
+
+__all__ = ["window_pages", "window_pages_as_fetched"]
+
+_MakePages = Callable[["AsyncTimbalClient"], AsyncIterator[WindowPage[Any]]]
+
+
+def window_pages(
+    client: TimbalClient,
+    windows: Sequence[RunQuery],
+    *,
+    start_window: int = 0,
+    start_token: str | None = None,
+    raw: bool = False,
+) -> WindowPages[Any]:
+    """Pages of each window from ``start_window`` (at ``start_token``), in window order.
+
+    See :meth:`TimbalClient.iter_window_pages`.
+    """
+    if len(windows) - start_window <= 1 or _sync_only(client):
+        starts: dict[int, str | None] = dict.fromkeys(range(start_window, len(windows)))
+        if start_window < len(windows):
+            starts[start_window] = start_token
+        yield from _in_turn(client, windows, starts, raw)
+        return
+    yield from _bridged(
+        client,
+        lambda bridged: bridged.iter_window_pages(
+            windows, start_window=start_window, start_token=start_token, raw=raw
+        ),
+        len(windows) * 2,
+    )
+
+
+def window_pages_as_fetched(
+    client: TimbalClient,
+    windows: Sequence[RunQuery],
+    *,
+    positions: Mapping[int, str | None] | None = None,
+    raw: bool = False,
+    concurrency: int | None = None,
+) -> WindowPages[Any]:
+    """Pages of the windows of ``positions`` (all by default), as they arrive.
+
+    See :meth:`TimbalClient.iter_window_pages_as_fetched`.
+    """
+    todo = dict(positions) if positions is not None else dict.fromkeys(range(len(windows)))
+    if len(todo) <= 1 or _sync_only(client):
+        yield from _in_turn(client, windows, todo, raw)
+        return
+    yield from _bridged(
+        client,
+        lambda bridged: bridged.iter_window_pages_as_fetched(
+            windows, positions=todo, raw=raw, concurrency=concurrency
+        ),
+        len(todo) * 2,
+    )
+
+
+def _sync_only(client: TimbalClient) -> bool:
+    """True when the injected transport cannot serve an asynchronous client."""
+    transport = client._transport  # the sync client's own (this module is part of it)
+    return transport is not None and not isinstance(transport, httpx.AsyncBaseTransport)
+
+
+def _in_turn(
+    client: TimbalClient, windows: Sequence[RunQuery], starts: Mapping[int, str | None], raw: bool
+) -> Iterator[WindowPage[Any]]:
+    """Page the windows of ``starts`` one after another, in this thread; ``starts`` maps
+    each window to the page token it starts from."""
+    for index, token in sorted(starts.items()):
+        pages: Iterator[Any] = (
+            client.iter_raw_pages(windows[index], page_token=token)
+            if raw
+            else client.iter_pages(windows[index], page_token=token)
+        )
+        for page in pages:
+            yield WindowPage(index, page, token)
+            token = page.next_page_token
+
+
+def _bridged(client: TimbalClient, make: _MakePages, buffer: int) -> Iterator[WindowPage[Any]]:
+    """Run an async page listing on a private event loop in a helper thread.
+
+    Pages cross a queue of ``buffer`` items; closing this generator (or an error on
+    either side) stops the helper, whose client is closed before the thread ends.
+    Requests the helper made are added to ``client.requests_made``.
+    """
+    import asyncio  # only parallel paging needs it (~40 ms to import)
+
+    from ._async import AsyncTimbalClient
+
+    out: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=buffer)
+    stop = threading.Event()
+    transport = client._transport
+    async_transport = transport if isinstance(transport, httpx.AsyncBaseTransport) else None
+
+    async def produce() -> None:
+        async with AsyncTimbalClient.from_config(
+            client.config,
+            timeout=client.timeout,
+            retry_policy=client.retry_policy,
+            transport=async_transport,
+            on_retry=client.on_retry,
+        ) as bridged:
+            try:
+                pages = make(bridged)
+                async for item in pages:
+                    while not stop.is_set():
+                        try:
+                            out.put(("page", item), timeout=0.05)
+                            break
+                        except queue.Full:
+                            await asyncio.sleep(0)
+                    if stop.is_set():
+                        aclose = getattr(pages, "aclose", None)
+                        if aclose is not None:
+                            await aclose()
+                        return
+            finally:
+                client._core.requests_made += bridged.requests_made
+
+    def worker() -> None:
+        try:
+            asyncio.run(produce())
+        except BaseException as exc:  # handed to the consumer thread
+            out.put(("error", exc))
+        else:
+            out.put(("done", None))
+
+    thread = threading.Thread(target=worker, name="timbal-parallel", daemon=True)
+    thread.start()
+    try:
+        while True:
+            kind, payload = out.get()
+            if kind == "done":
+                return
+            if kind == "error":
+                raise payload
+            yield payload
+    finally:
+        stop.set()
+        while thread.is_alive():
+            with contextlib.suppress(queue.Empty):
+                out.get(timeout=0.05)
+        thread.join()

@@ -1,0 +1,165 @@
+"""Fetching time windows concurrently, for :class:`AsyncTimbalClient`.
+
+A long listing sorted by ``created_at`` is cut into windows (``RunQuery.split``), and
+each window is paged by a task of its own. Two ways to hand the pages back:
+
+- :func:`window_pages`: in window order (the order of a sequential listing), each
+  window buffering at most ``PARALLEL_BUFFER_PAGES`` pages ahead of the consumer;
+- :func:`window_pages_as_fetched`: as they arrive, whatever their window (an export
+  spooling each window to its own file needs nothing held back).
+
+Only the client's public paging (``iter_pages``, ``iter_raw_pages``) is used, so this
+module holds no request logic. The synchronous client does not have its own copy: its
+windowed listings run these functions on a private event loop (``_bridge.py``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from .. import defaults
+from ..query import RunQuery
+from ._core import AsyncWindowPages, WindowPage
+
+if TYPE_CHECKING:
+    import asyncio
+
+    from ._async import AsyncTimbalClient
+
+__all__ = ["window_pages", "window_pages_as_fetched"]
+
+_Put = Callable[[WindowPage[Any] | BaseException | None], Awaitable[None]]
+
+
+async def _window(
+    client: AsyncTimbalClient, window: RunQuery, index: int, token: str | None, raw: bool
+) -> AsyncIterator[WindowPage[Any]]:
+    """The pages of one window from ``token`` on, each with the token that fetched it."""
+    pages: AsyncIterator[Any] = (
+        client.iter_raw_pages(window, page_token=token)
+        if raw
+        else client.iter_pages(window, page_token=token)
+    )
+    async for page in pages:
+        yield WindowPage(index, page, token)
+        token = page.next_page_token
+
+
+async def _fill(
+    client: AsyncTimbalClient,
+    window: RunQuery,
+    index: int,
+    token: str | None,
+    raw: bool,
+    put: _Put,
+    slots: asyncio.Semaphore | None = None,
+) -> None:
+    """Page one window from ``token``, handing each page to ``put``, then None; a
+    failure is handed over instead of raised. With ``slots``, one is held while paging
+    (not while reporting the end or a failure)."""
+    import asyncio
+
+    try:
+        async with slots if slots is not None else contextlib.nullcontext():
+            async for item in _window(client, window, index, token, raw):
+                await put(item)
+    except asyncio.CancelledError:
+        raise
+    except BaseException as exc:
+        await put(exc)
+        return
+    await put(None)
+
+
+async def window_pages(
+    client: AsyncTimbalClient,
+    windows: Sequence[RunQuery],
+    *,
+    start_window: int = 0,
+    start_token: str | None = None,
+    raw: bool = False,
+) -> AsyncWindowPages[Any]:
+    """Pages of each window from ``start_window`` (at ``start_token``), in window order.
+
+    See :meth:`AsyncTimbalClient.iter_window_pages`.
+    """
+    import asyncio
+
+    todo = list(range(start_window, len(windows)))
+    if not todo:
+        return
+    if len(todo) == 1:
+        async for page in _window(client, windows[todo[0]], todo[0], start_token, raw):
+            yield page
+        return
+    buffers: dict[int, asyncio.Queue[WindowPage[Any] | BaseException | None]] = {
+        index: asyncio.Queue(maxsize=defaults.PARALLEL_BUFFER_PAGES) for index in todo
+    }
+    tasks = [
+        asyncio.create_task(
+            _fill(
+                client,
+                windows[index],
+                index,
+                start_token if index == start_window else None,
+                raw,
+                buffers[index].put,
+            )
+        )
+        for index in todo
+    ]
+    try:
+        for index in todo:
+            while True:
+                item = await buffers[index].get()
+                if item is None:
+                    break
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def window_pages_as_fetched(
+    client: AsyncTimbalClient,
+    windows: Sequence[RunQuery],
+    *,
+    positions: Mapping[int, str | None] | None = None,
+    raw: bool = False,
+    concurrency: int | None = None,
+) -> AsyncWindowPages[Any]:
+    """Pages of the windows of ``positions`` (all by default), as they arrive.
+
+    See :meth:`AsyncTimbalClient.iter_window_pages_as_fetched`.
+    """
+    import asyncio
+
+    todo = dict(positions) if positions is not None else dict.fromkeys(range(len(windows)))
+    out: asyncio.Queue[WindowPage[Any] | BaseException | None] = asyncio.Queue(
+        maxsize=max(2, len(todo) * 2)
+    )
+    slots = asyncio.Semaphore(concurrency or max(1, len(todo)))
+    # Windows start in order, so with fewer fetchers than windows the earliest go first.
+    tasks = [
+        asyncio.create_task(_fill(client, windows[index], index, token, raw, out.put, slots))
+        for index, token in sorted(todo.items())
+    ]
+    remaining = len(tasks)
+    try:
+        while remaining:
+            item = await out.get()
+            if item is None:
+                remaining -= 1
+                continue
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
