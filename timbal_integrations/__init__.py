@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any
 from ._version import __version__
 
 if TYPE_CHECKING:
-    from ._pages import RECORD_FIELDS
     from .client import AsyncTimbalClient, TimbalClient
     from .config import ClientConfig, Secret
     from .errors import (
@@ -35,6 +34,7 @@ if TYPE_CHECKING:
         ServerError,
         TimbalError,
     )
+    from .export.records import RECORD_FIELDS
     from .models import KNOWN_STATUSES, Run, RunDetail, RunsPage, UserRef, Workforce
     from .query import FILTER_NAMES, RunQuery, parse_time
     from .retry import RetryPolicy
@@ -89,7 +89,7 @@ _LAZY: dict[str, str] = {
     "PaginationLoopError": "errors",
     "PermissionDeniedError": "errors",
     "QueryError": "errors",
-    "RECORD_FIELDS": "_pages",  # the export path's module: no pydantic models
+    "RECORD_FIELDS": "export.records",  # no pydantic models, no pyarrow
     "RateLimitError": "errors",
     "ResponseValidationError": "errors",
     "RetryPolicy": "retry",

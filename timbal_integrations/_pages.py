@@ -16,27 +16,11 @@ from typing import Any, NamedTuple
 
 from pydantic_core import SchemaValidator, ValidationError, core_schema
 
+from .export.records import RECORD_FIELDS
+
 __all__ = ["RECORD_FIELDS", "RawPage", "parse_raw_page"]
 
-RECORD_FIELDS: tuple[str, ...] = (
-    "id",
-    "idempotency_key",
-    "created_at",
-    "status",
-    "duration_ms",
-    "cost_usd",
-    "cost_credits",
-    "user_id",
-    "user_name",
-    "user_email",
-    "workforce_id",
-    "workforce_name",
-    "workforce_type",
-    "group_id",
-    "parent_id",
-    "last_reaction_sentiment",
-)
-"""The column order of the flat record form (CSV, Parquet)."""
+# RECORD_FIELDS, the flat record's columns, are read off export.records' table.
 
 
 def _utc(value: datetime) -> datetime:

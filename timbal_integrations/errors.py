@@ -104,7 +104,16 @@ class QueryError(TimbalError, ValueError):
 
 
 class ExportError(TimbalError):
-    """An export could not be written, finished or resumed."""
+    """An export could not be written, finished or resumed.
+
+    ``path`` is the file concerned, when one is; ``field`` the entry of a checkpoint
+    found missing or malformed, when that was the problem.
+    """
+
+    def __init__(self, message: str, *, path: str | None = None, field: str | None = None) -> None:
+        self.path = path
+        self.field = field
+        super().__init__(message)
 
 
 class APIConnectionError(TimbalError):

@@ -12,7 +12,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
-from ._pages import RECORD_FIELDS, RawPage, _utc, parse_raw_page
+from ._pages import RawPage, _utc, parse_raw_page
+from .export.records import RECORD_FIELDS, SOURCE_KEYS, record_row
 
 __all__ = [
     "KNOWN_STATUSES",
@@ -32,8 +33,8 @@ KNOWN_STATUSES: tuple[str, ...] = ("success", "error", "cancelled", "running")
 
 KNOWN_WORKFORCE_TYPES: tuple[str, ...] = ("agent", "workflow", "unknown")
 
-# RECORD_FIELDS, RawPage and parse_raw_page live in _pages (the export path, which needs
-# no pydantic models) and are re-exported here.
+# RawPage and parse_raw_page live in _pages, RECORD_FIELDS in export.records (the export
+# path, which needs no pydantic models); they are re-exported here.
 
 # defer_build: a model's validator is built on its first use, not at import, so a process
 # that builds only some models pays only for those.
@@ -94,27 +95,10 @@ class Run(BaseModel):
         return self.parent_id is None
 
     def to_record(self) -> dict[str, Any]:
-        """The flat record form, keys in :data:`RECORD_FIELDS` order."""
-        user = self.user
-        workforce = self.workforce
-        return {
-            "id": self.id,
-            "idempotency_key": self.idempotency_key,
-            "created_at": self.created_at,
-            "status": self.status,
-            "duration_ms": self.duration_ms,
-            "cost_usd": self.cost_usd,
-            "cost_credits": self.cost_credits,
-            "user_id": user.id,
-            "user_name": user.name,
-            "user_email": user.email,
-            "workforce_id": workforce.id,
-            "workforce_name": workforce.name,
-            "workforce_type": workforce.type,
-            "group_id": self.group_id,
-            "parent_id": self.parent_id,
-            "last_reaction_sentiment": self.last_reaction_sentiment,
-        }
+        """The flat record form, keys in :data:`RECORD_FIELDS` order (``created_at`` a
+        datetime): the columns of :mod:`timbal_integrations.export.records`."""
+        row = record_row(self.model_dump(include=SOURCE_KEYS), self.created_at)
+        return dict(zip(RECORD_FIELDS, row, strict=True))
 
     def to_json_dict(self) -> dict[str, Any]:
         """A JSON-ready dict with every field the server sent, unknown ones included."""

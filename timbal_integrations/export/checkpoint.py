@@ -1,0 +1,349 @@
+"""The checkpoint of an export (``PATH.part.json``): typed, versioned, checked on load.
+
+A checkpoint says which export it belongs to (:class:`Identity`: format, filters,
+parallelism, limit, API host, org and project), the time window it froze, how far the
+listing got (a window and a page token, or one :class:`SpoolState` per window of a
+parallel export), how many runs and bytes of ``PATH.part`` that covers, and, once the
+file is complete, its size and SHA-256 (:class:`Finished`).
+
+On disk it is JSON (version :data:`CHECKPOINT_VERSION`), replaced atomically. Loading
+checks every entry: a missing or malformed one is an
+:class:`~timbal_integrations.errors.ExportError` naming it (``spools[2].offset``), never
+a ``KeyError`` from deep inside an export.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Final
+
+import orjson
+
+from .._version import __version__
+from ..errors import ExportError
+from .files import ExportPaths, replace_json
+from .records import micros
+
+__all__ = [
+    "CHECKPOINT_VERSION",
+    "Checkpoint",
+    "Finished",
+    "Identity",
+    "SpoolState",
+    "read_checkpoint",
+]
+
+CHECKPOINT_VERSION: Final = 1
+"""The version of the checkpoint format this module reads and writes."""
+
+_START_OVER: Final = "export without resume to start over"
+
+
+@dataclass(frozen=True)
+class Identity:
+    """What makes two exports the same one: only a checkpoint of the same identity can be
+    resumed."""
+
+    format: str
+    filters: dict[str, Any]
+    parallel: int
+    limit: int | None
+    base_url: str
+    org_id: str
+    project_id: str
+
+    _LABELS = (
+        ("format", "format"),
+        ("filters", "filters"),
+        ("parallel", "parallel setting"),
+        ("limit", "limit"),
+        ("base_url", "API host"),
+        ("org_id", "org"),
+        ("project_id", "project"),
+    )
+
+    def difference(self, new: Identity) -> str:
+        """How ``new`` differs from this identity, in words (for an error)."""
+        for key, label in self._LABELS:
+            if getattr(self, key) != getattr(new, key):
+                return f"its {label} was {getattr(self, key)!r}, now {getattr(new, key)!r}"
+        return "it was written by a different version"
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON form."""
+        return {key: getattr(self, key) for key, _ in self._LABELS}
+
+
+@dataclass
+class SpoolState:
+    """Where one window of a parallel export stands, in its spool file."""
+
+    token: str | None = None
+    """The page token to continue from (None: the window's first page, or done)."""
+    offset: int = 0
+    """Bytes of the spool the checkpoint covers."""
+    count: int = 0
+    """Runs in those bytes."""
+    done: bool = False
+    """True once the window's last page is in the spool."""
+
+
+@dataclass(frozen=True)
+class Finished:
+    """The finished file, before it is renamed into place."""
+
+    bytes: int
+    sha256: str
+
+
+@dataclass
+class Checkpoint:
+    """The state of one export, as saved in ``PATH.part.json``."""
+
+    identity: Identity
+    started_at: datetime
+    """The 'now' of the first attempt; relative spans such as ``24h`` resolve against it."""
+    tool_version: str = __version__
+    windows: list[tuple[int | None, int | None]] = field(default_factory=list)
+    """The frozen time windows, as epoch milliseconds ``[since, until)``."""
+    since_ms: int | None = None
+    until_ms: int | None = None
+    window: int = 0
+    """Sequential export: the window being fetched..."""
+    token: str | None = None
+    """...and the page token to continue it from."""
+    fetched_all: bool = False
+    count: int = 0
+    """Runs in ``PATH.part`` (those of earlier attempts included)."""
+    offset: int = 0
+    """Bytes of ``PATH.part`` the checkpoint covers."""
+    first_us: int | None = None
+    """The earliest ``created_at`` exported, in epoch microseconds."""
+    last_us: int | None = None
+    spools: list[SpoolState] | None = None
+    """Parallel export: one state per window (None until the windows are fetched)."""
+    base_offset: int = 0
+    """Parallel export: the bytes of ``PATH.part`` before the spools are appended."""
+    concatenated: bool = False
+    """Parallel export: the spools are appended to ``PATH.part``."""
+    finished: Finished | None = None
+
+    def widen_span(self, created: Sequence[datetime]) -> None:
+        """Widen the first/last ``created_at`` the manifest reports to cover ``created``."""
+        low, high = micros(min(created)), micros(max(created))
+        self.first_us = low if self.first_us is None else min(self.first_us, low)
+        self.last_us = high if self.last_us is None else max(self.last_us, high)
+
+    def save(self, paths: ExportPaths) -> None:
+        """Replace ``PATH.part.json`` with this state, atomically."""
+        replace_json(paths.checkpoint, self.to_json())
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON form (version :data:`CHECKPOINT_VERSION`)."""
+        return {
+            "version": CHECKPOINT_VERSION,
+            "tool_version": self.tool_version,
+            "identity": self.identity.to_json(),
+            "started_at": self.started_at.isoformat(),
+            "windows": [list(window) for window in self.windows],
+            "since_ms": self.since_ms,
+            "until_ms": self.until_ms,
+            "window": self.window,
+            "token": self.token,
+            "fetched_all": self.fetched_all,
+            "count": self.count,
+            "offset": self.offset,
+            "first_us": self.first_us,
+            "last_us": self.last_us,
+            "spools": None
+            if self.spools is None
+            else [
+                {"token": s.token, "offset": s.offset, "count": s.count, "done": s.done}
+                for s in self.spools
+            ],
+            "base_offset": self.base_offset,
+            "concatenated": self.concatenated,
+            "finished": None
+            if self.finished is None
+            else {"bytes": self.finished.bytes, "sha256": self.finished.sha256},
+        }
+
+    @classmethod
+    def from_json(cls, data: object, *, path: str) -> Checkpoint:
+        """Check and read the JSON form; :class:`ExportError` names a bad entry."""
+        read = _Reader(path)
+        top = read.mapping(data, "")
+        version = read.value(top, "version", int)
+        if version != CHECKPOINT_VERSION:
+            raise read.invalid(
+                "version",
+                f"written by another version of timbal-integrations (checkpoint version "
+                f"{version!r}; this one reads {CHECKPOINT_VERSION})",
+            )
+        ident = read.mapping(top.get("identity", _MISSING), "identity")
+        identity = Identity(
+            format=read.value(ident, "format", str, at="identity."),
+            filters=dict(read.mapping(ident.get("filters", _MISSING), "identity.filters")),
+            parallel=read.value(ident, "parallel", int, at="identity."),
+            limit=read.value(ident, "limit", int, optional=True, at="identity."),
+            base_url=read.value(ident, "base_url", str, at="identity."),
+            org_id=read.value(ident, "org_id", str, at="identity."),
+            project_id=read.value(ident, "project_id", str, at="identity."),
+        )
+        started = read.value(top, "started_at", str)
+        try:
+            started_at = datetime.fromisoformat(started)
+        except ValueError:
+            raise read.invalid(
+                "started_at", f"expected an ISO 8601 time, got {started!r}"
+            ) from None
+        return cls(
+            identity=identity,
+            started_at=started_at,
+            tool_version=read.value(top, "tool_version", str),
+            windows=read.windows(top),
+            since_ms=read.value(top, "since_ms", int, optional=True),
+            until_ms=read.value(top, "until_ms", int, optional=True),
+            window=read.value(top, "window", int),
+            token=read.value(top, "token", str, optional=True),
+            fetched_all=read.value(top, "fetched_all", bool),
+            count=read.value(top, "count", int),
+            offset=read.value(top, "offset", int),
+            first_us=read.value(top, "first_us", int, optional=True, signed=True),
+            last_us=read.value(top, "last_us", int, optional=True, signed=True),
+            spools=read.spools(top),
+            base_offset=read.value(top, "base_offset", int, default=0),
+            concatenated=read.value(top, "concatenated", bool, default=False),
+            finished=read.finished(top),
+        )
+
+
+def read_checkpoint(paths: ExportPaths) -> Checkpoint | None:
+    """The checkpoint beside an export, or None when there is none.
+
+    Raises :class:`ExportError` (naming the entry) when it is unreadable or malformed.
+    """
+    try:
+        with open(paths.checkpoint, "rb") as fh:
+            raw = fh.read()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise ExportError(
+            f"cannot read the checkpoint {paths.checkpoint}: {exc.strerror or exc}",
+            path=paths.checkpoint,
+        ) from None
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise ExportError(
+            f"the checkpoint {paths.checkpoint} is not valid JSON; {_START_OVER}",
+            path=paths.checkpoint,
+        ) from None
+    return Checkpoint.from_json(data, path=paths.checkpoint)
+
+
+_MISSING: Final = object()
+_KINDS: Final = {int: "a whole number, 0 or more", str: "a string", bool: "true or false"}
+
+
+class _Reader:
+    """Checks the entries of a checkpoint's JSON, naming the first bad one."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def invalid(self, name: str, problem: str) -> ExportError:
+        return ExportError(
+            f"the checkpoint {self.path} is not valid: {name}: {problem}; {_START_OVER}",
+            path=self.path,
+            field=name,
+        )
+
+    def mapping(self, value: object, name: str) -> Mapping[str, Any]:
+        if not isinstance(value, dict):
+            raise self.invalid(name or "(the file)", f"expected an object, got {_shown(value)}")
+        return value
+
+    def value(
+        self,
+        data: Mapping[str, Any],
+        key: str,
+        kind: type,
+        *,
+        optional: bool = False,
+        default: Any = _MISSING,
+        signed: bool = False,
+        at: str = "",
+    ) -> Any:
+        value = data.get(key, _MISSING)
+        if value is _MISSING:
+            if default is not _MISSING:
+                return default
+            raise self.invalid(at + key, "missing")
+        if value is None and optional:
+            return None
+        ok = isinstance(value, kind) and (kind is bool or not isinstance(value, bool))
+        if ok and kind is int and not signed:
+            ok = value >= 0
+        if not ok:
+            expected = _KINDS[kind] if signed is False else "a whole number"
+            if optional:
+                expected += " or null"
+            raise self.invalid(at + key, f"expected {expected}, got {_shown(value)}")
+        return value
+
+    def windows(self, top: Mapping[str, Any]) -> list[tuple[int | None, int | None]]:
+        windows = top.get("windows", _MISSING)
+        if not isinstance(windows, list):
+            raise self.invalid("windows", f"expected a list, got {_shown(windows)}")
+        out: list[tuple[int | None, int | None]] = []
+        for i, window in enumerate(windows):
+            if not isinstance(window, list) or len(window) != 2:
+                raise self.invalid(
+                    f"windows[{i}]", f"expected [since, until], got {_shown(window)}"
+                )
+            pair = dict(zip(("since", "until"), window, strict=True))
+            lo = self.value(pair, "since", int, optional=True, at=f"windows[{i}].")
+            hi = self.value(pair, "until", int, optional=True, at=f"windows[{i}].")
+            out.append((lo, hi))
+        return out
+
+    def spools(self, top: Mapping[str, Any]) -> list[SpoolState] | None:
+        spools = top.get("spools", _MISSING)
+        if spools is None:
+            return None
+        if not isinstance(spools, list):
+            raise self.invalid("spools", f"expected a list or null, got {_shown(spools)}")
+        out = []
+        for i, raw in enumerate(spools):
+            spool = self.mapping(raw, f"spools[{i}]")
+            at = f"spools[{i}]."
+            out.append(
+                SpoolState(
+                    token=self.value(spool, "token", str, optional=True, at=at),
+                    offset=self.value(spool, "offset", int, at=at),
+                    count=self.value(spool, "count", int, at=at),
+                    done=self.value(spool, "done", bool, at=at),
+                )
+            )
+        return out
+
+    def finished(self, top: Mapping[str, Any]) -> Finished | None:
+        raw = top.get("finished", _MISSING)
+        if raw is None:
+            return None
+        done = self.mapping(raw, "finished")
+        return Finished(
+            bytes=self.value(done, "bytes", int, at="finished."),
+            sha256=self.value(done, "sha256", str, at="finished."),
+        )
+
+
+def _shown(value: object) -> str:
+    if value is _MISSING:
+        return "nothing"
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
