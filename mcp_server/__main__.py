@@ -123,8 +123,9 @@ def main(argv: Sequence[str] | None = None, *, _own_process: bool = False) -> in
 
     with importing(freeze=_own_process):
         from timbal_integrations.errors import ConfigError
+        from timbal_integrations.wording import describe
 
-        from .server import ServerSettings, config_problem, create_server
+        from .server import ServerSettings, create_server
 
     settings = ServerSettings(
         api_key=args.api_key,
@@ -135,9 +136,9 @@ def main(argv: Sequence[str] | None = None, *, _own_process: bool = False) -> in
     try:
         config = settings.resolve()
     except ConfigError as exc:
+        problem = describe(exc, "terminal", names=settings.flag_names())
         print(
-            f"timbal-mcp: configuration problem: {config_problem(exc, flags=True)}. The "
-            "server starts anyway, and "
+            f"timbal-mcp: configuration problem: {problem}. The server starts anyway, and "
             "every tool call will report this until it is fixed.",
             file=sys.stderr,
             flush=True,

@@ -36,8 +36,7 @@ HEADER = (
 # (pattern, replacement): whole tokens, in this order, on every line.
 SUBS = [
     ("AsyncTimbalClient", "TimbalClient"),
-    ("AsyncWindowPages", "WindowPages"),
-    ("AsyncIterator", "Iterator"),
+    ("AsyncGenerator", "Generator"),
     ("httpx.AsyncClient", "httpx.Client"),
     ("httpx.AsyncBaseTransport", "httpx.BaseTransport"),
     ("handle_async_request", "handle_request"),

@@ -268,9 +268,9 @@ def _tap_mcp() -> None:
     if _mcp_tapped or "mcp_server.server" not in sys.modules:
         return
     _mcp_tapped = True
-    from mcp_server import server, transport
+    from mcp_server import _sdk, transport
 
-    tool_run = server.TimbalTool.run
+    tool_run = _sdk.TimbalTool.run
 
     @functools.wraps(tool_run)
     async def run(self: Any, *args: Any, **kwargs: Any) -> Any:
@@ -283,7 +283,7 @@ def _tap_mcp() -> None:
         _guard.text(f"an MCP result of {self.name}", dump() if dump else repr(result))
         return result
 
-    server.TimbalTool.run = run  # type: ignore[method-assign]
+    _sdk.TimbalTool.run = run  # type: ignore[method-assign]
 
     middleware_init = transport.BearerTokenMiddleware.__init__
 

@@ -58,6 +58,7 @@ Names = Mapping[str, str]
 """The core's names of settings mapped to a front end's own."""
 
 _WHERE_TO_GET: Final = {"TIMBAL_API_KEY": "get one from the Timbal platform settings"}
+# How hints name the run asked for, by default (a front end's names take precedence).
 _DEFAULT_NAMES: Final[dict[Audience, dict[str, str]]] = {
     "terminal": {"run_id": "the run id (or idempotency key)"},
     "airflow": {"run_id": "the run id (or idempotency key)"},
@@ -97,11 +98,12 @@ class _Words:
 
     def __init__(self, audience: Audience, names: Names | None) -> None:
         self.audience = audience
-        self.names = {**_DEFAULT_NAMES[audience], **(names or {})}
+        self.names: Mapping[str, str] = names or {}
+        self.hints = {**_DEFAULT_NAMES[audience], **self.names}
 
     def name(self, key: str) -> str:
         """What the front end calls ``key`` (a setting, an argument, a field)."""
-        return self.names.get(key, key) or key
+        return self.names.get(key) or key
 
     def action(self, argument: str) -> str | None:
         """How to pass library argument ``argument`` here, or None when one cannot."""
@@ -110,8 +112,9 @@ class _Words:
         return f"{argument}=..."
 
     def settings(self, keys: Sequence[str]) -> str:
-        """``A``, ``A and B``, ``A, B and C`` (leaving out what the front end lacks)."""
-        shown = [self.names.get(key, key) for key in keys]
+        """The settings a hint asks to check: ``A``, ``A and B``, ``A, B and C`` (leaving
+        out what the front end lacks)."""
+        shown = [self.hints.get(key, key) for key in keys]
         shown = [name for name in shown if name]
         if len(shown) <= 1:
             return "".join(shown)

@@ -13,9 +13,10 @@ from mcp.server.mcpserver import MCPServer
 from mcp.types import CallToolResult
 
 from mcp_server import ServerSettings, create_server
-from mcp_server.server import TimbalTools, explain
+from mcp_server.server import TimbalTools
 from timbal_integrations.emulator import Emulator
 from timbal_integrations.errors import AuthenticationError, status_error
+from timbal_integrations.wording import describe
 
 # --- bad arguments ------------------------------------------------------------------------
 
@@ -178,7 +179,7 @@ def test_an_unexpected_crash_is_still_explained(
     def broken(*_: Any, **__: Any) -> Any:
         raise RuntimeError(f"boom {API_KEY}")
 
-    monkeypatch.setattr("mcp_server.server.run_row", broken)
+    monkeypatch.setattr("mcp_server.tools.run_row", broken)
     message = error_text(call(make_server(emu), "list_runs", {"limit": 1}))
     assert "internal error (RuntimeError)" in message
     assert "RuntimeError: boom ***" in caplog.text  # the traceback is logged, scrubbed
@@ -193,7 +194,7 @@ def test_explanations_scrub_the_key_even_if_the_api_echoes_it() -> None:
         401, method="GET", path="/orgs/o/projects/p/runs", server_message=f"bad key {API_KEY}"
     )
     assert isinstance(leaked, AuthenticationError)
-    assert API_KEY in explain("list_runs", leaked)  # the raw explanation would leak it...
+    assert API_KEY in describe(leaked, "assistant")  # the raw explanation would leak it...
     tools = TimbalTools(ServerSettings(env={"TIMBAL_API_KEY": API_KEY}))
     failure = tools._fail("list_runs", leaked)
     assert API_KEY not in str(failure)  # ...the tools scrub it

@@ -210,10 +210,10 @@ def test_dns_rebinding_protection_lists_only_known_hosts() -> None:
 
 def test_now_is_not_needed_for_absolute_values() -> None:
     # a sanity check of the helper the cursor relies on
-    from mcp_server.server import _is_relative
+    from mcp_server.tools import is_relative
 
     now = datetime(2026, 1, 1, tzinfo=UTC)
-    assert _is_relative("24h", "since", now)
-    assert _is_relative("now", "since", now)
-    assert not _is_relative("2025-12-01", "since", now)
-    assert not _is_relative(1764547200000, "since", now)
+    assert is_relative("24h", "since", now)
+    assert is_relative("now", "since", now)
+    assert not is_relative("2025-12-01", "since", now)
+    assert not is_relative(1764547200000, "since", now)

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import math
+import time
 from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
 import pytest
-from helpers_mcp import call, created, expected_runs, make_server, text_of
+from helpers_mcp import API_KEY, call, created, expected_runs, in_session, make_server, text_of
+from mcp import Client
 from mcp.server.mcpserver import MCPServer
 
 from timbal_integrations import RunQuery, TimbalClient
@@ -162,3 +166,32 @@ def test_long_breakdowns_keep_the_largest_buckets(emu: Emulator) -> None:
     assert len(data["by_workforce"]) == 3
     assert "by_workforce" in data["others"]
     assert "by_sentiment" not in data["others"]  # three buckets: nothing left out
+
+
+def test_cancelling_a_summary_stops_its_requests(timbal_emulator_factory: Any) -> None:
+    """The summary reads runs on the tool's own task: cancelling the call (the client
+    sends notifications/cancelled) cancels the request in flight, and no other follows."""
+    # 2,000 runs at 20 a page and 100 ms a page: the whole summary would take 10 s.
+    emu = timbal_emulator_factory(runs=2000, page_size=20, latency_ms=100, api_key=API_KEY)
+    server = make_server(emu)
+
+    async def go(client: Client) -> tuple[int, int]:
+        summary = asyncio.ensure_future(client.call_tool("summarize_runs", {}))
+        deadline = time.monotonic() + 60
+        while emu.stats.requests_total < 3:  # the summary is under way
+            assert time.monotonic() < deadline, "the summary made no requests"
+            assert not summary.done(), summary
+            await asyncio.sleep(0.005)
+        summary.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await summary
+        at_cancel = emu.stats.requests_total
+        # Ten pages of list_runs (at least a second): a summary still reading would add
+        # about as many requests again meanwhile.
+        listed = await client.call_tool("list_runs", {"limit": 200})
+        assert not listed.is_error, text_of(listed)
+        return at_cancel, emu.stats.requests_total
+
+    at_cancel, after = in_session(server, go)
+    assert at_cancel < 100  # cancelled well before the end
+    assert after - at_cancel <= 10 + 1  # list_runs' ten, and one already on its way

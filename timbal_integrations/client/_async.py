@@ -9,7 +9,7 @@ synchronous client runs through ``_bridge.py``.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from contextlib import aclosing
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, Self, overload
@@ -24,9 +24,9 @@ from ..retry import OnRetry, RetryPolicy, is_testing
 from ._core import (
     DEFAULT_TIMEOUT,
     TRANSPORT_ERRORS,
-    AsyncWindowPages,
     Core,
     PageT,
+    WindowPage,
     build_query,
     check_page_token,
     check_run_id,
@@ -224,14 +224,14 @@ class AsyncTimbalClient:
 
     def iter_pages(
         self, query: RunQuery | None = None, *, page_token: str | None = None, **filters: Any
-    ) -> AsyncIterator[RunsPage]:
+    ) -> AsyncGenerator[RunsPage]:
         """Iterate over pages lazily, starting at ``page_token`` (the first page if None)."""
         token = check_page_token(page_token)
         return self._pages(build_query(query, filters), token, self._core.page)
 
     def iter_raw_pages(
         self, query: RunQuery | None = None, *, page_token: str | None = None, **filters: Any
-    ) -> AsyncIterator[RawPage]:
+    ) -> AsyncGenerator[RawPage]:
         """Like :meth:`iter_pages`, but each run stays the dict the server sent (checked
         against the schema): the fast path of exports."""
         token = check_page_token(page_token)
@@ -242,7 +242,7 @@ class AsyncTimbalClient:
         q: RunQuery,
         page_token: str | None,
         parse: Callable[[httpx.Response, str], PageT],
-    ) -> AsyncIterator[PageT]:
+    ) -> AsyncGenerator[PageT]:
         core = self._core
         path = core.config.runs_path
         base = q.to_params()
@@ -264,7 +264,7 @@ class AsyncTimbalClient:
         limit: int | None = None,
         parallel: int | None = None,
         **filters: Any,
-    ) -> AsyncIterator[Run]:
+    ) -> AsyncGenerator[Run]:
         """Every matching run across pages, lazily; at most ``limit`` runs.
 
         ``parallel=N`` fetches N time windows concurrently (sort by created_at only).
@@ -277,7 +277,7 @@ class AsyncTimbalClient:
             check_window_sort(q)
         return self._list(q, limit, n)
 
-    async def _list(self, q: RunQuery, limit: int | None, parallel: int) -> AsyncIterator[Run]:
+    async def _list(self, q: RunQuery, limit: int | None, parallel: int) -> AsyncGenerator[Run]:
         if limit == 0:
             return
         windows = [q] if parallel == 1 else await self.resolve_windows(q, parallel)
@@ -317,7 +317,7 @@ class AsyncTimbalClient:
         start_window: int = ...,
         start_token: str | None = ...,
         raw: Literal[False] = ...,
-    ) -> AsyncWindowPages[RunsPage]: ...
+    ) -> AsyncGenerator[WindowPage[RunsPage]]: ...
 
     @overload
     def iter_window_pages(
@@ -327,7 +327,7 @@ class AsyncTimbalClient:
         start_window: int = ...,
         start_token: str | None = ...,
         raw: Literal[True],
-    ) -> AsyncWindowPages[RawPage]: ...
+    ) -> AsyncGenerator[WindowPage[RawPage]]: ...
 
     @overload
     def iter_window_pages(
@@ -337,7 +337,7 @@ class AsyncTimbalClient:
         start_window: int = ...,
         start_token: str | None = ...,
         raw: bool,
-    ) -> AsyncWindowPages[Any]: ...
+    ) -> AsyncGenerator[WindowPage[Any]]: ...
 
     def iter_window_pages(
         self,
@@ -346,7 +346,7 @@ class AsyncTimbalClient:
         start_window: int = 0,
         start_token: str | None = None,
         raw: bool = False,
-    ) -> AsyncWindowPages[Any]:
+    ) -> AsyncGenerator[WindowPage[Any]]:
         """Pages of each window, windows one after another in the given order, fetched
         concurrently.
 
@@ -366,7 +366,7 @@ class AsyncTimbalClient:
         positions: Mapping[int, str | None] | None = None,
         raw: bool = False,
         concurrency: int | None = None,
-    ) -> AsyncWindowPages[Any]:
+    ) -> AsyncGenerator[WindowPage[Any]]:
         """Pages of all windows fetched concurrently, each yielded as soon as it arrives.
 
         Pages of one window come in their order; pages of different windows interleave.

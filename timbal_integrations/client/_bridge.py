@@ -20,13 +20,13 @@ from __future__ import annotations
 import contextlib
 import queue
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Callable, Generator, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from ..query import RunQuery
-from ._core import WindowPage, WindowPages
+from ._core import WindowPage
 
 if TYPE_CHECKING:
     from ._async import AsyncTimbalClient
@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
 __all__ = ["window_pages", "window_pages_as_fetched"]
 
-_MakePages = Callable[["AsyncTimbalClient"], AsyncIterator[WindowPage[Any]]]
+_MakePages = Callable[["AsyncTimbalClient"], AsyncGenerator[WindowPage[Any]]]
 
 
 def window_pages(
@@ -44,7 +44,7 @@ def window_pages(
     start_window: int = 0,
     start_token: str | None = None,
     raw: bool = False,
-) -> WindowPages[Any]:
+) -> Generator[WindowPage[Any]]:
     """Pages of each window from ``start_window`` (at ``start_token``), in window order.
 
     See :meth:`TimbalClient.iter_window_pages`.
@@ -71,7 +71,7 @@ def window_pages_as_fetched(
     positions: Mapping[int, str | None] | None = None,
     raw: bool = False,
     concurrency: int | None = None,
-) -> WindowPages[Any]:
+) -> Generator[WindowPage[Any]]:
     """Pages of the windows of ``positions`` (all by default), as they arrive.
 
     See :meth:`TimbalClient.iter_window_pages_as_fetched`.

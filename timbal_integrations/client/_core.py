@@ -13,10 +13,10 @@ from __future__ import annotations
 import functools
 import logging
 import ssl
-from collections.abc import AsyncGenerator, Callable, Generator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, Final, Generic, TypeAlias, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar, overload
 from urllib.parse import quote, urlencode
 
 import certifi
@@ -47,11 +47,9 @@ __all__ = [
     "DEFAULT_TIMEOUT",
     "TRANSPORT_ERRORS",
     "USER_AGENT",
-    "AsyncWindowPages",
     "Core",
     "PageT",
     "WindowPage",
-    "WindowPages",
     "build_query",
     "check_page_token",
     "check_run_id",
@@ -410,13 +408,6 @@ class WindowPage(Generic[PageT]):
     window: int
     page: PageT
     page_token: str | None
-
-
-AsyncWindowPages: TypeAlias = AsyncGenerator[WindowPage[PageT], None]
-"""What the asynchronous client's windowed listings return."""
-
-WindowPages: TypeAlias = Generator[WindowPage[PageT], None, None]
-"""What the synchronous client's windowed listings return."""
 
 
 def earliest_query(query: RunQuery) -> RunQuery:

@@ -12,7 +12,7 @@ synchronous client runs through ``_bridge.py``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from contextlib import closing
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, Self, overload
@@ -30,7 +30,7 @@ from ._core import (
     TRANSPORT_ERRORS,
     Core,
     PageT,
-    WindowPages,
+    WindowPage,
     build_query,
     check_page_token,
     check_run_id,
@@ -227,14 +227,14 @@ class TimbalClient:
 
     def iter_pages(
         self, query: RunQuery | None = None, *, page_token: str | None = None, **filters: Any
-    ) -> Iterator[RunsPage]:
+    ) -> Generator[RunsPage]:
         """Iterate over pages lazily, starting at ``page_token`` (the first page if None)."""
         token = check_page_token(page_token)
         return self._pages(build_query(query, filters), token, self._core.page)
 
     def iter_raw_pages(
         self, query: RunQuery | None = None, *, page_token: str | None = None, **filters: Any
-    ) -> Iterator[RawPage]:
+    ) -> Generator[RawPage]:
         """Like :meth:`iter_pages`, but each run stays the dict the server sent (checked
         against the schema): the fast path of exports."""
         token = check_page_token(page_token)
@@ -245,7 +245,7 @@ class TimbalClient:
         q: RunQuery,
         page_token: str | None,
         parse: Callable[[httpx.Response, str], PageT],
-    ) -> Iterator[PageT]:
+    ) -> Generator[PageT]:
         core = self._core
         path = core.config.runs_path
         base = q.to_params()
@@ -267,7 +267,7 @@ class TimbalClient:
         limit: int | None = None,
         parallel: int | None = None,
         **filters: Any,
-    ) -> Iterator[Run]:
+    ) -> Generator[Run]:
         """Every matching run across pages, lazily; at most ``limit`` runs.
 
         ``parallel=N`` fetches N time windows concurrently (sort by created_at only).
@@ -280,7 +280,7 @@ class TimbalClient:
             check_window_sort(q)
         return self._list(q, limit, n)
 
-    def _list(self, q: RunQuery, limit: int | None, parallel: int) -> Iterator[Run]:
+    def _list(self, q: RunQuery, limit: int | None, parallel: int) -> Generator[Run]:
         if limit == 0:
             return
         windows = [q] if parallel == 1 else self.resolve_windows(q, parallel)
@@ -318,7 +318,7 @@ class TimbalClient:
         start_window: int = ...,
         start_token: str | None = ...,
         raw: Literal[False] = ...,
-    ) -> WindowPages[RunsPage]: ...
+    ) -> Generator[WindowPage[RunsPage]]: ...
 
     @overload
     def iter_window_pages(
@@ -328,7 +328,7 @@ class TimbalClient:
         start_window: int = ...,
         start_token: str | None = ...,
         raw: Literal[True],
-    ) -> WindowPages[RawPage]: ...
+    ) -> Generator[WindowPage[RawPage]]: ...
 
     @overload
     def iter_window_pages(
@@ -338,7 +338,7 @@ class TimbalClient:
         start_window: int = ...,
         start_token: str | None = ...,
         raw: bool,
-    ) -> WindowPages[Any]: ...
+    ) -> Generator[WindowPage[Any]]: ...
 
     def iter_window_pages(
         self,
@@ -347,7 +347,7 @@ class TimbalClient:
         start_window: int = 0,
         start_token: str | None = None,
         raw: bool = False,
-    ) -> WindowPages[Any]:
+    ) -> Generator[WindowPage[Any]]:
         """Pages of each window, windows one after another in the given order, fetched
         concurrently.
 
@@ -367,7 +367,7 @@ class TimbalClient:
         positions: Mapping[int, str | None] | None = None,
         raw: bool = False,
         concurrency: int | None = None,
-    ) -> WindowPages[Any]:
+    ) -> Generator[WindowPage[Any]]:
         """Pages of all windows fetched concurrently, each yielded as soon as it arrives.
 
         Pages of one window come in their order; pages of different windows interleave.

@@ -16,12 +16,12 @@ windowed listings run these functions on a private event loop (``_bridge.py``).
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .. import defaults
 from ..query import RunQuery
-from ._core import AsyncWindowPages, WindowPage
+from ._core import WindowPage
 
 if TYPE_CHECKING:
     import asyncio
@@ -35,7 +35,7 @@ _Put = Callable[[WindowPage[Any] | BaseException | None], Awaitable[None]]
 
 async def _window(
     client: AsyncTimbalClient, window: RunQuery, index: int, token: str | None, raw: bool
-) -> AsyncIterator[WindowPage[Any]]:
+) -> AsyncGenerator[WindowPage[Any]]:
     """The pages of one window from ``token`` on, each with the token that fetched it."""
     pages: AsyncIterator[Any] = (
         client.iter_raw_pages(window, page_token=token)
@@ -80,7 +80,7 @@ async def window_pages(
     start_window: int = 0,
     start_token: str | None = None,
     raw: bool = False,
-) -> AsyncWindowPages[Any]:
+) -> AsyncGenerator[WindowPage[Any]]:
     """Pages of each window from ``start_window`` (at ``start_token``), in window order.
 
     See :meth:`AsyncTimbalClient.iter_window_pages`.
@@ -132,7 +132,7 @@ async def window_pages_as_fetched(
     positions: Mapping[int, str | None] | None = None,
     raw: bool = False,
     concurrency: int | None = None,
-) -> AsyncWindowPages[Any]:
+) -> AsyncGenerator[WindowPage[Any]]:
     """Pages of the windows of ``positions`` (all by default), as they arrive.
 
     See :meth:`AsyncTimbalClient.iter_window_pages_as_fetched`.

@@ -1,0 +1,211 @@
+"""The MCP tools' arguments: their types (and so the published input schemas), their
+descriptions, and what each expects (for error messages), plus the tools' descriptions.
+
+Every argument is a type alias (``SinceArg``, ``LimitArg``...) carrying its description
+and bounds, so the schema a model reads and the checks the server makes come from one
+declaration. Defaults and bounds are :mod:`timbal_integrations.defaults`'.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Final, Literal
+
+from mcp.types import CallToolResult
+from pydantic import BeforeValidator, Field
+
+from timbal_integrations import defaults
+from timbal_integrations.models import KNOWN_STATUSES
+from timbal_integrations.query import SORT_FIELDS
+
+from .models import ListRunsResult, RunDetailResult, SummarizeRunsResult
+from .shaping import compact_json
+
+__all__ = [
+    "DEFAULT_LIMIT",
+    "DEFAULT_MAX_EMAIL_SCAN",
+    "DEFAULT_MAX_RUNS",
+    "DEFAULT_SUMMARY_TOP_N",
+    "DESCRIPTIONS",
+    "EXPECTED",
+    "GET_RUN_DESCRIPTION",
+    "LIST_RUNS_DESCRIPTION",
+    "MAX_LIMIT",
+    "MAX_MAX_RUNS",
+    "SUMMARIZE_RUNS_DESCRIPTION",
+    "CursorArg",
+    "GetRunOutput",
+    "GroupIdArg",
+    "LimitArg",
+    "ListRunsOutput",
+    "MaxRunsArg",
+    "RevArg",
+    "RootsArg",
+    "RunIdArg",
+    "SentimentArg",
+    "SinceArg",
+    "SortByArg",
+    "SortOrderArg",
+    "StatusArg",
+    "SummarizeRunsOutput",
+    "UntilArg",
+    "UserEmailArg",
+    "UserIdArg",
+    "WorkforceIdArg",
+    "expected",
+    "shown",
+]
+
+DEFAULT_LIMIT: Final = defaults.MCP_DEFAULT_LIMIT
+MAX_LIMIT: Final = defaults.MCP_MAX_LIMIT
+DEFAULT_MAX_RUNS: Final = defaults.MCP_DEFAULT_MAX_RUNS
+MAX_MAX_RUNS: Final = defaults.MCP_MAX_MAX_RUNS
+DEFAULT_MAX_EMAIL_SCAN: Final = defaults.MCP_MAX_EMAIL_SCAN
+DEFAULT_SUMMARY_TOP_N: Final = defaults.MCP_SUMMARY_TOP_N
+
+
+def _no_bool(value: object) -> object:
+    if isinstance(value, bool):
+        raise ValueError("a boolean is not allowed here")
+    return value
+
+
+_NotBool = BeforeValidator(_no_bool)
+
+_TIME_FORMS = (
+    'ISO 8601 such as "2026-01-31T09:00:00+01:00" or "2026-01-31" (no offset means UTC), '
+    "epoch milliseconds such as 1767225600000, or a span back from now: "
+    '"90m", "24h", "7d", "2w"'
+)
+
+DESCRIPTIONS: Final[dict[str, str]] = {
+    "status": (
+        "Only runs with this status. Known values: "
+        + ", ".join(KNOWN_STATUSES)
+        + ' (other values are passed to the API as given). Example: "error".'
+    ),
+    "user_id": 'Only runs started by this user id (ids appear in results), e.g. "usr_ada".',
+    "user_email": (
+        "Only runs started by the user with this email, matched case-insensitively, e.g. "
+        '"ada@example.com". The API filters by id only, so the server scans runs page by '
+        "page to match it (a bounded number per call; the result reports how many were "
+        "scanned). Prefer user_id when you know it."
+    ),
+    "sentiment": (
+        'Only runs whose last reaction has this sentiment, e.g. "negative" or "positive".'
+    ),
+    "workforce_id": 'Only runs of this agent or workflow (workforce id), e.g. "wf_support".',
+    "group_id": (
+        "Only runs of this conversation thread. A thread's first run has group_id equal "
+        "to its own id."
+    ),
+    "rev": (
+        'Only runs executed against this git branch, e.g. "main". Runs with no recorded '
+        "branch are always included."
+    ),
+    "since": f"Start of the window on created_at, inclusive: {_TIME_FORMS}.",
+    "until": 'End of the window on created_at, exclusive; same forms as since, e.g. "2026-02-01".',
+    "roots": (
+        "true: only runs that start a conversation (no parent). false or left out: all runs."
+    ),
+    "sort_by": "Sort field: created_at (the default), id, duration_ms, cost_usd or cost_credits.",
+    "sort_order": "desc (the default: newest or largest first) or asc.",
+    "limit": f"How many runs to return at most: 1 to {MAX_LIMIT} (default {DEFAULT_LIMIT}).",
+    "cursor": (
+        "The next_cursor of a previous list_runs result, to continue where it stopped. "
+        "Pass the same filters as that call. Leave out to start from the first run."
+    ),
+    "max_runs": (
+        f"How many runs to read at most (default {DEFAULT_MAX_RUNS:,}, up to "
+        f"{MAX_MAX_RUNS:,}). When more match, the summary covers the first max_runs runs "
+        "in the sort order and complete is false."
+    ),
+    "run_id": "The run's id (as in list_runs results) or its idempotency key.",
+}
+
+EXPECTED: Final[dict[str, str]] = {
+    "status": "a status string such as " + ", ".join(KNOWN_STATUSES),
+    "user_id": "a user id string",
+    "user_email": "an email address such as ada@example.com",
+    "sentiment": "a sentiment string such as positive or negative",
+    "workforce_id": "a workforce id string",
+    "group_id": "a group (thread) id string",
+    "rev": "a git branch name such as main",
+    "since": _TIME_FORMS,
+    "until": _TIME_FORMS,
+    "roots": "true or false",
+    "sort_by": "one of " + ", ".join(SORT_FIELDS),
+    "sort_order": "asc or desc",
+    "limit": f"an integer from 1 to {MAX_LIMIT} (default {DEFAULT_LIMIT})",
+    "cursor": "the next_cursor string of a previous list_runs result",
+    "max_runs": f"an integer from 1 to {MAX_MAX_RUNS}",
+    "run_id": "a run id or idempotency key string",
+}
+
+
+def _text(name: str) -> Any:
+    return Field(description=DESCRIPTIONS[name])
+
+
+StatusArg = Annotated[str | None, _text("status"), Field(examples=["error"])]
+UserIdArg = Annotated[str | None, _text("user_id")]
+UserEmailArg = Annotated[str | None, _text("user_email")]
+SentimentArg = Annotated[str | None, _text("sentiment")]
+WorkforceIdArg = Annotated[str | None, _text("workforce_id")]
+GroupIdArg = Annotated[str | None, _text("group_id")]
+RevArg = Annotated[str | None, _text("rev")]
+TimeArg = Annotated[str | int | None, _NotBool]
+SinceArg = Annotated[TimeArg, _text("since"), Field(examples=["24h", "2026-01-31T00:00:00Z"])]
+UntilArg = Annotated[TimeArg, _text("until")]
+RootsArg = Annotated[bool | None, _text("roots")]
+SortBy = Literal["id", "created_at", "duration_ms", "cost_usd", "cost_credits"]
+SortByArg = Annotated[SortBy | None, _text("sort_by")]
+SortOrderArg = Annotated[Literal["asc", "desc"] | None, _text("sort_order")]
+LimitArg = Annotated[int, Field(ge=1, le=MAX_LIMIT), _NotBool, _text("limit")]
+CursorArg = Annotated[str | None, _text("cursor")]
+MaxRunsArg = Annotated[int, Field(ge=1, le=MAX_MAX_RUNS), _NotBool, _text("max_runs")]
+RunIdArg = Annotated[str, Field(min_length=1, max_length=512), _text("run_id")]
+
+ListRunsOutput = Annotated[CallToolResult, ListRunsResult]
+GetRunOutput = Annotated[CallToolResult, RunDetailResult]
+SummarizeRunsOutput = Annotated[CallToolResult, SummarizeRunsResult]
+
+LIST_RUNS_DESCRIPTION = f"""\
+List runs (executions of Timbal agents and workflows) matching filters, newest first by \
+default. Returns compact rows (id, created_at, status, duration_ms, cost_usd, user, \
+workforce, sentiment, group_id, parent_id), the filters as applied (relative times \
+resolved to UTC), and next_cursor when more runs may match: call list_runs again with \
+the same filters and cursor=next_cursor to continue. Every filter is optional; filters \
+combine with AND. At most {MAX_LIMIT} runs per call. For counts, rates and costs over \
+many runs use summarize_runs instead.
+Examples: failed runs in the last 24 hours: {{"status": "error", "since": "24h"}}. \
+One user's most expensive runs this week: {{"user_email": "ada@example.com", "since": \
+"7d", "sort_by": "cost_usd"}}."""
+
+GET_RUN_DESCRIPTION = """\
+Get one run by its id or idempotency key, with its detail fields: status, timing, cost, \
+user, workforce, sentiment, thread (group_id, parent_id), status_detail (why it failed) \
+and trace. Example: {"run_id": "01KDS4AE2TYV0G4QK2F6M5N8RW"}."""
+
+SUMMARIZE_RUNS_DESCRIPTION = f"""\
+Exact rollups over every run matching the filters (the same numbers as the \
+`timbal-runs summary` command): total, counts and cost by status, user, workforce and \
+sentiment, error count and rate, total cost in USD and credits, duration p50/p95/max, \
+and the first and last run times. Filters are those of list_runs. Reads at most \
+max_runs runs (default {DEFAULT_MAX_RUNS:,}); complete is false when more matched. \
+Long breakdowns keep their largest buckets and report the rest under others.
+Examples: error rate this week: {{"since": "7d"}}. Cost of one agent in January: \
+{{"workforce_id": "wf_support", "since": "2026-01-01", "until": "2026-02-01"}}."""
+
+
+def expected(name: str) -> str:
+    """What argument ``name`` expects, in words."""
+    return EXPECTED.get(name, "a valid value")
+
+
+def shown(value: object) -> str:
+    """A short rendering of an argument's value, for an error message."""
+    try:
+        text = compact_json(value)
+    except TypeError:
+        text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
