@@ -7,7 +7,6 @@ cannot be bound exits 1, each with a one-line message.
 from __future__ import annotations
 
 import argparse
-import math
 import shlex
 import signal
 import sys
@@ -16,8 +15,8 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from typing import NoReturn
 
+from timbal_integrations.cli.parsing import OneLineParser, UsageError, number, port, whole_number
 from timbal_integrations.emulator.app import (
     DEFAULT_API_KEY,
     DEFAULT_ORG_ID,
@@ -31,74 +30,12 @@ __all__ = ["build_parser", "main"]
 PROG = "timbal-runs emulator"
 
 
-class _UsageError(Exception):
-    pass
-
-
-class _Parser(argparse.ArgumentParser):
-    """An ArgumentParser whose errors are one line (no usage dump)."""
-
-    def error(self, message: str) -> NoReturn:
-        raise _UsageError(message)
-
-
-def _non_negative_int(text: str) -> int:
-    value = _int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {text!r}")
-    return value
-
-
-def _positive_int(text: str) -> int:
-    value = _int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {text!r}")
-    return value
-
-
-def _int(text: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-
-
-def _number(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
-    return value
-
-
-def _non_negative(text: str) -> float:
-    value = _number(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {text!r}")
-    return value
-
-
-def _positive(text: str) -> float:
-    value = _number(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {text!r}")
-    return value
-
-
-def _fraction(text: str) -> float:
-    value = _number(text)
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text!r}")
-    return value
-
-
-def _port(text: str) -> int:
-    value = _int(text)
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 65535, got {text!r}")
-    return value
+_NON_NEGATIVE = whole_number(minimum=0)
+_POSITIVE = whole_number(minimum=1)
+_ANY_WHOLE = whole_number()
+_AT_LEAST_0 = number(minimum=0)
+_ABOVE_0 = number(above=0)
+_FRACTION = number(minimum=0, maximum=1)
 
 
 def _end(text: str) -> datetime:
@@ -125,16 +62,16 @@ def _fault_kinds(text: str) -> tuple[str, ...]:
 
 def build_parser() -> argparse.ArgumentParser:
     """The emulator's argument parser."""
-    parser = _Parser(
+    parser = OneLineParser(
         prog=PROG,
         description="Serve a local, Timbal-compatible runs API with deterministic data.",
     )
     add = parser.add_argument
     add("--host", default="127.0.0.1", help="interface to listen on (default: 127.0.0.1)")
-    add("--port", type=_port, default=8000, help="TCP port; 0 picks a free one (default: 8000)")
-    add("--runs", type=_non_negative_int, default=5000, help="runs to generate (default: 5000)")
-    add("--seed", type=_int, default=1, help="data seed (default: 1)")
-    add("--page-size", type=_positive_int, default=50, help="runs per page (default: 50)")
+    add("--port", type=port, default=8000, help="TCP port; 0 picks a free one (default: 8000)")
+    add("--runs", type=_NON_NEGATIVE, default=5000, help="runs to generate (default: 5000)")
+    add("--seed", type=_ANY_WHOLE, default=1, help="data seed (default: 1)")
+    add("--page-size", type=_POSITIVE, default=50, help="runs per page (default: 50)")
     add("--api-key", default=DEFAULT_API_KEY, help=f"accepted API key (default: {DEFAULT_API_KEY})")
     add("--org-id", default=DEFAULT_ORG_ID, help=f"served org id (default: {DEFAULT_ORG_ID})")
     add(
@@ -148,11 +85,16 @@ def build_parser() -> argparse.ArgumentParser:
         default="now",
         help="newest run time: 'now' (floored to the minute) or ISO 8601 (default: now)",
     )
-    add("--span-days", type=_positive, default=30.0, help="days of history (default: 30)")
-    add("--latency-ms", type=_non_negative, default=0.0, help="delay per request (default: 0)")
+    add("--span-days", type=_ABOVE_0, default=30.0, help="days of history (default: 30)")
+    add(
+        "--latency-ms",
+        type=_AT_LEAST_0,
+        default=0.0,
+        help="delay per request (default: 0)",
+    )
     add(
         "--fault-rate",
-        type=_fraction,
+        type=_FRACTION,
         default=0.0,
         help="share of requests answered with a fault, 0..1 (default: 0)",
     )
@@ -164,11 +106,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add(
         "--retry-after",
-        type=_non_negative_int,
+        type=_NON_NEGATIVE,
         default=1,
         help="Retry-After seconds of injected 429s (default: 1)",
     )
-    add("--rate-limit", type=_positive, default=None, help="requests per second allowed")
+    add("--rate-limit", type=_ABOVE_0, default=None, help="requests per second allowed")
     add("--extra-fields", action="store_true", help="add unknown fields to list items")
     add("--access-log", action="store_true", help="log every request to stderr")
     return parser
@@ -210,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
-    except _UsageError as exc:
+    except UsageError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2
     except SystemExit as exc:  # --help

@@ -1,11 +1,14 @@
-"""A one-line progress display on stderr for ``timbal-runs export`` (terminals only)."""
+"""A one-line progress display on stderr for ``timbal-runs export`` (terminals only),
+and the short human forms of durations and sizes."""
 
 from __future__ import annotations
 
 import time
-from typing import Final, TextIO
+from typing import TYPE_CHECKING, Final, TextIO
 
-from .export import ExportProgress
+if TYPE_CHECKING:
+    from ..export import ExportProgress
+    from ..retry import RetryDetails
 
 __all__ = ["ProgressLine", "human_bytes", "human_duration"]
 
@@ -53,7 +56,12 @@ class ProgressLine:
         self._last = 0.0
         self._shown = False
 
+    def count_retry(self, details: RetryDetails) -> None:
+        """A client's ``on_retry`` hook: the line shows how many retries happened."""
+        self.retries += 1
+
     def __call__(self, progress: ExportProgress) -> None:
+        """Show ``progress`` (an export's ``progress`` callback)."""
         if not self.enabled:
             return
         now = time.monotonic()
