@@ -343,21 +343,21 @@ class TimbalListRunsOperator(BaseOperator):
 
     def execute(self, context: Context) -> Any:
         """Fetch the window's runs; return them (XCom) or write them and return a manifest."""
+        hook = TimbalHook(
+            self.timbal_conn_id,
+            org_id=_given(self.org_id),
+            project_id=_given(self.project_id),
+            max_retries=self.max_retries,
+        )
         try:
             query = self.build_query(context)
             limit = _whole("limit", self.limit, minimum=0)
             fmt = _given(self.format)
             if fmt is not None:
                 infer_format("", fmt)  # a bad format fails even when output goes to XCom
-            hook = TimbalHook(
-                self.timbal_conn_id,
-                org_id=_given(self.org_id),
-                project_id=_given(self.project_id),
-                max_retries=self.max_retries,
-            )
             client = hook.get_conn()
         except _PERMANENT as error:
-            raise AirflowFailException(str(error)) from None
+            raise AirflowFailException(hook.describe(error)) from None
         config = client.config
         window = self._describe(query)
         self.log.info(
@@ -373,7 +373,7 @@ class TimbalListRunsOperator(BaseOperator):
                 return self._to_xcom(hook, query, limit, window)
             return self._to_file(hook, query, limit, str(output_path).strip())
         except _PERMANENT as error:
-            raise AirflowFailException(str(error)) from None
+            raise AirflowFailException(hook.describe(error)) from None
         finally:
             hook.close()
 
