@@ -29,8 +29,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers_airflow import DAGS_FOLDER, TEST_DAGS_FOLDER, AirflowEnv, RunDag, connection_json
 
+from tests.airflow.helpers_airflow import (
+    DAGS_FOLDER,
+    TEST_DAGS_FOLDER,
+    AirflowEnv,
+    RunDag,
+    connection_json,
+)
 from timbal_integrations.emulator import Emulator
 
 _HOME = Path(tempfile.mkdtemp(prefix="timbal-airflow-home-"))

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers_airflow import AirflowEnv, RunDag, runs_between
 
+from tests.airflow.helpers_airflow import AirflowEnv, RunDag, runs_between
 from timbal_integrations import Run
 
 pytestmark = pytest.mark.airflow

@@ -12,8 +12,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from helpers_airflow import AirflowEnv, RunDag, connection_json, runs_between
 
+from tests.airflow.helpers_airflow import AirflowEnv, RunDag, connection_json, runs_between
 from timbal_integrations import Run
 from timbal_integrations.query import FILTER_NAMES
 

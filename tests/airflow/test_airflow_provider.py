@@ -12,9 +12,9 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
-from helpers_airflow import REPO, AirflowEnv, connection_json
 
 import airflow_provider
+from tests.airflow.helpers_airflow import REPO, AirflowEnv, connection_json
 from timbal_integrations import Run
 from timbal_integrations.emulator import Emulator
 

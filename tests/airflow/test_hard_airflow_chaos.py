@@ -16,8 +16,8 @@ from typing import Any
 
 import orjson
 import pytest
-from helpers_airflow import RunDag, connection_json
 
+from tests.airflow.helpers_airflow import RunDag, connection_json
 from timbal_integrations.emulator import FAULT_KINDS, FIXED_END, Emulator
 
 pytestmark = [pytest.mark.airflow, pytest.mark.timeout(240)]

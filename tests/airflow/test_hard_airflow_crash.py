@@ -15,15 +15,16 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
-from helpers_airflow import RunDag, connection_json
 
+from tests.airflow.helpers_airflow import RunDag, connection_json
+from tests.support.files import TargetWatcher, part_size
+from tests.support.processes import wait_until
 from timbal_integrations import retry
 from timbal_integrations.emulator import FIXED_END, Emulator
 
@@ -43,46 +44,6 @@ TimbalListRunsOperator(
     output_path=sys.argv[1],
 ).execute({})
 """
-
-
-class TargetWatcher:
-    """Records every size at which the target path was seen, from another thread."""
-
-    def __init__(self, target: Path) -> None:
-        self.target = target
-        self.sightings: list[int] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._watch, daemon=True)
-
-    def _watch(self) -> None:
-        while not self._stop.wait(0.001):
-            try:
-                self.sightings.append(self.target.stat().st_size)
-            except FileNotFoundError:
-                continue
-
-    def __enter__(self) -> TargetWatcher:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(10)
-
-
-def part_size(target: Path) -> int:
-    try:
-        return Path(f"{target}.part").stat().st_size
-    except FileNotFoundError:
-        return 0
-
-
-def wait_until(condition: Any, *, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.002)
 
 
 def exported(target: Path) -> list[dict[str, Any]]:

@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from helpers_airflow import connection_json
 
+from tests.airflow.helpers_airflow import connection_json
 from timbal_integrations import QueryError
 from timbal_integrations.emulator import Emulator, run_emulator
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from .helpers_cli import BIN
+from tests.support.processes import BIN
 
 
 @pytest.fixture(scope="session", autouse=True)

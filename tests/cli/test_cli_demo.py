@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from .helpers_cli import cli_env, run_cli
+from tests.support.processes import cli_env, run_cli
 
 BLOCK_PYARROW = (
     "import sys; sys.modules['pyarrow'] = None; sys.modules['pyarrow.parquet'] = None; "

@@ -18,10 +18,9 @@ from typing import Any
 import orjson
 import pytest
 
+from tests.support.processes import BIN, cli_env, one_error_line, run_cli, start_cli, wait_until
 from timbal_integrations.emulator import Emulator
 from timbal_integrations.export import pending_export
-
-from .helpers_cli import BIN, cli_env, one_error_line, run_cli, start_cli, wait_for
 
 pq = pytest.importorskip("pyarrow.parquet")
 
@@ -105,7 +104,7 @@ def _kill_when_saved(emu: Emulator, args: list[str], target: Path, at_least: int
             assert proc.poll() is None, "the export finished before it could be killed"
             return _saved(target) >= at_least
 
-        wait_for(progressed, timeout=60, what=f"{at_least} runs saved")
+        wait_until(progressed, timeout=60, what=f"{at_least} runs saved")
     finally:
         proc.kill()
         proc.wait()
@@ -178,7 +177,7 @@ def test_ctrl_c_keeps_progress_for_resume(timbal_emulator_factory: Any, tmp_path
     target = tmp_path / "runs.csv"
     args = ["export", "--out", str(target), "--status", "success"]
     proc = start_cli(args, emu)
-    wait_for(lambda: _saved(target) >= 1000, timeout=60, what="progress")
+    wait_until(lambda: _saved(target) >= 1000, timeout=60, what="progress")
     proc.send_signal(signal.SIGINT)
     _out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130

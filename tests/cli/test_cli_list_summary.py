@@ -17,11 +17,10 @@ from typing import Any
 
 import pytest
 
+from tests.support.processes import BIN, cli_env, run_cli
 from timbal_integrations import RECORD_FIELDS
 from timbal_integrations.cli import format_summary, format_table
 from timbal_integrations.emulator import Emulator
-
-from .helpers_cli import BIN, cli_env, run_cli
 
 
 def _ids(emu: Emulator) -> list[str]:

@@ -8,11 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.processes import cli_env, one_error_line, run_cli
 from timbal_integrations import __version__
 from timbal_integrations.cli import main
 from timbal_integrations.emulator import Emulator
-
-from .helpers_cli import cli_env, one_error_line, run_cli
 
 SECRET = "sk-live-SECRET-5f3c9a1e7b"
 

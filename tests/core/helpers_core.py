@@ -1,5 +1,6 @@
-"""Shared helpers of the core test suite: run factories, a scripted fake API for
-``httpx.MockTransport``, and a driver that runs one scenario through either client."""
+"""Shared helpers of the core test suite: a scripted fake API for ``httpx.MockTransport``,
+and a driver that runs one scenario through either client (runs come from
+:mod:`tests.support.runs`)."""
 
 from __future__ import annotations
 
@@ -22,8 +23,6 @@ __all__ = [
     "RUNS_PATH",
     "Driver",
     "FakeApi",
-    "make_run",
-    "make_runs",
     "mock_driver",
 ]
 
@@ -33,31 +32,6 @@ PROJECT = "proj_test"
 BASE = "https://api.example.test"
 RUNS_PATH = f"/orgs/{ORG}/projects/{PROJECT}/runs"
 KINDS = ("sync", "async")
-
-
-def make_run(i: int = 0, **overrides: Any) -> dict[str, Any]:
-    """A valid RunPreview dict (API JSON); ``i`` makes the id and time distinct."""
-    run: dict[str, Any] = {
-        "id": f"run_{i:05d}",
-        "idempotency_key": f"key-{i:05d}",
-        "status": "success",
-        "created_at": f"2025-12-01T{(i // 3600) % 24:02d}:{(i // 60) % 60:02d}:{i % 60:02d}Z",
-        "duration_ms": 1000 + i,
-        "cost_usd": 0.01,
-        "cost_credits": 1.0,
-        "group_id": f"run_{i:05d}",
-        "parent_id": None,
-        "last_reaction_sentiment": None,
-        "user": {"id": "usr_1", "name": "Ada", "email": "ada@example.test"},
-        "workforce": {"id": "wf_1", "name": "support", "type": "agent"},
-    }
-    run.update(overrides)
-    return run
-
-
-def make_runs(n: int) -> list[dict[str, Any]]:
-    """``n`` distinct runs."""
-    return [make_run(i) for i in range(n)]
 
 
 Action = httpx.Response | Exception | None

@@ -17,6 +17,17 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.core.helpers_core import (
+    BASE,
+    KEY,
+    KINDS,
+    ORG,
+    PROJECT,
+    RUNS_PATH,
+    FakeApi,
+    mock_driver,
+)
+from tests.support.runs import make_run, make_runs
 from timbal_integrations import (
     APIConnectionError,
     APIStatusError,
@@ -37,19 +48,6 @@ from timbal_integrations import (
     TimbalError,
     __version__,
     retry,
-)
-
-from .helpers_core import (
-    BASE,
-    KEY,
-    KINDS,
-    ORG,
-    PROJECT,
-    RUNS_PATH,
-    FakeApi,
-    make_run,
-    make_runs,
-    mock_driver,
 )
 
 T0 = datetime(2025, 12, 1, tzinfo=UTC)

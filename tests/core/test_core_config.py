@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.core.helpers_core import KEY
 from timbal_integrations import (
     AsyncTimbalClient,
     ClientConfig,
@@ -12,8 +13,6 @@ from timbal_integrations import (
     TimbalClient,
 )
 from timbal_integrations.config import DEFAULT_HOST, normalize_base_url, resolve_config
-
-from .helpers_core import KEY
 
 ENV = {
     "TIMBAL_API_KEY": "env-key-999",

@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from tests.core.helpers_core import KEY, KINDS, Driver
 from timbal_integrations import (
     AsyncTimbalClient,
     AuthenticationError,
@@ -33,8 +34,6 @@ from timbal_integrations import (
     TimbalClient,
 )
 from timbal_integrations.emulator import FIXED_END, Emulator
-
-from .helpers_core import KEY, KINDS, Driver
 
 EmulatorFactory = Callable[..., Emulator]
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

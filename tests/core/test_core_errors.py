@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.core.helpers_core import KEY, RUNS_PATH
 from timbal_integrations import (
     APIStatusError,
     AuthenticationError,
@@ -16,8 +17,6 @@ from timbal_integrations import (
     ServerError,
 )
 from timbal_integrations.errors import status_error
-
-from .helpers_core import KEY, RUNS_PATH
 
 
 @pytest.mark.parametrize(

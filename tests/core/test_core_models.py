@@ -8,10 +8,9 @@ from datetime import UTC, datetime
 import pytest
 from pydantic import ValidationError
 
+from tests.support.runs import make_run
 from timbal_integrations import RECORD_FIELDS, Run, RunDetail, RunsPage, Workforce
 from timbal_integrations.models import KNOWN_STATUSES, parse_raw_page
-
-from .helpers_core import make_run
 
 
 @pytest.mark.parametrize(

@@ -11,11 +11,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.support.runs import make_run
 from timbal_integrations import Run, TimbalClient
 from timbal_integrations.emulator import Emulator
 from timbal_integrations.summary import percentile, summarize
-
-from .helpers_core import make_run
 
 # --- percentile ------------------------------------------------------------------------
 

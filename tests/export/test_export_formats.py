@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 
+from tests.export.conftest import ClientFor
+from tests.export.helpers_export import NOW, jsonl_ids, jsonl_rows, parse_time
 from timbal_integrations import (
     RECORD_FIELDS,
     ExportError,
@@ -32,9 +34,6 @@ from timbal_integrations.export import (
     manifest_path,
     open_writer,
 )
-
-from .conftest import ClientFor
-from .helpers_export import NOW, jsonl_ids, jsonl_rows, parse_time
 
 pa = pytest.importorskip("pyarrow")
 pq = pytest.importorskip("pyarrow.parquet")

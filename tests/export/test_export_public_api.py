@@ -4,37 +4,22 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+from types import ModuleType
+
+import pytest
 
 import timbal_integrations.cli
 import timbal_integrations.export as export
-
-DOCUMENTED = {
-    "FORMATS",
-    "PARQUET_INSTALL_HINT",
-    "CsvWriter",
-    "ExportProgress",
-    "ExportResult",
-    "JsonlWriter",
-    "ParquetWriter",
-    "PendingExport",
-    "RunWriter",
-    "export_runs",
-    "infer_format",
-    "manifest_path",
-    "open_writer",
-    "parquet_available",
-    "parquet_schema",
-    "pending_export",
-}
+from tests.support.exports import exposed_members
 
 
-def test_all_is_the_documented_list() -> None:
-    assert set(export.__all__) == DOCUMENTED
-    for name in export.__all__:
-        assert getattr(export, name, None) is not None, name
-    assert timbal_integrations.cli.__all__
-    for name in timbal_integrations.cli.__all__:
-        assert hasattr(timbal_integrations.cli, name), name
+@pytest.mark.parametrize("package", [export, timbal_integrations.cli], ids=["export", "cli"])
+def test_all_is_what_the_package_exports(package: ModuleType) -> None:
+    # Derived, not copied (as httpx's test_exported_members): both packages load their
+    # names lazily, and serve exactly their __all__.
+    assert set(package.__all__) == exposed_members(package)
+    for name in package.__all__:
+        assert getattr(package, name, None) is not None, name
 
 
 def test_export_runs_signature() -> None:

@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 
+from tests.export.conftest import ClientFor
+from tests.export.helpers_export import NOW, jsonl_ids
 from timbal_integrations import APIStatusError, ExportError, QueryError, RunQuery, TimbalError
 from timbal_integrations.emulator import Emulator
 from timbal_integrations.export import (
@@ -21,9 +23,6 @@ from timbal_integrations.export import (
     manifest_path,
     pending_export,
 )
-
-from .conftest import ClientFor
-from .helpers_export import NOW, jsonl_ids
 
 pq = pytest.importorskip("pyarrow.parquet")
 

@@ -15,6 +15,8 @@ import httpx
 import orjson
 import pytest
 
+from tests.export.conftest import ClientFor
+from tests.export.helpers_export import NOW, jsonl_ids
 from timbal_integrations import ExportError, RunQuery
 from timbal_integrations.emulator import Emulator
 from timbal_integrations.export import (
@@ -23,9 +25,6 @@ from timbal_integrations.export import (
     parquet_available,
     pending_export,
 )
-
-from .conftest import ClientFor
-from .helpers_export import NOW, jsonl_ids
 
 
 @pytest.fixture(scope="module")

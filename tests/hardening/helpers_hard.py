@@ -11,14 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import subprocess
-import sys
 import threading
-import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Final
 from urllib.parse import parse_qsl, urlsplit
 
@@ -32,20 +27,14 @@ __all__ = [
     "ORG",
     "PROJECT",
     "SECRET_KEY",
-    "TIMBAL_RUNS",
     "BrokenServer",
     "Request",
     "chaos_policy",
-    "cli_env",
     "http_response",
     "json_response",
     "page_body",
     "real_sleeps",
-    "run_cli",
-    "run_json",
     "serve_asgi",
-    "start_cli",
-    "wait_until",
 ]
 
 #: The API key of every hardening test: distinctive, so that finding it anywhere is a leak.
@@ -54,9 +43,6 @@ SECRET_KEY: Final = "tk_hard_S3CR3T_5e9d1f7b3a_key"
 MCP_TOKEN: Final = "mcp-hard-T0KEN-8c2e6a4f0b9d7e1c"
 ORG: Final = "org_hard"
 PROJECT: Final = "proj_hard"
-
-#: The installed console script, next to the interpreter running the tests.
-TIMBAL_RUNS: Final = Path(sys.executable).parent / "timbal-runs"
 
 #: A bad day: a quarter of the requests fail with every kind of transient fault.
 CHAOS: Final[dict[str, Any]] = {
@@ -79,26 +65,6 @@ def real_sleeps() -> Iterator[None]:
     """Within the block retries really wait (the suite switches waiting off by default)."""
     with retry.testing(False):
         yield
-
-
-def run_json(**overrides: Any) -> dict[str, Any]:
-    """One valid run, as the list endpoint serves it."""
-    run: dict[str, Any] = {
-        "id": "run_0001",
-        "idempotency_key": "idem-0001",
-        "status": "success",
-        "created_at": "2025-12-01T10:00:00Z",
-        "duration_ms": 1200,
-        "cost_usd": 0.01,
-        "cost_credits": 1.0,
-        "group_id": "run_0001",
-        "parent_id": None,
-        "last_reaction_sentiment": None,
-        "user": {"id": "usr_1", "name": "Ada", "email": "ada@example.test"},
-        "workforce": {"id": "wf_1", "name": "support", "type": "agent"},
-    }
-    run.update(overrides)
-    return run
 
 
 def http_response(
@@ -256,50 +222,6 @@ class BrokenServer:
 def page_body(runs: list[dict[str, Any]], token: str | None) -> bytes:
     """A valid list page."""
     return json_response(200, {"runs": runs, "next_page_token": token})
-
-
-def cli_env(settings: Mapping[str, str] | None = None, **extra: str) -> dict[str, str]:
-    """A CLI process's environment: no stray TIMBAL_* settings, retries without waiting."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TIMBAL_")}
-    env.pop("PYTHONWARNINGS", None)
-    env["TIMBAL_RETRY_TESTING"] = "1"
-    env.update(settings or {})
-    env.update(extra)
-    return env
-
-
-def run_cli(
-    args: list[str], settings: Mapping[str, str] | None = None, *, timeout: float = 120
-) -> subprocess.CompletedProcess[str]:
-    """``timbal-runs ARGS`` to completion, output captured."""
-    return subprocess.run(
-        [str(TIMBAL_RUNS), *args],
-        env=cli_env(settings),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        stdin=subprocess.DEVNULL,
-    )
-
-
-def start_cli(args: list[str], settings: Mapping[str, str]) -> subprocess.Popen[bytes]:
-    """``timbal-runs ARGS`` in the background (output discarded)."""
-    return subprocess.Popen(
-        [str(TIMBAL_RUNS), *args],
-        env=cli_env(settings),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-
-
-def wait_until(condition: Callable[[], bool], *, timeout: float = 60, what: str = "") -> None:
-    """Poll ``condition`` until it holds (a deadline-bounded poll, not a sleep)."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what or condition}")
-        time.sleep(0.002)
 
 
 @contextlib.contextmanager

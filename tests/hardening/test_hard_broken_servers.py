@@ -17,19 +17,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers_hard import (
+from mcp import Client
+
+from mcp_server import ServerSettings, create_server
+from tests.hardening.helpers_hard import (
     SECRET_KEY,
     BrokenServer,
     Request,
     http_response,
     json_response,
     page_body,
-    run_cli,
-    run_json,
 )
-from mcp import Client
-
-from mcp_server import ServerSettings, create_server
+from tests.support.processes import run_cli
+from tests.support.runs import make_run
 from timbal_integrations import (
     APIConnectionError,
     APIStatusError,
@@ -65,11 +65,11 @@ def always(answer: bytes | None) -> Callable[[Request, int], bytes | None]:
 def token_loop(request: Request, number: int) -> bytes:
     """A -> B -> A: the third page hands back a token the client already followed."""
     following = {None: "A", "A": "B", "B": "A"}[request.params.get("page_token")]
-    return page_body([run_json(id=f"run_{number}")], following)
+    return page_body([make_run(id=f"run_{number}")], following)
 
 
 def stuck_token(request: Request, number: int) -> bytes:
-    return page_body([run_json(id=f"run_{number}")], "same-token-every-time")
+    return page_body([make_run(id=f"run_{number}")], "same-token-every-time")
 
 
 def echo_key(request: Request, number: int) -> bytes:
@@ -127,7 +127,7 @@ CASES = [
     ),
     (
         "wrong-types",
-        always(page_body([run_json(created_at="yesterday", cost_usd="cheap")], None)),
+        always(page_body([make_run(created_at="yesterday", cost_usd="cheap")], None)),
         ResponseValidationError,
         1,
         ["runs.0.created_at: Input should be a valid datetime", "2 problem(s)"],
@@ -141,7 +141,7 @@ CASES = [
     ),
     (
         "body-is-a-list",
-        always(json_response(200, [run_json()])),
+        always(json_response(200, [make_run()])),
         ResponseValidationError,
         1,
         ["body: Input should be an object"],
@@ -321,8 +321,8 @@ def test_a_transient_fault_then_success_is_invisible() -> None:
             return faults[number]
         token = request.params.get("page_token")
         if token is None:
-            return page_body([run_json(id="run_a")], "p2")
-        return page_body([run_json(id="run_b")], None)
+            return page_body([make_run(id="run_a")], "p2")
+        return page_body([make_run(id="run_b")], None)
 
     with BrokenServer(responder).running() as server:
         with server.client(max_retries=len(faults)) as client:
@@ -336,13 +336,13 @@ def test_a_transient_fault_then_success_is_invisible() -> None:
 
 def broken_second_page(request: Request, number: int) -> bytes:
     if request.params.get("page_token") is None:
-        return page_body([run_json(id=f"run_{i}") for i in range(5)], "page-2")
+        return page_body([make_run(id=f"run_{i}") for i in range(5)], "page-2")
     return http_response(502, NGINX_502, content_type="text/html")
 
 
 def invalid_second_page(request: Request, number: int) -> bytes:
     if request.params.get("page_token") is None:
-        return page_body([run_json(id=f"run_{i}") for i in range(5)], "page-2")
+        return page_body([make_run(id=f"run_{i}") for i in range(5)], "page-2")
     return http_response(200, b"{not json")
 
 
@@ -416,7 +416,7 @@ def test_cli_list_of_a_listing_that_breaks_midway(tmp_path: Path) -> None:
 
     def responder(request: Request, number: int) -> bytes:
         if request.params.get("page_token") is None:
-            return page_body([run_json(id=f"run_{i:03d}") for i in range(120)], "page-2")
+            return page_body([make_run(id=f"run_{i:03d}") for i in range(120)], "page-2")
         return http_response(502, NGINX_502, content_type="text/html")
 
     with BrokenServer(responder).running() as server:

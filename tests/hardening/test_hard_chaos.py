@@ -20,10 +20,11 @@ from typing import Any
 
 import orjson
 import pytest
-from helpers_hard import CHAOS, SECRET_KEY, chaos_policy, real_sleeps, run_cli
 from mcp import Client
 
 from mcp_server import ServerSettings, create_server
+from tests.hardening.helpers_hard import CHAOS, SECRET_KEY, chaos_policy, real_sleeps
+from tests.support.processes import run_cli
 from timbal_integrations import AsyncTimbalClient, TimbalClient
 from timbal_integrations.emulator import FAULT_KINDS, FIXED_END, Emulator
 

@@ -16,59 +16,22 @@ import os
 import random
 import signal
 import subprocess
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
-from helpers_hard import SECRET_KEY, run_cli, start_cli, wait_until
 
+from tests.hardening.helpers_hard import SECRET_KEY
+from tests.support.files import TargetWatcher, part_size
+from tests.support.processes import run_cli, start_cli, wait_until
 from timbal_integrations.emulator import Emulator
 from timbal_integrations.export import pending_export
 
 pytestmark = pytest.mark.timeout(240)
 
 KILLS = 4
-
-
-class TargetWatcher:
-    """Records every size at which the target path was seen, from another thread."""
-
-    def __init__(self, target: Path) -> None:
-        self.target = target
-        self.sightings: list[int] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._watch, daemon=True)
-
-    def _watch(self) -> None:
-        while not self._stop.wait(0.001):
-            try:
-                size = self.target.stat().st_size
-            except FileNotFoundError:
-                continue
-            self.sightings.append(size)
-
-    def __enter__(self) -> TargetWatcher:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(10)
-
-
-def part_size(target: Path) -> int:
-    """Bytes written so far: ``PATH.part``, plus the window spools of a parallel export
-    (``PATH.part.w<N>``, appended to ``PATH.part`` only at the end)."""
-    total = 0
-    for path in (Path(f"{target}.part"), *target.parent.glob(f"{target.name}.part.w*")):
-        try:
-            total += path.stat().st_size
-        except FileNotFoundError:
-            continue
-    return total
 
 
 def read_ids(target: Path, fmt: str) -> list[str]:
@@ -114,7 +77,12 @@ def test_kill_9_again_and_again_then_resume_is_exact(
     killed_at: list[int] = []
     with TargetWatcher(target) as watcher:
         for number, point in enumerate(kill_points(emu, f"{fmt}-{parallel}")):
-            process = start_cli([*args, "--resume"] if number else args, emu.env())
+            process = start_cli(
+                [*args, "--resume"] if number else args,
+                emu.env(),
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
             try:
 
                 def reached(point: int = point, process: subprocess.Popen[bytes] = process) -> bool:

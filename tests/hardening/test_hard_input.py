@@ -16,10 +16,11 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
-from helpers_hard import ORG, PROJECT, SECRET_KEY, BrokenServer, json_response, run_cli
 from mcp import Client
 
 from mcp_server import ServerSettings, create_server
+from tests.hardening.helpers_hard import ORG, PROJECT, SECRET_KEY, BrokenServer, json_response
+from tests.support.processes import run_cli
 from timbal_integrations import (
     NotFoundError,
     RetryPolicy,

@@ -15,13 +15,13 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from helpers_hard import SECRET_KEY
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from mcp import Client
 
 from mcp_server import ServerSettings, create_server
 from mcp_server.shaping import Cursor
+from tests.hardening.helpers_hard import SECRET_KEY
 from timbal_integrations import QueryError, RunQuery, parse_time
 from timbal_integrations.emulator import FIXED_END, Emulator, run_emulator
 from timbal_integrations.query import format_time, to_epoch_ms

@@ -15,20 +15,20 @@ from typing import Any
 
 import httpx2
 import pytest
-from helpers_hard import (
-    MCP_TOKEN,
-    SECRET_KEY,
-    BrokenServer,
-    json_response,
-    run_cli,
-    serve_asgi,
-)
 from mcp import Client, StdioServerParameters
 from mcp.client.stdio import stdio_client
 from mcp.client.streamable_http import streamable_http_client
 
 from mcp_server import ServerSettings, create_server
 from mcp_server.transport import BearerTokenMiddleware, build_http_app
+from tests.hardening.helpers_hard import (
+    MCP_TOKEN,
+    SECRET_KEY,
+    BrokenServer,
+    json_response,
+    serve_asgi,
+)
+from tests.support.processes import run_cli
 from timbal_integrations import (
     AsyncTimbalClient,
     AuthenticationError,

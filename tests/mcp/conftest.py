@@ -6,9 +6,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from helpers_mcp import API_KEY, make_server
 from mcp.server.mcpserver import MCPServer
 
+from tests.mcp.helpers_mcp import API_KEY, make_server
 from timbal_integrations.emulator import Emulator, run_emulator
 
 

@@ -8,12 +8,12 @@ from typing import Any
 
 import orjson
 import pytest
-from helpers_mcp import API_KEY, call, error_text, in_session, make_server, text_of
 from mcp.server.mcpserver import MCPServer
 from mcp.types import CallToolResult
 
 from mcp_server import ServerSettings, create_server
 from mcp_server.server import TimbalTools
+from tests.mcp.helpers_mcp import API_KEY, call, error_text, in_session, make_server, text_of
 from timbal_integrations.emulator import Emulator
 from timbal_integrations.errors import AuthenticationError, status_error
 from timbal_integrations.wording import describe

@@ -7,9 +7,9 @@ from typing import Any
 
 import orjson
 import pytest
-from helpers_mcp import call, error_text, text_of
 from mcp.server.mcpserver import MCPServer
 
+from tests.mcp.helpers_mcp import call, error_text, text_of
 from timbal_integrations.emulator import Emulator, generate_runs
 
 
@@ -61,7 +61,7 @@ def test_unknown_run_is_an_actionable_error(server: MCPServer[Any]) -> None:
 
 
 def test_huge_fields_are_cut_and_named(timbal_emulator_factory: Any) -> None:
-    from helpers_mcp import API_KEY, make_server
+    from tests.mcp.helpers_mcp import API_KEY, make_server
 
     runs = generate_runs(3, seed=5)
     big = dict(runs[0])

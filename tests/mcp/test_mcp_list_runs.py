@@ -7,7 +7,10 @@ from typing import Any
 
 import orjson
 import pytest
-from helpers_mcp import (
+from mcp import Client
+from mcp.server.mcpserver import MCPServer
+
+from tests.mcp.helpers_mcp import (
     call,
     error_text,
     expected_runs,
@@ -18,9 +21,6 @@ from helpers_mcp import (
     page_all,
     text_of,
 )
-from mcp import Client
-from mcp.server.mcpserver import MCPServer
-
 from timbal_integrations.emulator import FIXED_END, Emulator
 
 DAY = timedelta(days=1)

@@ -21,11 +21,11 @@ from typing import Any, TextIO
 
 import httpx2
 import pytest
-from helpers_mcp import API_KEY, expected_runs, ids, page_all
 from mcp import Client, StdioServerParameters
 from mcp.client.stdio import stdio_client
 from mcp.client.streamable_http import streamable_http_client
 
+from tests.mcp.helpers_mcp import API_KEY, expected_runs, ids, page_all
 from timbal_integrations.emulator import Emulator
 
 BIN = Path(sys.executable).parent

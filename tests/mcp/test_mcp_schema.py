@@ -13,11 +13,11 @@ from typing import Any
 
 import jsonschema  # type: ignore[import-untyped]
 import pytest
-from helpers_mcp import in_session
 from mcp.server.mcpserver import MCPServer
 from mcp.types import Tool
 
 from mcp_server import SERVER_NAME, TOOL_NAMES
+from tests.mcp.helpers_mcp import in_session
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"
 FILTERS = [

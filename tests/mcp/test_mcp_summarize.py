@@ -11,10 +11,18 @@ from typing import Any
 
 import orjson
 import pytest
-from helpers_mcp import API_KEY, call, created, expected_runs, in_session, make_server, text_of
 from mcp import Client
 from mcp.server.mcpserver import MCPServer
 
+from tests.mcp.helpers_mcp import (
+    API_KEY,
+    call,
+    created,
+    expected_runs,
+    in_session,
+    make_server,
+    text_of,
+)
 from timbal_integrations import RunQuery, TimbalClient
 from timbal_integrations.emulator import FIXED_END, Emulator
 from timbal_integrations.summary import summarize
