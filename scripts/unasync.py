@@ -66,9 +66,11 @@ def unasync_line(line: str, used: set[int]) -> str:
     return line
 
 
-def _ruff(args: list[str], text: str, target: Path) -> str:
+def _ruff(args: list[str], text: str) -> str:
+    # Named as the real target whatever the output path: ruff reads the project's
+    # settings (line length, first-party packages) from where the file lives.
     result = subprocess.run(
-        [sys.executable, "-m", "ruff", *args, "--stdin-filename", str(target), "-"],
+        [sys.executable, "-m", "ruff", *args, "--stdin-filename", str(TARGET), "-"],
         input=text,
         capture_output=True,
         text=True,
@@ -80,16 +82,16 @@ def _ruff(args: list[str], text: str, target: Path) -> str:
     return result.stdout
 
 
-def generate(source: Path, target: Path) -> str:
-    """The text ``target`` should hold, generated from ``source``."""
+def generate(source: Path) -> str:
+    """The text of the sync client, generated from ``source``."""
     used: set[int] = set()
     lines = [unasync_line(line, used) for line in source.read_text().splitlines(keepends=True)]
     unused = [SUBS[i] for i in range(len(SUBS)) if i not in used]
     if unused:
         raise SystemExit(f"unasync: these substitutions were not used: {unused}")
     text = HEADER + "".join(lines)
-    text = _ruff(["check", "--fix", "--select", "I", "--quiet"], text, target)
-    return _ruff(["format", "--quiet"], text, target)
+    text = _ruff(["check", "--fix", "--select", "I", "--quiet"], text)
+    return _ruff(["format", "--quiet"], text)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -99,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("source", nargs="?", type=Path, default=SOURCE)
     parser.add_argument("target", nargs="?", type=Path, default=TARGET)
     args = parser.parse_args(argv)
-    expected = generate(args.source, args.target)
+    expected = generate(args.source)
     if not args.check:
         args.target.write_text(expected)
         print(f"unasync: wrote {args.target}")

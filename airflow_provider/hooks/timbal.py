@@ -114,7 +114,8 @@ class TimbalHook(BaseHook):
     def setting_names(self) -> dict[str, str]:
         """What this hook calls each of the core's settings, for messages.
 
-        A setting given as a hook argument is called by that argument (``org_id``);
+        A setting given as a hook argument is called by that argument (``the org_id
+        argument``);
         otherwise by the connection field it comes from (``the password of connection
         'timbal_default'``).
         """
@@ -132,7 +133,7 @@ class TimbalHook(BaseHook):
             "project_id": self._project_id,
         }
         return {
-            VARIABLES[setting]: setting if given[setting] else field
+            VARIABLES[setting]: f"the {setting} argument" if given[setting] else field
             for setting, field in fields.items()
         }
 

@@ -241,6 +241,8 @@ def test_permanent_errors_fail_at_once_without_retries(
         assert str(tis[task_id].state) == "failed"
         assert tis[task_id].try_number == 1, f"{task_id} was retried"
     assert "401 Unauthorized from GET" in log
+    # the hint names the connection's field, not a variable the provider never reads
+    assert "the API key was rejected — check the password of connection 'timbal_wrong'" in log
     assert "sort_by: 'x' is not one of id, created_at" in log
     assert "format: 'xml' is not one of jsonl, csv, parquet" in log
     assert "tk-wrong-000000" not in log

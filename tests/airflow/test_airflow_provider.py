@@ -175,6 +175,10 @@ def test_hook_default_connection_and_argument_overrides(airflow_env: AirflowEnv)
     assert not ok
     assert message.startswith("403 Forbidden from GET /orgs/demo-org/projects/someone-elses-")
     assert "Insufficient permissions" in message  # the API's own words
+    # the project came from the hook's argument, the org from the connection's extra
+    assert message.endswith(
+        "check the org_id extra of connection 'timbal_default' and the project_id argument)"
+    )
 
 
 def test_hook_names_the_missing_connection_field(
@@ -197,7 +201,7 @@ def test_hook_names_the_missing_connection_field(
     with TimbalHook("timbal_no_org", org_id=emu.org_id) as hook:
         assert hook.get_conn().config.org_id == emu.org_id
     # a bad value is named where it came from: the argument, or the connection's field
-    with pytest.raises(ConfigError, match=r"^host: 'ftp://x' has scheme 'ftp'"):
+    with pytest.raises(ConfigError, match=r"^the host argument: 'ftp://x' has scheme 'ftp'"):
         TimbalHook("timbal_no_org", org_id="o", host="ftp://x").get_conn()
     conn["host"] = "ftp://y"
     monkeypatch.setenv("AIRFLOW_CONN_TIMBAL_BAD_HOST", json.dumps(conn))

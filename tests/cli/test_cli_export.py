@@ -8,6 +8,7 @@ import hashlib
 import json
 import os
 import pty
+import re
 import signal
 import subprocess
 import sys
@@ -229,11 +230,11 @@ def test_api_failure_exits_1_and_says_how_to_resume(
     assert not target.exists()
 
 
-def test_progress_on_a_terminal(timbal_emulator_factory: Any, tmp_path: Path) -> None:
-    emu = timbal_emulator_factory(runs=4_000, latency_ms=5)
+def _export_on_a_terminal(emu: Emulator, target: Path) -> str:
+    """``timbal-runs export`` with stderr on a pseudo-terminal: what it showed there."""
     master, slave = pty.openpty()
     proc = subprocess.Popen(
-        [str(BIN), "export", "--out", str(tmp_path / "runs.jsonl")],
+        [str(BIN), "export", "--out", str(target)],
         env=cli_env(emu),
         stdout=subprocess.DEVNULL,
         stderr=slave,
@@ -250,10 +251,30 @@ def test_progress_on_a_terminal(timbal_emulator_factory: Any, tmp_path: Path) ->
         chunks.append(data)
     os.close(master)
     assert proc.wait(timeout=60) == 0
-    text = b"".join(chunks).decode()
+    return b"".join(chunks).decode()
+
+
+def test_progress_on_a_terminal(timbal_emulator_factory: Any, tmp_path: Path) -> None:
+    emu = timbal_emulator_factory(runs=4_000, latency_ms=5)
+    text = _export_on_a_terminal(emu, tmp_path / "runs.jsonl")
     assert "runs/s" in text
     assert "\r" in text
     assert "wrote 4,000 runs" in text
+    assert "retr" not in text
+
+
+def test_the_progress_line_counts_retries(timbal_emulator_factory: Any, tmp_path: Path) -> None:
+    # Retries reach the progress line through the client's on_retry hook (no log line is
+    # read): 80 pages of at least 20 ms each, a third of them answered 503 first.
+    emu = timbal_emulator_factory(runs=4_000, latency_ms=20, fault_rate=0.3, fault_kinds=["503"])
+    text = _export_on_a_terminal(emu, tmp_path / "runs.jsonl")
+    assert "wrote 4,000 runs" in text
+    assert emu.stats.faults_total > 0
+    shown = [int(m) for m in re.findall(r"· (\d+) retr(?:y|ies)", text)]
+    assert shown, text
+    assert shown == sorted(shown)  # a running count
+    assert max(shown) <= emu.stats.faults_total
+    assert "retrying in" not in text  # the log lines stay for --debug
 
 
 def test_parquet_without_pyarrow_says_how_to_install(

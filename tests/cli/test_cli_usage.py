@@ -104,7 +104,11 @@ def test_rejected_key_exits_1_without_the_key_or_a_traceback(timbal_emulator: Em
     assert result.returncode == 1
     line = one_error_line(result.stderr)
     assert "401" in line
+    assert line.endswith("(the API key was rejected — check TIMBAL_API_KEY)")
     assert SECRET not in result.stderr + result.stdout
+    # a key given by flag is named by its flag: the hint names what the user set
+    flagged = run_cli(["list", "--limit", "1", "--api-key", SECRET], timbal_emulator)
+    assert one_error_line(flagged.stderr).endswith("(the API key was rejected — check --api-key)")
     debug = run_cli(["list", "--limit", "1", "--debug"], env=env)
     assert debug.returncode == 1
     assert "Traceback" in debug.stderr

@@ -35,6 +35,7 @@ from timbal_integrations import (
     AsyncTimbalClient,
     AuthenticationError,
     BadRequestError,
+    ConfigError,
     NotFoundError,
     PaginationLoopError,
     PermissionDeniedError,
@@ -49,6 +50,8 @@ from timbal_integrations import (
     __version__,
     retry,
 )
+from timbal_integrations.config import resolve_config
+from timbal_integrations.retry import RetryDetails
 
 T0 = datetime(2025, 12, 1, tzinfo=UTC)
 
@@ -418,6 +421,68 @@ def test_get_run_is_retried(kind: str, sleeps: SleepRecorder) -> None:
     assert driver.requests == 4
     assert sleeps.delays[0] == 1.0
     assert len(sleeps.delays) == 3
+
+
+def test_on_retry_receives_each_retry_as_data(kind: str) -> None:
+    seen: list[RetryDetails] = []
+    api = FakeApi(
+        detail=make_run(5),
+        script=[_r(429, {"Retry-After": "1"}), httpx.ReadTimeout("slow"), _r(502)],
+    )
+    driver = mock_driver(kind, api, on_retry=seen.append, max_retries=5)
+    assert driver.get_run("run_00005").id == "run_00005"
+    path = f"{RUNS_PATH}/run_00005"
+    assert [(d.attempt, d.status_code, d.error, d.retry_after) for d in seen] == [
+        (1, 429, None, True),
+        (2, None, "ReadTimeout", False),
+        (3, 502, None, False),
+    ]
+    assert all(d.path == path and d.max_retries == 5 for d in seen)
+    assert seen[0].delay == 1.0  # the server's Retry-After
+    assert 0.0 <= seen[1].delay <= 1.0  # backoff: uniform(0, min(30, 0.5 * 2**1))
+    assert 0.0 <= seen[2].delay <= 2.0
+
+
+def test_an_on_retry_hook_that_raises_stops_the_retries(kind: str) -> None:
+    def enough(details: RetryDetails) -> None:
+        raise RuntimeError(f"enough after {details.status_code}")
+
+    api = FakeApi(make_runs(1), script=[_r(503), _r(503)])
+    with pytest.raises(RuntimeError, match="enough after 503"):
+        mock_driver(kind, api, on_retry=enough).list_runs()
+    assert api.count == 1
+
+
+def test_on_retry_is_kept_on_the_client_and_reaches_parallel_windows() -> None:
+    seen: list[RetryDetails] = []
+    api = FakeApi(make_runs(240), page_size=7, honour_time=True, script=[None, None, _r(503)])
+    config = resolve_config(KEY, host=BASE, org_id=ORG, project_id=PROJECT, env={})
+    with TimbalClient.from_config(config, transport=api.transport(), on_retry=seen.append) as c:
+        assert c.on_retry == seen.append
+        window = {"since": T0, "until": T0 + timedelta(hours=1)}
+        assert len(list(c.list_runs(parallel=4, **window))) == 240  # through the bridge
+        assert c.requests_made == api.count
+    assert [d.status_code for d in seen] == [503]
+    c.on_retry = None
+    assert c.on_retry is None
+
+
+def test_from_config_builds_either_client_without_reading_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TIMBAL_ORG_ID", "from-the-environment")
+    config = resolve_config(KEY, host=BASE, org_id=ORG, project_id=PROJECT, env={})
+    policy = RetryPolicy(max_retries=2)
+    with TimbalClient.from_config(config, timeout=5.0, retry_policy=policy) as client:
+        assert client.config is config
+        assert client.retry_policy is policy
+        assert client.timeout.read == 5.0
+    async_client = AsyncTimbalClient.from_config(config, max_retries=1)
+    assert async_client.config.org_id == ORG
+    assert async_client.retry_policy.max_retries == 1
+    asyncio.run(async_client.aclose())
+    with pytest.raises(ConfigError, match="config: a dict is not a ClientConfig"):
+        TimbalClient.from_config({"org_id": ORG})  # type: ignore[arg-type]
 
 
 def test_testing_switch_means_no_sleep(kind: str, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from tests.support.runs import make_run
 from timbal_integrations import Run, TimbalClient
 from timbal_integrations.emulator import Emulator
-from timbal_integrations.summary import percentile, summarize
+from timbal_integrations.summary import ExactSum, SummaryBuilder, percentile, summarize
 
 # --- percentile ------------------------------------------------------------------------
 
@@ -260,3 +260,72 @@ def test_summary_bound_stops_paging(timbal_emulator: Emulator) -> None:
     assert not s.complete
     assert requests == 3  # 100 runs and one look-ahead, 50 per page
     check(s.to_dict(), recompute(timbal_emulator.runs[:100]))
+
+
+# --- the fold ------------------------------------------------------------------------------
+
+_COSTS = st.floats(min_value=0, max_value=1e6, allow_nan=False, allow_infinity=False)
+_RUN = st.fixed_dictionaries(
+    {
+        "status": st.sampled_from(["success", "error", "cancelled", "running"]),
+        "cost_usd": _COSTS,
+        "cost_credits": _COSTS,
+        "duration_ms": st.none() | st.integers(min_value=0, max_value=10**9),
+        "user": st.sampled_from(["usr_1", "usr_2", "usr_3"]),
+        "sentiment": st.none() | st.sampled_from(["positive", "negative"]),
+        "second": st.integers(min_value=0, max_value=86_399),
+    }
+)
+
+
+def _run_of(i: int, spec: dict[str, Any]) -> Run:
+    second = spec["second"]
+    clock = f"{second // 3600:02d}:{second // 60 % 60:02d}:{second % 60:02d}"
+    return Run.model_validate(
+        make_run(
+            i,
+            status=spec["status"],
+            cost_usd=spec["cost_usd"],
+            cost_credits=spec["cost_credits"],
+            duration_ms=spec["duration_ms"],
+            last_reaction_sentiment=spec["sentiment"],
+            created_at=f"2025-12-01T{clock}Z",
+            user={"id": spec["user"], "name": spec["user"], "email": f"{spec['user']}@x.test"},
+        )
+    )
+
+
+@settings(max_examples=60, deadline=None)
+@given(specs=st.lists(_RUN, max_size=60), cut=st.integers(min_value=1, max_value=70))
+def test_the_builder_is_summarize(specs: list[dict[str, Any]], cut: int) -> None:
+    runs = [_run_of(i, spec) for i, spec in enumerate(specs)]
+    builder = SummaryBuilder()
+    for run in runs:
+        builder.add(run)
+    assert builder.total == len(runs)
+    assert builder.result() == summarize(runs)
+    # summarize(max_runs=) is the builder stopped early
+    partial = SummaryBuilder()
+    for run in runs[:cut]:
+        partial.add(run)
+    assert partial.result(complete=len(runs) <= cut) == summarize(runs, max_runs=cut)
+    # exact sums: the same as math.fsum over every cost, in whatever order
+    assert builder.result().cost_usd_total == math.fsum(r.cost_usd for r in runs)
+    assert summarize(list(reversed(runs))).cost_usd_total == math.fsum(r.cost_usd for r in runs)
+
+
+@settings(max_examples=200, deadline=None)
+@given(values=st.lists(st.floats(min_value=-1e300, max_value=1e300, allow_nan=False)))
+def test_exact_sum_is_fsum(values: list[float]) -> None:
+    total = ExactSum()
+    for value in values:
+        total.add(value)
+    assert total.value() == math.fsum(values)
+
+
+def test_exact_sum_where_a_plain_sum_drifts() -> None:
+    total = ExactSum()
+    for value in [0.1] * 10 + [1e16, 1.0, -1e16]:
+        total.add(value)
+    assert total.value() == math.fsum([0.1] * 10 + [1e16, 1.0, -1e16]) == 2.0
+    assert sum([0.1] * 10 + [1e16, 1.0, -1e16]) != 2.0

@@ -116,6 +116,24 @@ def test_a_rejected_key(emu: Emulator) -> None:
         assert wrong not in message
 
 
+def test_a_setting_given_to_the_server_is_named_as_such(emu: Emulator) -> None:
+    # The key came from create_server (or timbal-mcp --api-key), not the environment:
+    # the hint names what was actually set.
+    wrong = "tk_test_WRONGkey_1111111111111"
+    server = create_server(env=emu.env(), api_key=wrong)
+    message = error_text(call(server, "list_runs", {}))
+    assert "the API key was rejected — check the server's api_key setting" in message
+    assert "TIMBAL_API_KEY" not in message
+    assert wrong not in message
+
+
+def test_the_package_exports_what_it_declares() -> None:
+    import mcp_server
+    from tests.support.exports import exposed_members
+
+    assert set(mcp_server.__all__) == exposed_members(mcp_server)
+
+
 def test_a_forbidden_project(emu: Emulator) -> None:
     server = create_server(env={**emu.env(), "TIMBAL_PROJECT_ID": "someone-elses"})
     message = error_text(call(server, "list_runs", {}))

@@ -101,7 +101,7 @@ def test_stdio_reports_missing_configuration(emu: Emulator, tmp_path: Path) -> N
         errlog.seek(0)
         stderr = errlog.read()
     assert "configuration problem" in stderr
-    assert "TIMBAL_API_KEY" in stderr
+    assert "TIMBAL_API_KEY (or pass --api-key)" in stderr  # timbal-mcp's flag, worded by the core
     assert result.is_error
     assert "TIMBAL_API_KEY" in result.content[0].text
 
