@@ -66,8 +66,8 @@ class Workforce(BaseModel):
     deleted_at: int | None = None
 
 
-class Run(BaseModel):
-    """One run as the list endpoint returns it (the spec's ``RunPreview``)."""
+class _RunFields(BaseModel):
+    """The fields a run has in both forms the API sends (list item and detail)."""
 
     model_config = _OPEN
 
@@ -82,12 +82,21 @@ class Run(BaseModel):
     parent_id: str | None = None
     last_reaction_sentiment: str | None = None
     user: UserRef
-    workforce: Workforce
 
     @field_validator("created_at", mode="after")
     @classmethod
     def _created_at_utc(cls, value: datetime) -> datetime:
         return _utc(value)
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict with every field the server sent, unknown ones included."""
+        return self.model_dump(mode="json")
+
+
+class Run(_RunFields):
+    """One run as the list endpoint returns it (the spec's ``RunPreview``)."""
+
+    workforce: Workforce
 
     @property
     def is_root(self) -> bool:
@@ -100,39 +109,13 @@ class Run(BaseModel):
         row = record_row(self.model_dump(include=SOURCE_KEYS), self.created_at)
         return dict(zip(RECORD_FIELDS, row, strict=True))
 
-    def to_json_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict with every field the server sent, unknown ones included."""
-        return self.model_dump(mode="json")
 
-
-class RunDetail(BaseModel):
+class RunDetail(_RunFields):
     """One run as ``GET .../runs/{run_id}`` returns it (the spec's ``RunDetail``)."""
 
-    model_config = _OPEN
-
-    id: str
-    idempotency_key: str
-    status: str
-    created_at: datetime
-    duration_ms: int | None = None
-    cost_usd: float
-    cost_credits: float
-    group_id: str | None = None
-    parent_id: str | None = None
-    last_reaction_sentiment: str | None = None
-    user: UserRef
     workforce: Workforce | None = None
     status_detail: Any = None
     trace: Any = None
-
-    @field_validator("created_at", mode="after")
-    @classmethod
-    def _created_at_utc(cls, value: datetime) -> datetime:
-        return _utc(value)
-
-    def to_json_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict with every field the server sent, unknown ones included."""
-        return self.model_dump(mode="json")
 
 
 class RunsPage(BaseModel):
