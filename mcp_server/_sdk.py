@@ -50,8 +50,12 @@ def argument_problem(tool: str, error: ValidationError, known: list[str]) -> str
             problems.append(f"`{name}` is required: expected {expected(name)}")
         else:
             got = shown(first.get("input"))
-            reason = first["msg"] if len(items) == 1 else "not accepted"
-            reason = reason.removeprefix("Value error, ")
+            if len(items) > 1:
+                reason = "not accepted"
+            elif first["type"] == "value_error":  # our own validator's ValueError
+                reason = str(first.get("ctx", {}).get("error", first["msg"]))
+            else:
+                reason = first["msg"]
             problems.append(f"`{name}`: {reason} (got {got}); expected {expected(name)}")
     return f"Invalid arguments for {tool}: " + "; ".join(problems)
 
