@@ -23,6 +23,7 @@ from typing import Any, Final
 
 import orjson
 
+from timbal_integrations import defaults
 from timbal_integrations.errors import QueryError
 from timbal_integrations.models import Run, RunDetail
 from timbal_integrations.query import format_time
@@ -39,7 +40,7 @@ __all__ = [
 ]
 
 CURSOR_VERSION: Final = 1
-_MAX_CURSOR_CHARS: Final = 4096
+_MAX_CURSOR_CHARS: Final = defaults.MCP_MAX_CURSOR_CHARS
 _BAD_CURSOR: Final = (
     "is not a cursor returned by list_runs; pass next_cursor back unchanged, "
     "or leave cursor out to start from the first run"
@@ -84,7 +85,7 @@ def _drop_nulls(value: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in value.items() if v is not None}
 
 
-def detail_dict(detail: RunDetail, *, max_chars: int = 40_000) -> dict[str, Any]:
+def detail_dict(detail: RunDetail, *, max_chars: int = defaults.MCP_DETAIL_CHARS) -> dict[str, Any]:
     """A run's detail fields, JSON-ready, nulls left out, bounded to about ``max_chars``.
 
     ``last_reaction_sentiment`` is renamed ``sentiment`` (as in list rows). Fields the

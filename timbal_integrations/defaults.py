@@ -28,6 +28,7 @@ __all__ = [
     "CLI_TABLE_LIMIT",
     "DEMO_RUNS",
     "MAX_CONNECTIONS",
+    "MAX_FILTER_CHARS",
     "MAX_PAGE_TOKEN_CHARS",
     "MAX_PARALLEL",
     "MAX_RETRIES",
@@ -37,6 +38,8 @@ __all__ = [
     "MCP_BACKOFF_MAX",
     "MCP_DEFAULT_LIMIT",
     "MCP_DEFAULT_MAX_RUNS",
+    "MCP_DETAIL_CHARS",
+    "MCP_MAX_CURSOR_CHARS",
     "MCP_MAX_EMAIL_SCAN",
     "MCP_MAX_LIMIT",
     "MCP_MAX_MAX_RUNS",
@@ -79,6 +82,9 @@ MAX_PAGE_TOKEN_CHARS: Final = 8192
 
 MAX_RUN_ID_CHARS: Final = 512
 """The longest run id or idempotency key accepted."""
+
+MAX_FILTER_CHARS: Final = 512
+"""The longest string filter value accepted (``status``, ``user_id``...)."""
 
 # --------------------------------------------------------------------------- paging
 
@@ -142,3 +148,10 @@ MCP_SUMMARY_TOP_N: Final = 25
 
 MCP_MAX_PAGES_PER_CALL: Final = 1_000
 """API pages one ``list_runs`` call reads at most."""
+
+MCP_MAX_CURSOR_CHARS: Final = 4096
+"""The longest ``list_runs`` cursor accepted back."""
+
+MCP_DETAIL_CHARS: Final = 40_000
+"""About how many characters of JSON a ``get_run`` result holds at most (the largest
+fields are cut to fit)."""

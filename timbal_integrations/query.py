@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Final
 
+from . import defaults
 from .errors import QueryError
 
 __all__ = [
@@ -65,7 +66,7 @@ _SPAN_UNITS: Final = {
     "wk": 604800,
     "wks": 604800,
 }
-_MAX_STRING = 512
+_MAX_STRING: Final = defaults.MAX_FILTER_CHARS
 _TIME_EXPECTED = "an ISO 8601 time, epoch milliseconds, or a span like 24h"
 
 Now = Callable[[], datetime]
