@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Final
 from .. import defaults
 from ..config import VARIABLES
 from ..query import FILTER_NAMES, RunQuery
-from .parsing import OneLineParser, flag, seconds, whole_number
+from .parsing import OneLineParser, Subcommands, flag, seconds, whole_number
 
 if TYPE_CHECKING:
     from ..client import TimbalClient
@@ -80,15 +80,35 @@ def add_parallel(
 
 @dataclass(frozen=True)
 class Parents:
-    """The parent parsers a command adds: ``filters`` (the filter flags) and ``common``
-    (connection, retries, timeout, ``--debug``)."""
+    """The parent parsers commands share: ``filters`` (the filter flags), ``common``
+    (connection, retries, timeout, ``--debug``) and ``debug`` (``--debug`` alone)."""
 
     filters: OneLineParser
     common: OneLineParser
+    debug: OneLineParser
+
+    def query_command(
+        self, commands: Subcommands, name: str, *, help: str, description: str
+    ) -> OneLineParser:
+        """The subparser of a command that queries runs: filters and connection flags."""
+        return commands.add_parser(
+            name, parents=[self.filters, self.common], help=help, description=description
+        )
+
+
+def _debug() -> OneLineParser:
+    parent = OneLineParser(add_help=False)
+    parent.add_argument(
+        "--debug",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="show tracebacks and every retry",
+    )
+    return parent
 
 
 def _common() -> OneLineParser:
-    parent = OneLineParser(add_help=False)
+    parent = OneLineParser(add_help=False, parents=[_debug()])
     group = parent.add_argument_group("connection (flags override the TIMBAL_* variables)")
     group.add_argument("--api-key", metavar="KEY", help="API key (TIMBAL_API_KEY)")
     group.add_argument(
@@ -109,12 +129,6 @@ def _common() -> OneLineParser:
         metavar="SECONDS",
         help=f"per-request timeout (default: {defaults.REQUEST_TIMEOUT:g})",
     )
-    parent.add_argument(
-        "--debug",
-        action="store_true",
-        default=argparse.SUPPRESS,
-        help="show tracebacks and every retry",
-    )
     return parent
 
 
@@ -133,7 +147,7 @@ def _filters() -> OneLineParser:
 
 def parents() -> Parents:
     """Fresh parent parsers for the commands."""
-    return Parents(filters=_filters(), common=_common())
+    return Parents(filters=_filters(), common=_common(), debug=_debug())
 
 
 def query_from(args: argparse.Namespace, now: datetime) -> RunQuery:

@@ -73,6 +73,23 @@ async def _fill(
     await put(None)
 
 
+def _unwrap(item: WindowPage[Any] | BaseException | None) -> WindowPage[Any] | None:
+    """What a filler handed over: a page, None (its window is done), or its failure,
+    raised here in the consumer."""
+    if isinstance(item, BaseException):
+        raise item
+    return item
+
+
+async def _cancel(tasks: list[asyncio.Task[None]]) -> None:
+    """Stop the fillers (the consumer is done or failed) and wait for them to end."""
+    import asyncio
+
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
 async def window_pages(
     client: AsyncTimbalClient,
     windows: Sequence[RunQuery],
@@ -112,17 +129,10 @@ async def window_pages(
     ]
     try:
         for index in todo:
-            while True:
-                item = await buffers[index].get()
-                if item is None:
-                    break
-                if isinstance(item, BaseException):
-                    raise item
+            while (item := _unwrap(await buffers[index].get())) is not None:
                 yield item
     finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await _cancel(tasks)
 
 
 async def window_pages_as_fetched(
@@ -152,14 +162,10 @@ async def window_pages_as_fetched(
     remaining = len(tasks)
     try:
         while remaining:
-            item = await out.get()
+            item = _unwrap(await out.get())
             if item is None:
-                remaining -= 1
-                continue
-            if isinstance(item, BaseException):
-                raise item
-            yield item
+                remaining -= 1  # a window is done
+            else:
+                yield item
     finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await _cancel(tasks)

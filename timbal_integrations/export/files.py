@@ -88,7 +88,7 @@ def replace_json(path: str, data: dict[str, Any]) -> None:
 
 
 def fsync_path(path: str) -> None:
-    """Flush a closed file's data to disk."""
+    """Flush a closed file's data (or a directory's entries) to disk."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -99,11 +99,7 @@ def fsync_path(path: str) -> None:
 def fsync_dir(path: str) -> None:
     """Flush the directory entry of ``path`` (after a rename), where the system allows."""
     with contextlib.suppress(OSError):
-        fd = os.open(os.path.dirname(path) or ".", os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        fsync_path(os.path.dirname(path) or ".")
 
 
 def remove(path: str) -> None:

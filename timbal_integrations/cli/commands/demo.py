@@ -35,6 +35,7 @@ def add_parser(commands: Subcommands, parents: Parents) -> None:
     """Add ``demo`` and its flags (no connection flags: it starts its own emulator)."""
     p = commands.add_parser(
         NAME,
+        parents=[parents.debug],
         help="zero-config demo: emulator, export, summary, next steps",
         description=(
             "Start the emulator in-process, export its runs to DIR/runs.jsonl (and "
@@ -51,12 +52,6 @@ def add_parser(commands: Subcommands, parents: Parents) -> None:
         default=DEMO_RUNS,
         metavar="N",
         help=f"runs to generate (default: {DEMO_RUNS})",
-    )
-    p.add_argument(
-        "--debug",
-        action="store_true",
-        default=argparse.SUPPRESS,
-        help="show tracebacks",
     )
     p.set_defaults(run=run)
 

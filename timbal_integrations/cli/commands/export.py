@@ -30,9 +30,9 @@ NAME: Final = "export"
 
 def add_parser(commands: Subcommands, parents: Parents) -> None:
     """Add ``export`` and its flags."""
-    p = commands.add_parser(
+    p = parents.query_command(
+        commands,
         NAME,
-        parents=[parents.filters, parents.common],
         help="export runs to a jsonl, csv or parquet file (atomic, resumable)",
         description=(
             "Export every matching run to a local file, streaming. The file appears only "

@@ -27,9 +27,9 @@ TABLE_LIMIT: Final = defaults.CLI_TABLE_LIMIT
 
 def add_parser(commands: Subcommands, parents: Parents) -> None:
     """Add ``list`` and its flags."""
-    p = commands.add_parser(
+    p = parents.query_command(
+        commands,
         NAME,
-        parents=[parents.filters, parents.common],
         help="list runs (a table on a terminal; json, jsonl or csv otherwise)",
         description="List matching runs, newest first by default.",
     )

@@ -20,9 +20,9 @@ FORMATS: Final = ("table", "json")
 
 def add_parser(commands: Subcommands, parents: Parents) -> None:
     """Add ``summary`` and its flags."""
-    p = commands.add_parser(
+    p = parents.query_command(
+        commands,
         NAME,
-        parents=[parents.filters, parents.common],
         help="exact rollups of every matching run",
         description=(
             "Exact rollups over every matching run: counts and shares by status, user, "
