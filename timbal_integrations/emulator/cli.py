@@ -1,7 +1,8 @@
 """The emulator's command line: ``timbal-runs emulator`` and ``python -m ...emulator``.
 
 Serves until Ctrl-C (or SIGTERM), then exits 0. Bad flag values exit 2 and a port that
-cannot be bound exits 1, each with a one-line message.
+cannot be bound exits 1, each with a one-line message. Bound to an address other
+machines can reach, it prints a loud warning to stderr first.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import signal
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -24,7 +26,16 @@ from timbal_integrations.emulator.app import (
     DEFAULT_PROJECT_ID,
     FAULT_KINDS,
 )
-from timbal_integrations.emulator.server import Emulator, run_emulator
+from timbal_integrations.emulator.clock import EmulatorClock
+from timbal_integrations.emulator.server import (
+    Emulator,
+    PublicBindWarning,
+    exposure_warning,
+    is_loopback,
+    run_emulator,
+)
+from timbal_integrations.emulator.shapes import SHAPES
+from timbal_integrations.emulator.sources import MAX_RUNS
 
 __all__ = ["build_parser", "main"]
 
@@ -94,6 +105,15 @@ def _fraction(text: str) -> float:
     return value
 
 
+def _runs(text: str) -> int:
+    value = _non_negative_int(text)
+    if value > MAX_RUNS:
+        raise argparse.ArgumentTypeError(
+            f"at most {MAX_RUNS:,} runs (about 2 GB of memory), got {value:,}"
+        )
+    return value
+
+
 def _port(text: str) -> int:
     value = _int(text)
     if not 0 <= value <= 65535:
@@ -132,7 +152,12 @@ def build_parser() -> argparse.ArgumentParser:
     add = parser.add_argument
     add("--host", default="127.0.0.1", help="interface to listen on (default: 127.0.0.1)")
     add("--port", type=_port, default=8000, help="TCP port; 0 picks a free one (default: 8000)")
-    add("--runs", type=_non_negative_int, default=5000, help="runs to generate (default: 5000)")
+    add(
+        "--runs",
+        type=_runs,
+        default=5000,
+        help=f"runs to generate, at most {MAX_RUNS:,} (default: 5000)",
+    )
     add("--seed", type=_int, default=1, help="data seed (default: 1)")
     add("--page-size", type=_positive_int, default=50, help="runs per page (default: 50)")
     add("--api-key", default=DEFAULT_API_KEY, help=f"accepted API key (default: {DEFAULT_API_KEY})")
@@ -169,7 +194,36 @@ def build_parser() -> argparse.ArgumentParser:
         help="Retry-After seconds of injected 429s (default: 1)",
     )
     add("--rate-limit", type=_positive, default=None, help="requests per second allowed")
+    add(
+        "--rate-limit-burst",
+        type=_positive,
+        default=None,
+        help="requests allowed at once (default: the rate, at least 1)",
+    )
     add("--extra-fields", action="store_true", help="add unknown fields to list items")
+    add(
+        "--shape",
+        choices=SHAPES,
+        default="even",
+        help="when runs are created: even, growing or bursty (default: even)",
+    )
+    add(
+        "--live",
+        action="store_true",
+        help="serve a live service: runs arrive, finish and get reactions as time passes",
+    )
+    add(
+        "--speed",
+        type=_positive,
+        default=1.0,
+        help="with --live: how much faster than real time the clock runs (default: 1)",
+    )
+    add(
+        "--future-days",
+        type=_non_negative,
+        default=7.0,
+        help="with --live: days past --end during which runs keep arriving (default: 7)",
+    )
     add("--access-log", action="store_true", help="log every request to stderr")
     return parser
 
@@ -221,8 +275,13 @@ def main(argv: list[str] | None = None) -> int:
 
         logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
 
+    if args.speed != 1.0 and not args.live:
+        print(f"{PROG}: error: argument --speed: needs --live", file=sys.stderr)
+        return 2
+    clock = EmulatorClock.wall(args.end, speed=args.speed) if args.live else None
     try:
-        with _terminate_as_interrupt():
+        with _terminate_as_interrupt(), warnings.catch_warnings():
+            warnings.simplefilter("ignore", PublicBindWarning)  # _announce says it louder
             try:
                 emulator_cm = run_emulator(
                     runs=args.runs,
@@ -238,14 +297,22 @@ def main(argv: list[str] | None = None) -> int:
                     fault_kinds=args.fault_kinds,
                     retry_after=args.retry_after,
                     rate_limit=args.rate_limit,
+                    rate_limit_burst=args.rate_limit_burst,
                     extra_fields=args.extra_fields,
+                    live=args.live,
+                    clock=clock,
+                    shape=args.shape,
+                    future=timedelta(days=args.future_days),
                     host=args.host,
                     port=args.port,
                     access_log=args.access_log,
                 )
                 emulator = emulator_cm.__enter__()
             except ValueError as exc:
-                print(f"{PROG}: error: {exc}", file=sys.stderr)
+                message = str(exc)
+                if message.startswith("runs:"):  # name the flag, as argparse does
+                    message = f"argument --{message}"
+                print(f"{PROG}: error: {message}", file=sys.stderr)
                 return 2
             except OSError as exc:
                 print(
@@ -273,14 +340,30 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _announce(emulator: Emulator, args: argparse.Namespace) -> None:
+    if not is_loopback(emulator.host):
+        warning = exposure_warning(emulator.host, emulator.port, emulator.api_key)
+        rule = "!" * 78
+        print(f"{rule}\n{PROG}: WARNING: {warning}\n{rule}", file=sys.stderr, flush=True)
     end: datetime = args.end
     start = end - timedelta(days=args.span_days)
     stamp = "%Y-%m-%dT%H:%M:%SZ"
     env = emulator.env()
+    shape = "" if args.shape == "even" else f", {args.shape} history"
+    where = f"Listening on {emulator.listen_url}"
+    if emulator.listen_url != emulator.base_url:
+        where += f" (every interface; from this machine: {emulator.base_url})"
     lines = [
-        f"Timbal runs emulator: {args.runs} runs (seed {args.seed}) created "
+        f"Timbal runs emulator: {args.runs} runs (seed {args.seed}{shape}) created "
         f"{start.strftime(stamp)} .. {end.strftime(stamp)}, {args.page_size} per page",
-        f"Listening on {emulator.base_url}  (Ctrl-C to stop)",
+    ]
+    if args.live:
+        until = end + timedelta(days=args.future_days)
+        lines.append(
+            f"Live: the clock starts at {end.strftime(stamp)} and runs x{args.speed:g}; "
+            f"new runs arrive until {until.strftime(stamp)}"
+        )
+    lines += [
+        f"{where}  (Ctrl-C to stop)",
         "",
         *(
             f"export {name}={shlex.quote(env[name])}"

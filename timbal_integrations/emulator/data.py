@@ -70,6 +70,7 @@ __all__ = [
     "RUN_STATUSES",
     "Timeline",
     "generate_runs",
+    "future_count",
     "generate_timeline",
     "to_epoch_ms",
     "ulid",
@@ -282,6 +283,16 @@ def generate_timeline(
     return Timeline(records, created, ends)
 
 
+def future_count(n: int, *, span: timedelta, future: timedelta, shape: str) -> int:
+    """How many runs a live history of ``n`` runs over ``span`` gets in its ``future``."""
+    span_ms = int(span.total_seconds() * 1000)
+    future_ms = int(future.total_seconds() * 1000)
+    if span_ms <= 0 or future_ms <= 0:
+        return 0
+    rate = HistoryShape.rate_at_end(shape, n, span_ms)
+    return min(round(rate * future_ms), future_ms // 4)
+
+
 def _generate(
     n: int,
     *,
@@ -307,7 +318,7 @@ def _generate(
     live = future is not None
     if future is not None:
         future_ms = int(future.total_seconds() * 1000)
-        count = min(round(history.end_rate(n) * future_ms), future_ms // 4)
+        count = future_count(n, span=span, future=future, shape=shape)
         times += future_times(rng, count, end_ms, future_ms)
     deleted_at_ms = end_ms - int(span_ms * _DELETED_BEFORE_END)
     users = user_refs()

@@ -113,12 +113,13 @@ class HistoryShape:
                 times.add(min(t, start + span - 1))
         return sorted(times)
 
-    def end_rate(self, n: int) -> float:
-        """Runs per millisecond at the end of the span, to continue the history past it."""
-        per_ms = n / self.span_ms
-        if self.name == "growing":
+    @staticmethod
+    def rate_at_end(name: str, n: int, span_ms: int) -> float:
+        """Runs per millisecond at the end of a ``name`` span of ``n`` runs (to go on past it)."""
+        per_ms = n / span_ms
+        if name == "growing":
             return per_ms * _GROWTH_POWER  # the density of x ** p at x = 1
-        if self.name == "bursty":
+        if name == "bursty":
             return per_ms * _BACKGROUND_SHARE
         return per_ms
 
