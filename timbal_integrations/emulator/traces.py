@@ -98,6 +98,7 @@ class _Node:
     outcome: str = "success"  # success | error | timeout | cancelled | blocked
     tool_use: str = ""  # an LLM call's requested tool ("" = the final answer)
     cost: float = 0.0
+    seed: int = 0  # the call's own random draws: the same whether or not the trace is cut
 
 
 def build_trace(
@@ -326,6 +327,7 @@ def _last_chain(root: _Node) -> list[_Node]:
 def _layout(rng: random.Random, node: _Node, t0: int, t1: int) -> None:
     """Place ``node`` on ``[t0, t1]`` and its calls inside, one slot after another."""
     node.t0, node.t1 = t0, t1
+    node.seed = rng.getrandbits(64)
     if not node.children:
         return
     lead = min(20, (t1 - t0) // 20)
@@ -362,6 +364,7 @@ class _Spans:
         self.text_chars = text_chars
         self.prompt = profile.prompts[int(rng.random() * len(profile.prompts))]
         self.elapsed = rng.random() < 0.85
+        self.node_rng = rng
         self.spans: list[dict[str, Any]] = []
         self.own_usage: list[dict[str, int]] = []
         self.parents: list[int] = []
@@ -385,7 +388,9 @@ class _Spans:
         if cut is not None and node.t0 > cut:
             return
         open_ = cut is not None and node.t1 > cut
-        call_id = _call_id(self.rng, node.t0)
+        rng = self.node_rng = random.Random(node.seed)
+        call_id = _call_id(rng, node.t0)
+        session, memory = rng.random() < 0.3, rng.random() < 0.2  # drawn first: cut or not
         span: dict[str, Any] = {
             "path": node.path,
             "call_id": call_id,
@@ -401,9 +406,9 @@ class _Spans:
         span["error"] = None if open_ else self._error(node)
         span["usage"] = {}
         span["metadata"] = self._metadata(node, open_)
-        if node.kind == "agent" and parent_id is None and self.rng.random() < 0.3:
+        if node.kind == "agent" and parent_id is None and session:
             span["session"] = {"locale": "en-US", "channel": "web"}
-        if node.kind == "llm" and self.profile.agent and self.rng.random() < 0.2:
+        if node.kind == "llm" and self.profile.agent and memory:
             span["memory"] = [{"role": "user", "content": self.prompt}]
         index = len(self.spans)
         self.spans.append(span)
@@ -440,14 +445,14 @@ class _Spans:
     def _output(self, node: _Node) -> Any:
         if node.kind == "llm":
             if node.tool_use:
-                call = f"call_{self.rng.getrandbits(64):016x}"
+                call = f"call_{self.node_rng.getrandbits(64):016x}"
                 content = {"type": "tool_use", "id": call, "name": node.tool_use}
                 return {"role": "assistant", "content": [{**content, "input": {"query": "…"}}]}
-            answer = _ANSWERS[int(self.rng.random() * len(_ANSWERS))].format(topic=self.prompt)
+            answer = _ANSWERS[int(self.node_rng.random() * len(_ANSWERS))].format(topic=self.prompt)
             return {"role": "assistant", "content": [{"type": "text", "text": self._text(answer)}]}
         if node.kind == "tool":
             return {"result": self._text(f"{node.path.rsplit('.', 1)[1]}: 3 matching records")}
-        answer = _ANSWERS[int(self.rng.random() * len(_ANSWERS))].format(topic=self.prompt)
+        answer = _ANSWERS[int(self.node_rng.random() * len(_ANSWERS))].format(topic=self.prompt)
         return {"role": "assistant", "content": [{"type": "text", "text": answer}]}
 
     def _status(self, node: _Node) -> dict[str, Any]:
@@ -466,7 +471,8 @@ class _Spans:
             message = f"tool '{name}' blocked by guardrail: output contained a card number"
             return {"code": "blocked", "reason": "guardrail", "message": message}
         if outcome == "cancelled":
-            reason, message = CANCEL_REASONS[0]
+            timed_out = self.plan.reason == CANCEL_REASONS[1][0]
+            reason, message = CANCEL_REASONS[1 if timed_out else 0]
             return {"code": "cancelled", "reason": reason, "message": message}
         if outcome == "timeout":
             if self.plan.status == "cancelled":
@@ -502,7 +508,7 @@ class _Spans:
         metadata: dict[str, Any] = {"type": "LLM", "model_provider": provider, "model_name": name}
         if not open_ and node.outcome == "success":
             seconds = max(0.001, (node.t1 - node.t0) / 1000)
-            ttft = round(min(seconds * 0.4, 0.15 + self.rng.random() * 0.6), 3)
+            ttft = round(min(seconds * 0.4, 0.15 + self.node_rng.random() * 0.6), 3)
             output = _tokens(node)[1]
             metadata["ttft"] = ttft
             metadata["tps"] = round(output / max(0.001, seconds - ttft), 1)
@@ -513,7 +519,7 @@ class _Spans:
             name = node.path.rsplit(".", 1)[1]
             for tool, key in self.profile.counters:
                 if tool == name and node.outcome == "success":
-                    return {key: 1 + int(self.rng.random() * 3)}
+                    return {key: 1 + int(self.node_rng.random() * 3)}
             return {}
         if node.kind != "llm" or node.outcome in ("error", "timeout", "cancelled"):
             return {}
@@ -522,7 +528,7 @@ class _Spans:
             f"{node.model}:input_tokens": input_tokens,
             f"{node.model}:output_tokens": output_tokens,
         }
-        if self.rng.random() < 0.3:
+        if self.node_rng.random() < 0.3:
             cached = (
                 "cache_read_input_tokens"
                 if node.model.startswith("anthropic/")
