@@ -46,6 +46,10 @@ def _validator(name: str) -> jsonschema.Draft202012Validator:
 
 LIST_VALIDATOR = _validator("ListRunsResBody")
 DETAIL_VALIDATOR = _validator("RunDetail")
+REACTIONS_VALIDATOR = _validator("ListReactionsResBody")
+# Not in the public spec (it types them as untyped objects): what Timbal's SDK records.
+TRACE_VALIDATOR = _validator("TimbalTrace")
+STATUS_VALIDATOR = _validator("TimbalRunStatus")
 # Validating a page with jsonschema costs ~12 ms and the same runs come back page after
 # page: a page holding only runs already seen valid has just its envelope checked.
 _ENVELOPE = json.loads(json.dumps(SCHEMAS["ListRunsResBody"]))
@@ -65,6 +69,15 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 def epoch_ms(created_at: str) -> int:
     """An API ``created_at`` as epoch milliseconds (exact, no float rounding)."""
     return (datetime.fromisoformat(created_at) - _EPOCH) // timedelta(milliseconds=1)
+
+
+def check_detail_body(body: Any) -> None:
+    """Validate a get-run body: ``RunDetail``, and its trace and status_detail shapes."""
+    DETAIL_VALIDATOR.validate(body)
+    if body.get("trace") is not None:
+        TRACE_VALIDATOR.validate(body["trace"])
+    if body.get("status_detail") is not None:
+        STATUS_VALIDATOR.validate(body["status_detail"])
 
 
 def check_list_body(body: Any, *, strict_fields: bool = True) -> None:
@@ -136,10 +149,33 @@ class Api:
         """GET one run; validates the body (RunDetail or error) before returning."""
         response = self.client.get(f"{self.emulator.runs_url}/{run_id}", **kwargs)
         if response.status_code == 200:
-            DETAIL_VALIDATOR.validate(response.json())
+            check_detail_body(response.json())
         else:
             ERROR_VALIDATOR.validate(response.json())
         return response
+
+    def reactions(self, run_id: str, **params: Any) -> httpx.Response:
+        """GET a run's reactions; validates the body (reactions page or error)."""
+        url = f"{self.emulator.runs_url}/{run_id}/reactions"
+        response = self.client.get(url, params=params)
+        if response.status_code == 200:
+            REACTIONS_VALIDATOR.validate(response.json())
+        else:
+            ERROR_VALIDATOR.validate(response.json())
+        return response
+
+    def all_reactions(self, run_id: str) -> list[dict[str, Any]]:
+        """Every reaction of a run, through all pages (newest first)."""
+        got: list[dict[str, Any]] = []
+        token: str | None = None
+        while True:
+            response = self.reactions(run_id, **({"page_token": token} if token else {}))
+            assert response.status_code == 200, response.text
+            body = response.json()
+            got.extend(body["reactions"])
+            token = body.get("next_page_token")
+            if token is None:
+                return got
 
     def _check(self, response: httpx.Response) -> None:
         if response.status_code == 200:
@@ -178,5 +214,5 @@ def check_list() -> Callable[..., None]:
 
 @pytest.fixture
 def check_detail() -> Callable[[Any], None]:
-    """Validate a get-run response body against the spec's ``RunDetail``."""
-    return DETAIL_VALIDATOR.validate
+    """Validate a get-run response body against the spec's ``RunDetail`` (and its trace)."""
+    return check_detail_body

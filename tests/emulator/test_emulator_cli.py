@@ -212,3 +212,87 @@ def test_help_exits_0(capsys: Any) -> None:
     out = capsys.readouterr().out
     for flag in ("--port", "--runs", "--seed", "--fault-rate", "--rate-limit", "--end"):
         assert flag in out
+
+
+def test_cli_live_shape_and_burst_flags(spawn: Any) -> None:
+    process = spawn(
+        "--port", "0", "--runs", "300", "--live", "--speed", "60", "--shape", "growing",
+        "--end", "2026-01-01T00:00:00Z", "--rate-limit", "1000", "--rate-limit-burst", "5",
+    )  # fmt: skip
+    assert "growing history" in process.wait_for_line("Timbal runs emulator:")
+    live = process.wait_for_line("Live:")
+    assert "2026-01-01T00:00:00Z" in live
+    assert "x60" in live
+    assert "2026-01-08T00:00:00Z" in live  # runs arrive for 7 more days
+    base_url = process.wait_for_line("Listening on ").split()[2]
+    response = httpx.get(
+        f"{base_url}/orgs/demo-org/projects/demo-project/runs",
+        headers={"Authorization": "Bearer demo-key"},
+    )
+    assert response.status_code == 200
+    assert response.headers["ratelimit-limit"] == "5"
+    process.proc.send_signal(signal.SIGINT)
+    code, _stdout, stderr = process.finish()
+    assert code == 0, stderr
+    assert "WARNING" not in stderr  # loopback: nothing to warn about
+
+
+def test_cli_on_every_interface_warns_and_shows_the_real_address(spawn: Any) -> None:
+    # Bound to 0.0.0.0 for the few seconds of this test; it is only called on 127.0.0.1.
+    process = spawn("--host", "0.0.0.0", "--port", "0", "--runs", "20")
+    listening = process.wait_for_line("Listening on ")
+    bound = listening.split()[2]
+    assert bound.startswith("http://0.0.0.0:")
+    port = bound.rsplit(":", 1)[1]
+    assert f"from this machine: http://127.0.0.1:{port})" in listening
+    assert process.wait_for_line("export TIMBAL_API_HOST=") == (
+        f"export TIMBAL_API_HOST=http://127.0.0.1:{port}"
+    )
+    response = httpx.get(
+        f"http://127.0.0.1:{port}/orgs/demo-org/projects/demo-project/runs",
+        headers={"Authorization": "Bearer demo-key"},
+    )
+    assert response.status_code == 200
+    process.proc.send_signal(signal.SIGINT)
+    code, _stdout, stderr = process.finish()
+    assert code == 0, stderr
+    assert "WARNING" in stderr
+    assert f"0.0.0.0 (every network interface), port {port}" in stderr
+    assert "public demo API key 'demo-key'" in stderr
+    assert "--host 127.0.0.1" in stderr
+
+
+@pytest.mark.parametrize(
+    ("argv", "words"),
+    [
+        (["--runs", "100000000"], ["--runs", "1,000,000", "100,000,000"]),
+        (["--runs", "950000", "--live"], ["--runs", "1,000,000", "future"]),
+        (["--speed", "5"], ["--speed", "--live"]),
+        (["--shape", "lumpy"], ["--shape", "growing"]),
+    ],
+)
+def test_too_many_runs_and_bad_live_flags_exit_2_at_once(argv: list[str], words: list[str]) -> None:
+    # In a child process, to see its peak memory: nothing is generated before failing.
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "timbal_integrations.emulator", "--port", "0", *argv],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    assert proc.stdout is not None
+    assert proc.stderr is not None
+    out, err = proc.stdout.read(), proc.stderr.read()
+    proc.stdout.close()
+    proc.stderr.close()
+    assert proc.returncode == 2
+    assert out == ""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    for word in words:
+        assert word in lines[0]
+    assert usage.ru_maxrss < 200 * 1024  # KB: the interpreter and imports, no runs

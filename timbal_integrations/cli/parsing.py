@@ -54,13 +54,18 @@ def flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
+def _shown(value: float) -> str:
+    """A bound as people write it: ``64``, ``1,000,000``, ``0.5``."""
+    return f"{int(value):,}" if float(value).is_integer() else f"{value:g}"
+
+
 def _bounds(minimum: float | None, maximum: float | None) -> str:
     if minimum is not None and maximum is not None:
-        return f" from {minimum:g} to {maximum:g}"
+        return f" from {_shown(minimum)} to {_shown(maximum)}"
     if minimum is not None:
-        return f", {minimum:g} or more"
+        return f", {_shown(minimum)} or more"
     if maximum is not None:
-        return f", {maximum:g} at most"
+        return f", {_shown(maximum)} at most"
     return ""
 
 

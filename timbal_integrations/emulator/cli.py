@@ -1,7 +1,8 @@
 """The emulator's command line: ``timbal-runs emulator`` and ``python -m ...emulator``.
 
 Serves until Ctrl-C (or SIGTERM), then exits 0. Bad flag values exit 2 and a port that
-cannot be bound exits 1, each with a one-line message.
+cannot be bound exits 1, each with a one-line message. Bound to an address other
+machines can reach, it prints a loud warning to stderr first.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import signal
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -23,7 +25,16 @@ from timbal_integrations.emulator.app import (
     DEFAULT_PROJECT_ID,
     FAULT_KINDS,
 )
-from timbal_integrations.emulator.server import Emulator, run_emulator
+from timbal_integrations.emulator.clock import EmulatorClock
+from timbal_integrations.emulator.server import (
+    Emulator,
+    PublicBindWarning,
+    exposure_warning,
+    is_loopback,
+    run_emulator,
+)
+from timbal_integrations.emulator.shapes import SHAPES
+from timbal_integrations.emulator.sources import MAX_RUNS
 
 __all__ = ["build_parser", "main"]
 
@@ -36,6 +47,15 @@ _ANY_WHOLE = whole_number()
 _AT_LEAST_0 = number(minimum=0)
 _ABOVE_0 = number(above=0)
 _FRACTION = number(minimum=0, maximum=1)
+
+
+def _runs(text: str) -> int:
+    value = _NON_NEGATIVE(text)
+    if value > MAX_RUNS:
+        raise argparse.ArgumentTypeError(
+            f"at most {MAX_RUNS:,} runs (about 2 GB of memory), got {value:,}"
+        )
+    return value
 
 
 def _end(text: str) -> datetime:
@@ -69,7 +89,12 @@ def build_parser() -> argparse.ArgumentParser:
     add = parser.add_argument
     add("--host", default="127.0.0.1", help="interface to listen on (default: 127.0.0.1)")
     add("--port", type=port, default=8000, help="TCP port; 0 picks a free one (default: 8000)")
-    add("--runs", type=_NON_NEGATIVE, default=5000, help="runs to generate (default: 5000)")
+    add(
+        "--runs",
+        type=_runs,
+        default=5000,
+        help=f"runs to generate, at most {MAX_RUNS:,} (default: 5000)",
+    )
     add("--seed", type=_ANY_WHOLE, default=1, help="data seed (default: 1)")
     add("--page-size", type=_POSITIVE, default=50, help="runs per page (default: 50)")
     add("--api-key", default=DEFAULT_API_KEY, help=f"accepted API key (default: {DEFAULT_API_KEY})")
@@ -111,7 +136,36 @@ def build_parser() -> argparse.ArgumentParser:
         help="Retry-After seconds of injected 429s (default: 1)",
     )
     add("--rate-limit", type=_ABOVE_0, default=None, help="requests per second allowed")
+    add(
+        "--rate-limit-burst",
+        type=_ABOVE_0,
+        default=None,
+        help="requests allowed at once (default: the rate, at least 1)",
+    )
     add("--extra-fields", action="store_true", help="add unknown fields to list items")
+    add(
+        "--shape",
+        choices=SHAPES,
+        default="even",
+        help="when runs are created: even, growing or bursty (default: even)",
+    )
+    add(
+        "--live",
+        action="store_true",
+        help="serve a live service: runs arrive, finish and get reactions as time passes",
+    )
+    add(
+        "--speed",
+        type=_ABOVE_0,
+        default=1.0,
+        help="with --live: how much faster than real time the clock runs (default: 1)",
+    )
+    add(
+        "--future-days",
+        type=_AT_LEAST_0,
+        default=7.0,
+        help="with --live: days past --end during which runs keep arriving (default: 7)",
+    )
     add("--access-log", action="store_true", help="log every request to stderr")
     return parser
 
@@ -163,8 +217,13 @@ def main(argv: list[str] | None = None) -> int:
 
         logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
 
+    if args.speed != 1.0 and not args.live:
+        print(f"{PROG}: error: argument --speed: needs --live", file=sys.stderr)
+        return 2
+    clock = EmulatorClock.wall(args.end, speed=args.speed) if args.live else None
     try:
-        with _terminate_as_interrupt():
+        with _terminate_as_interrupt(), warnings.catch_warnings():
+            warnings.simplefilter("ignore", PublicBindWarning)  # _announce says it louder
             try:
                 emulator_cm = run_emulator(
                     runs=args.runs,
@@ -180,14 +239,22 @@ def main(argv: list[str] | None = None) -> int:
                     fault_kinds=args.fault_kinds,
                     retry_after=args.retry_after,
                     rate_limit=args.rate_limit,
+                    rate_limit_burst=args.rate_limit_burst,
                     extra_fields=args.extra_fields,
+                    live=args.live,
+                    clock=clock,
+                    shape=args.shape,
+                    future=timedelta(days=args.future_days),
                     host=args.host,
                     port=args.port,
                     access_log=args.access_log,
                 )
                 emulator = emulator_cm.__enter__()
             except ValueError as exc:
-                print(f"{PROG}: error: {exc}", file=sys.stderr)
+                message = str(exc)
+                if message.startswith("runs:"):  # name the flag, as argparse does
+                    message = f"argument --{message}"
+                print(f"{PROG}: error: {message}", file=sys.stderr)
                 return 2
             except OSError as exc:
                 print(
@@ -215,14 +282,30 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _announce(emulator: Emulator, args: argparse.Namespace) -> None:
+    if not is_loopback(emulator.host):
+        warning = exposure_warning(emulator.host, emulator.port, emulator.api_key)
+        rule = "!" * 78
+        print(f"{rule}\n{PROG}: WARNING: {warning}\n{rule}", file=sys.stderr, flush=True)
     end: datetime = args.end
     start = end - timedelta(days=args.span_days)
     stamp = "%Y-%m-%dT%H:%M:%SZ"
     env = emulator.env()
+    shape = "" if args.shape == "even" else f", {args.shape} history"
+    where = f"Listening on {emulator.listen_url}"
+    if emulator.listen_url != emulator.base_url:
+        where += f" (every interface; from this machine: {emulator.base_url})"
     lines = [
-        f"Timbal runs emulator: {args.runs} runs (seed {args.seed}) created "
+        f"Timbal runs emulator: {args.runs} runs (seed {args.seed}{shape}) created "
         f"{start.strftime(stamp)} .. {end.strftime(stamp)}, {args.page_size} per page",
-        f"Listening on {emulator.base_url}  (Ctrl-C to stop)",
+    ]
+    if args.live:
+        until = end + timedelta(days=args.future_days)
+        lines.append(
+            f"Live: the clock starts at {end.strftime(stamp)} and runs x{args.speed:g}; "
+            f"new runs arrive until {until.strftime(stamp)}"
+        )
+    lines += [
+        f"{where}  (Ctrl-C to stop)",
         "",
         *(
             f"export {name}={shlex.quote(env[name])}"
