@@ -481,7 +481,9 @@ class EmulatorState:
         rid = record["id"]
         cached = self._static_reactions.get(rid)
         if cached is None:
-            base = self._dataset.records[self._dataset.lookup[rid]]
+            dataset = self._dataset
+            i = dataset.lookup.get(rid)  # None if removed meanwhile: derive from what we have
+            base = dataset.records[i] if i is not None else record
             created = parse_created_at(base["created_at"])
             duration = base.get("duration_ms")
             finished = created + (duration if isinstance(duration, int) else 0)
