@@ -424,12 +424,10 @@ class EmulatorState:
                 i = lookup.get(rid)
                 if i is not None and i < n:
                     candidates.add(i)
-        if not candidates and n == len(dataset) and dataset is source.dataset:
-            return (
-                self._shared_frozen_store()
-                if not source.live
-                else self._snapshot(dataset.records, ())
-            )
+        if not candidates and n == len(dataset):
+            if not source.live and dataset is source.dataset:
+                return self._shared_frozen_store()
+            return self._snapshot(dataset.records, ())
         records = dataset.records[:n]
         changed: list[int] = []
         for i in candidates:
