@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import subprocess
 import sys
@@ -39,7 +40,25 @@ def test_public_names() -> None:
         "DEFAULT_PROJECT_ID",
         "FIXED_END",
         "main",
+        # The live emulator's contract (issues 14, 15, 17, 20).
+        "EmulatorClock",
+        "SHAPES",
+        "MAX_RUNS",
+        "make_trace",
+        "RequestLog",
+        "LoggedRequest",
+        "PublicBindWarning",
     }
+    hooks = ("update_run", "add_run", "remove_run", "add_reaction", "hold_running", "reactions")
+    for name in (*hooks, "clock", "runs", "details"):
+        assert hasattr(emulator.Emulator, name)
+        assert hasattr(emulator.EmulatorApp, name)
+    assert hasattr(create_app(runs=1), "request_log")
+    assert hasattr(emulator.Emulator, "request_log")
+    for function in (emulator.create_app, emulator.run_emulator):
+        params = inspect.signature(function).parameters
+        defaults = tuple(params[name].default for name in ("live", "clock", "shape"))
+        assert defaults == (False, None, "even")
     for name in emulator.__all__:
         assert getattr(emulator, name) is not None
     assert (DEFAULT_API_KEY, DEFAULT_ORG_ID, DEFAULT_PROJECT_ID) == (

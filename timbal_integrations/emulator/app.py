@@ -41,9 +41,10 @@ from starlette.routing import Route
 
 from timbal_integrations.emulator.clock import EmulatorClock
 from timbal_integrations.emulator.data import DEFAULT_FUTURE, DEFAULT_SPAN, FIXED_END
+from timbal_integrations.emulator.hooks import StateHooks
 from timbal_integrations.emulator.params import BadRequest, parse_list_params
 from timbal_integrations.emulator.sources import source_for
-from timbal_integrations.emulator.state import DetailsView, EmulatorState
+from timbal_integrations.emulator.state import EmulatorState
 from timbal_integrations.emulator.stats import EmulatorStats, Headers, LoggedRequest, RequestLog
 from timbal_integrations.emulator.store import RunStore
 from timbal_integrations.emulator.switches import FAULT_KINDS, Switches, Unset
@@ -131,11 +132,13 @@ async def _send_response(send: Send, status: int, body: bytes, headers: Headers)
     await send({"type": "http.response.body", "body": body, "more_body": False})
 
 
-class EmulatorApp:
+class EmulatorApp(StateHooks):
     """The emulator's ASGI application (see the module docstring); made by :func:`create_app`.
 
+    The test hooks and ground truth (``runs``, ``details``, ``reactions``, ``update_run``,
+    ...) come from :class:`~.hooks.StateHooks`.
+
     Attributes:
-        state: the runs served and the hooks that change them.
         stats: live request counters.
         request_log: every request received, in order.
         api_key, org_id, project_id: what the API accepts.
@@ -159,7 +162,7 @@ class EmulatorApp:
         """Serve ``state`` with auth and the control switches; see :func:`create_app`."""
         if not api_key:
             raise ValueError("api_key must not be empty")
-        self.state = state
+        self._state = state
         self.stats = EmulatorStats()
         self.request_log = RequestLog()
         self.api_key = api_key
@@ -184,58 +187,15 @@ class EmulatorApp:
         )
         _install_drop_filter()
 
-    # -- data and hooks (see EmulatorState) ---------------------------------------------
-
     @property
-    def clock(self) -> EmulatorClock | None:
-        """The clock a live emulator follows (None when frozen)."""
-        return self.state.clock
+    def state(self) -> EmulatorState:
+        """The runs served and the hooks that change them."""
+        return self._state
 
     @property
     def store(self) -> RunStore:
         """The runs visible now, in their current state, and their query engine."""
-        return self.state.store()
-
-    @property
-    def runs(self) -> list[dict[str, Any]]:
-        """Ground truth now: every visible run as a list item, newest first (read-only)."""
-        return self.state.previews()
-
-    @property
-    def details(self) -> DetailsView:
-        """Ground truth now: every visible run's ``RunDetail``, newest first."""
-        return self.state.details()
-
-    def reactions(self, run_id: str) -> list[dict[str, Any]]:
-        """Ground truth now: a visible run's reactions, newest first (KeyError if none)."""
-        return self.state.reactions(run_id)
-
-    def update_run(self, run_id: str, **fields: Any) -> None:
-        """Set fields of a run; they win over the clock from now on (see EmulatorState)."""
-        self.state.update_run(run_id, **fields)
-
-    def add_run(self, record: Mapping[str, Any]) -> None:
-        """Add a run (a ``RunDetail``-shaped mapping), served once its ``created_at`` comes."""
-        self.state.add_run(record)
-
-    def remove_run(self, run_id: str) -> None:
-        """Remove a run: the list omits it and a get answers 404."""
-        self.state.remove_run(run_id)
-
-    def add_reaction(
-        self,
-        run_id: str,
-        sentiment: str,
-        feedback: str | None = None,
-        user: Mapping[str, Any] | str | None = None,
-        at: datetime | None = None,
-    ) -> dict[str, Any]:
-        """Add a reaction to a run (see :meth:`EmulatorState.add_reaction`)."""
-        return self.state.add_reaction(run_id, sentiment, feedback, user=user, at=at)
-
-    def hold_running(self, run_id: str, hold: bool = True) -> None:
-        """Keep a run ``running`` whatever the clock says (``hold=False`` lets it go)."""
-        self.state.hold_running(run_id, hold)
+        return self._state.store()
 
     # -- switches -----------------------------------------------------------------------
 

@@ -7,7 +7,12 @@ root ``conftest.py``.
   ``FIXED_END``, page size 50, no faults). Shared: do not ``configure`` it; use the
   factory for switches, and reset or diff its ``stats`` if you count requests.
 - ``timbal_emulator_factory``: a callable taking :func:`run_emulator`'s arguments that
-  starts an emulator and stops it when the test ends.
+  starts an emulator and stops it when the test ends. For a live emulator on a clock the
+  test moves::
+
+      clock = EmulatorClock(FIXED_END)
+      emu = timbal_emulator_factory(runs=2000, live=True, clock=clock)
+      clock.advance(timedelta(hours=6))
 """
 
 from __future__ import annotations

@@ -29,7 +29,8 @@ from timbal_integrations.emulator.app import (
 )
 from timbal_integrations.emulator.clock import EmulatorClock
 from timbal_integrations.emulator.data import DEFAULT_FUTURE, DEFAULT_SPAN, FIXED_END
-from timbal_integrations.emulator.state import DetailsView
+from timbal_integrations.emulator.hooks import StateHooks
+from timbal_integrations.emulator.state import EmulatorState
 from timbal_integrations.emulator.stats import RequestLog
 from timbal_integrations.emulator.switches import Unset
 
@@ -84,8 +85,12 @@ def exposure_warning(host: str, port: int, api_key: str) -> str:
     )
 
 
-class Emulator:
+class Emulator(StateHooks):
     """A running emulator, as yielded by :func:`run_emulator`.
+
+    The test hooks and ground truth (``clock``, ``runs``, ``details``, ``reactions``,
+    ``update_run``, ``add_run``, ``remove_run``, ``add_reaction``, ``hold_running``) come
+    from :class:`~.hooks.StateHooks`.
 
     Attributes:
         app: the ASGI application being served.
@@ -133,92 +138,14 @@ class Emulator:
         return self.app.stats
 
     @property
-    def clock(self) -> EmulatorClock | None:
-        """The clock a live emulator follows (None when frozen)."""
-        return self.app.clock
+    def state(self) -> EmulatorState:
+        """The runs served and the hooks that change them."""
+        return self.app.state
 
     @property
     def request_log(self) -> RequestLog:
         """Every request received, in order: method, path, query, status, endpoint."""
         return self.app.request_log
-
-    @property
-    def runs(self) -> list[dict[str, Any]]:
-        """Ground truth now: every visible run as the list endpoint serves it, newest first.
-
-        In its current state at the clock's time. Shared between calls: treat as read-only.
-        """
-        return self.app.runs
-
-    @property
-    def details(self) -> DetailsView:
-        """Ground truth now: every visible run as the get endpoint serves it (``RunDetail``,
-        trace included, built when read), newest first."""
-        return self.app.details
-
-    def reactions(self, run_id: str) -> list[dict[str, Any]]:
-        """Ground truth now: a visible run's reactions, newest first.
-
-        Raises:
-            KeyError: no such run is visible now.
-        """
-        return self.app.reactions(run_id)
-
-    def update_run(self, run_id: str, **fields: Any) -> None:
-        """Set fields of a run (``status``, ``duration_ms``, ``cost_usd``, ``cost_credits``,
-        ``last_reaction_sentiment``, ``status_detail``, ``trace``, ...); they win over the
-        clock from now on.
-
-        Raises:
-            KeyError: no such run.
-            ValueError: a field is ``id``, ``idempotency_key`` or ``created_at``.
-        """
-        self.app.update_run(run_id, **fields)
-
-    def add_run(self, record: Mapping[str, Any]) -> None:
-        """Add a run (a ``RunDetail``-shaped mapping; a ``trace`` key is served as given).
-
-        Served as given once its ``created_at`` has come (at once when frozen).
-
-        Raises:
-            ValueError: a preview field is missing, or the id or idempotency key is taken.
-        """
-        self.app.add_run(record)
-
-    def remove_run(self, run_id: str) -> None:
-        """Remove a run: the list omits it and a get answers 404.
-
-        Raises:
-            KeyError: no such run.
-        """
-        self.app.remove_run(run_id)
-
-    def add_reaction(
-        self,
-        run_id: str,
-        sentiment: str,
-        feedback: str | None = None,
-        user: Mapping[str, Any] | str | None = None,
-        at: datetime | None = None,
-    ) -> dict[str, Any]:
-        """Add a reaction; the run's ``last_reaction_sentiment`` follows once it counts.
-
-        ``user``: a ``UserRef`` or a known user's id (default: the first user); ``at``:
-        its time (default: now; a frozen emulator's now is its ``end``).
-
-        Raises:
-            KeyError: no such run, or an unknown user id.
-            ValueError: ``sentiment`` is empty, or ``at`` is naive.
-        """
-        return self.app.add_reaction(run_id, sentiment, feedback, user=user, at=at)
-
-    def hold_running(self, run_id: str, hold: bool = True) -> None:
-        """Keep a run ``running`` whatever the clock says (``hold=False`` lets it go).
-
-        Raises:
-            KeyError: no such run.
-        """
-        self.app.hold_running(run_id, hold)
 
     @property
     def runs_url(self) -> str:

@@ -424,12 +424,10 @@ class EmulatorState:
                 i = lookup.get(rid)
                 if i is not None and i < n:
                     candidates.add(i)
-        if not candidates and n == len(dataset) and dataset is source.dataset:
-            return (
-                self._shared_frozen_store()
-                if not source.live
-                else self._snapshot(dataset.records, ())
-            )
+        if not candidates and n == len(dataset):
+            if not source.live and dataset is source.dataset:
+                return self._shared_frozen_store()
+            return self._snapshot(dataset.records, ())
         records = dataset.records[:n]
         changed: list[int] = []
         for i in candidates:
@@ -481,7 +479,9 @@ class EmulatorState:
         rid = record["id"]
         cached = self._static_reactions.get(rid)
         if cached is None:
-            base = self._dataset.records[self._dataset.lookup[rid]]
+            dataset = self._dataset
+            i = dataset.lookup.get(rid)  # None if removed meanwhile: derive from what we have
+            base = dataset.records[i] if i is not None else record
             created = parse_created_at(base["created_at"])
             duration = base.get("duration_ms")
             finished = created + (duration if isinstance(duration, int) else 0)

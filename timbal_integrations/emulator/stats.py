@@ -14,8 +14,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
-from typing import Any, overload
+from typing import Any, NamedTuple, overload
 from urllib.parse import parse_qsl
 
 __all__ = ["EmulatorStats", "LoggedRequest", "RequestLog", "TokenBucket"]
@@ -164,8 +163,7 @@ class TokenBucket:
         ]
 
 
-@dataclass(frozen=True, slots=True)
-class LoggedRequest:
+class LoggedRequest(NamedTuple):
     """One request as the emulator saw it.
 
     Attributes:

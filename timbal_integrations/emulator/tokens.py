@@ -26,6 +26,7 @@ from timbal_integrations.emulator.params import BadRequest
 __all__ = ["TokenCodec", "comes_after"]
 
 _VERSION: Final = 2
+_ISSUED_KEPT: Final = 4096
 _INVALID: Final = "invalid 'page_token': malformed or not issued by this server"
 _VALUE_TYPES: Final[dict[str, tuple[type, ...]]] = {
     "id": (str,),
@@ -44,6 +45,9 @@ class TokenCodec:
         self.scope = scope
         self._key = hashlib.blake2b(scope.encode(), digest_size=32).digest()
         self._hashes: dict[Any, str] = {}
+        # Tokens issued lately, already checked: a client's next request is served from
+        # here without decoding and verifying its token again.
+        self._issued: dict[str, tuple[str, Any, str]] = {}
 
     def query_hash(self, key: Any) -> str:
         """A short hash of a query (any hashable with a stable ``repr``) in this scope."""
@@ -60,7 +64,11 @@ class TokenCodec:
         """The token of the position just after ``(value, item_id)`` for query ``qhash``."""
         k = orjson.dumps([value, item_id])
         payload = b'{"v":2,"q":"%s","k":%s,"s":"%s"}' % (qhash.encode(), k, self._sign(qhash, k))
-        return base64.urlsafe_b64encode(payload).rstrip(b"=")
+        token = base64.urlsafe_b64encode(payload).rstrip(b"=")
+        if len(self._issued) >= _ISSUED_KEPT:
+            self._issued.clear()
+        self._issued[token.decode()] = (qhash, value, item_id)
+        return token
 
     def decode(self, token: str, qhash: str, kind: str) -> tuple[Any, str]:
         """The ``(value, id)`` position a token carries, checked against its query.
@@ -70,6 +78,9 @@ class TokenCodec:
         Raises:
             BadRequest: the token is malformed, was edited, or belongs to another query.
         """
+        issued = self._issued.get(token)
+        if issued is not None and issued[0] == qhash:
+            return issued[1], issued[2]
         try:
             raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
             payload = orjson.loads(raw)

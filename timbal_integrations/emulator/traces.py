@@ -37,19 +37,18 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
 
 from timbal_integrations.emulator.catalog import (
     CANCEL_REASONS,
-    ERRORS,
     WORKFORCES,
     Profile,
     error_message,
     profile_for,
 )
 from timbal_integrations.emulator.data import FIXED_END, to_epoch_ms
+from timbal_integrations.emulator.trace_plan import Node, Plan, layout
 
 __all__ = ["build_trace", "make_trace"]
 
@@ -86,21 +85,6 @@ _TRACEBACK: Final = (
 )
 
 
-@dataclass(slots=True)
-class _Node:
-    path: str
-    kind: str  # agent | workflow | llm | tool
-    model: str = ""
-    children: list[list[_Node]] = field(default_factory=list)  # slots run one after another
-    weight: float = 1.0
-    t0: int = 0
-    t1: int = 0
-    outcome: str = "success"  # success | error | timeout | cancelled | blocked
-    tool_use: str = ""  # an LLM call's requested tool ("" = the final answer)
-    cost: float = 0.0
-    seed: int = 0  # the call's own random draws: the same whether or not the trace is cut
-
-
 def build_trace(
     seed: int,
     run: Mapping[str, Any],
@@ -134,9 +118,9 @@ def build_trace(
     detail = run.get("status_detail")
     reason = detail.get("reason") if isinstance(detail, Mapping) else None
     cost = run.get("cost_usd")
-    plan = _Plan(rng, profile, status, reason, float(cost) if isinstance(cost, int | float) else 0)
+    plan = Plan(rng, profile, status, reason, float(cost) if isinstance(cost, int | float) else 0)
     root = plan.tree()
-    _layout(rng, root, t0, t0 + total)
+    layout(rng, root, t0, t0 + total)
     message = detail.get("message") if isinstance(detail, Mapping) else None
     spans = _Spans(rng, profile, plan, str(message or ""), run).render(root, cut)
     return _serialise(rng, spans)
@@ -166,10 +150,10 @@ def make_trace(
     rng = random.Random(f"timbal-emulator-big-trace:{seed}")
     profile = profile_for({"id": "wf_research"})
     reason = "ToolError" if status == "error" else None
-    plan = _Plan(rng, profile, status, reason, 0.05 * spans, span_budget=spans)
+    plan = Plan(rng, profile, status, reason, 0.05 * spans, span_budget=spans)
     root = plan.tree()
     t0 = to_epoch_ms(start)
-    _layout(rng, root, t0, t0 + max(duration_ms, spans))
+    layout(rng, root, t0, t0 + max(duration_ms, spans))
     run = {"id": f"big-{seed}", "status": status}
     message = error_message("ToolError", profile) if status == "error" else ""
     renderer = _Spans(rng, profile, plan, message, run, text_chars=text_chars)
@@ -191,159 +175,6 @@ def _workforce_id(run: Mapping[str, Any]) -> str:
     return str(workforce.get("id")) if isinstance(workforce, Mapping) else ""
 
 
-class _Plan:
-    """Which calls a run makes, and which of them ends it."""
-
-    def __init__(
-        self,
-        rng: random.Random,
-        profile: Profile,
-        status: str,
-        reason: str | None,
-        cost: float,
-        *,
-        span_budget: int | None = None,
-    ) -> None:
-        self.rng = rng
-        self.profile = profile
-        self.status = status
-        self.reason = reason
-        self.cost = cost
-        self.span_budget = span_budget
-        self.error_kind = (reason if reason in ERRORS else "ToolError") if status == "error" else ""
-        self.llms: list[_Node] = []
-
-    def _llm(self, path: str, model: str, tool_use: str = "") -> _Node:
-        node = _Node(path, "llm", model=model or self.profile.model, tool_use=tool_use)
-        node.weight = 1.0 + self.rng.random() * 2
-        self.llms.append(node)
-        return node
-
-    def _tool(self, name: str) -> _Node:
-        profile = self.profile
-        node = _Node(f"{profile.root}.{name}", "tool", weight=0.3 + self.rng.random())
-        if name in profile.llm_tools:
-            node.children = [[self._llm(f"{node.path}.llm", profile.nested_model)]]
-        return node
-
-    def tree(self) -> _Node:
-        """The root of the planned call tree, with outcomes set."""
-        profile = self.profile
-        root = _Node(profile.root, "agent" if profile.agent else "workflow")
-        root.children = self._agent_slots() if profile.agent else self._workflow_slots()
-        self._settle(root)
-        total = sum(n.weight for n in self.llms) or 1.0
-        for node in self.llms:
-            node.cost = self.cost * node.weight / total
-        return root
-
-    def _agent_slots(self) -> list[list[_Node]]:
-        rng, profile = self.rng, self.profile
-        root = profile.root
-        if self.span_budget is not None:
-            return self._budget_slots(self.span_budget - 1)
-        rounds = 1 + int(rng.random() * (4 if profile.root == "research_agent" else 3))
-        slots: list[list[_Node]] = []
-        for k in range(rounds):
-            last = k == rounds - 1
-            if last and self.error_kind in ("ToolError", "TimeoutError"):
-                tools = [profile.tools[0] if self.error_kind == "ToolError" else profile.tools[-1]]
-            elif last:
-                break
-            else:
-                width = 2 if len(profile.tools) > 1 and rng.random() < 0.25 else 1
-                tools = rng.sample(profile.tools, width)
-            slots.append([self._llm(f"{root}.llm", "", tool_use=tools[0])])
-            slots.append([self._tool(name) for name in tools])
-        if self.error_kind not in ("ToolError", "TimeoutError"):
-            slots.append([self._llm(f"{root}.llm", "")])
-        if self.status == "success" and len(slots) > 2 and rng.random() < 0.06:
-            blocked = slots[1][0]  # a guardrail stops the first tool call; the agent goes on
-            blocked.outcome = "blocked"
-            for slot in blocked.children:
-                for node in slot:
-                    self.llms.remove(node)
-            blocked.children = []
-        return slots
-
-    def _budget_slots(self, budget: int) -> list[list[_Node]]:
-        """Exactly ``budget`` spans under the root (for :func:`make_trace`)."""
-        profile = self.profile
-        slots: list[list[_Node]] = []
-        names = [t for t in profile.tools if t != "wait_for_approval"]
-        while budget > 0:
-            if budget >= 4:  # llm, tool, and the tool's own llm if it has one
-                name = names[len(slots) // 2 % len(names)]
-                slots.append([self._llm(f"{profile.root}.llm", "", tool_use=name)])
-                tool = self._tool(name)
-                slots.append([tool])
-                budget -= 2 + len(tool.children)
-            else:
-                slots.append([self._llm(f"{profile.root}.llm", "")])
-                budget -= 1
-        return slots
-
-    def _workflow_slots(self) -> list[list[_Node]]:
-        profile, rng = self.profile, self.rng
-        steps: list[str] = []
-        for name in profile.tools:
-            repeat = 2 + int(rng.random() * 5) if name == "summarize_chunk" else 1
-            steps.extend([name] * repeat)
-        if self.error_kind == "ToolError":
-            steps = steps[: steps.index(profile.tools[0]) + 1]
-        elif self.error_kind == "RateLimitError":
-            first = next((i for i, s in enumerate(steps) if s in profile.llm_tools), 0)
-            steps = steps[: first + 1]
-        return [[self._tool(name)] for name in steps]
-
-    def _settle(self, root: _Node) -> None:
-        """Mark the call that ends a failed or cancelled run, and the path up to it."""
-        if self.status == "error":
-            kind = self.error_kind
-            if kind == "ValidationError":
-                root.outcome = "error"
-                return
-            chain = _last_chain(root)
-            for node in chain:
-                node.outcome = "error"
-            if kind == "TimeoutError":
-                chain[-1].outcome = "timeout"
-        elif self.status == "cancelled":
-            chain = _last_chain(root)
-            for node in chain:
-                node.outcome = "cancelled"
-            if self.reason == CANCEL_REASONS[1][0]:
-                chain[-1].outcome = "timeout"
-
-
-def _last_chain(root: _Node) -> list[_Node]:
-    """The root and its last call, that call's last call, and so on."""
-    chain = [root]
-    while chain[-1].children:
-        chain.append(chain[-1].children[-1][-1])
-    return chain
-
-
-def _layout(rng: random.Random, node: _Node, t0: int, t1: int) -> None:
-    """Place ``node`` on ``[t0, t1]`` and its calls inside, one slot after another."""
-    node.t0, node.t1 = t0, t1
-    node.seed = rng.getrandbits(64)
-    if not node.children:
-        return
-    lead = min(20, (t1 - t0) // 20)
-    start, end = t0 + lead, t1 - lead
-    weights = [max(n.weight for n in slot) * (0.8 + 0.4 * rng.random()) for slot in node.children]
-    total = sum(weights)
-    cursor = start
-    for k, (slot, w) in enumerate(zip(node.children, weights, strict=True)):
-        slot_end = end if k == len(weights) - 1 else cursor + int((end - start) * w / total)
-        for j, child in enumerate(slot):
-            length = slot_end - cursor
-            child_end = slot_end if j == 0 else cursor + int(length * (0.6 + 0.4 * rng.random()))
-            _layout(rng, child, cursor, child_end)
-        cursor = slot_end
-
-
 class _Spans:
     """Turns a laid-out call tree into span dicts."""
 
@@ -351,7 +182,7 @@ class _Spans:
         self,
         rng: random.Random,
         profile: Profile,
-        plan: _Plan,
+        plan: Plan,
         message: str,
         run: Mapping[str, Any],
         *,
@@ -369,7 +200,7 @@ class _Spans:
         self.own_usage: list[dict[str, int]] = []
         self.parents: list[int] = []
 
-    def render(self, root: _Node, cut: int | None) -> list[dict[str, Any]]:
+    def render(self, root: Node, cut: int | None) -> list[dict[str, Any]]:
         """Every span of the tree that has started by ``cut`` (all when None)."""
         self._visit(root, None, -1, cut)
         # Usage is recorded when a call ends, and added to it and every ancestor.
@@ -384,7 +215,7 @@ class _Spans:
                 j = self.parents[j]
         return self.spans
 
-    def _visit(self, node: _Node, parent_id: str | None, parent: int, cut: int | None) -> None:
+    def _visit(self, node: Node, parent_id: str | None, parent: int, cut: int | None) -> None:
         if cut is not None and node.t0 > cut:
             return
         open_ = cut is not None and node.t1 > cut
@@ -424,7 +255,7 @@ class _Spans:
         repeat = _FILLER * (self.text_chars // len(_FILLER) + 1)
         return (base + " " + repeat)[: self.text_chars]
 
-    def _input(self, node: _Node) -> Any:
+    def _input(self, node: Node) -> Any:
         profile = self.profile
         if node.kind in ("agent", "workflow"):
             return {"prompt": self.prompt}
@@ -442,7 +273,7 @@ class _Spans:
         name = node.path.rsplit(".", 1)[1]
         return {"query": self.prompt[:80]} if profile.agent else {"step": name, "input": "ticket"}
 
-    def _output(self, node: _Node) -> Any:
+    def _output(self, node: Node) -> Any:
         if node.kind == "llm":
             if node.tool_use:
                 call = f"call_{self.node_rng.getrandbits(64):016x}"
@@ -455,7 +286,7 @@ class _Spans:
         answer = _ANSWERS[int(self.node_rng.random() * len(_ANSWERS))].format(topic=self.prompt)
         return {"role": "assistant", "content": [{"type": "text", "text": answer}]}
 
-    def _status(self, node: _Node) -> dict[str, Any]:
+    def _status(self, node: Node) -> dict[str, Any]:
         outcome = node.outcome
         if outcome == "success":
             reason = None
@@ -481,7 +312,7 @@ class _Spans:
             return {"code": "timeout", "reason": "timeout", "message": self.message}
         return {"code": "error", "reason": None, "message": self.message}
 
-    def _error(self, node: _Node) -> dict[str, Any] | None:
+    def _error(self, node: Node) -> dict[str, Any] | None:
         if node.outcome not in ("error", "timeout") or self.plan.status != "error":
             return None
         kind = self.plan.error_kind
@@ -497,7 +328,7 @@ class _Spans:
         )
         return {"type": kind, "message": self.message, "traceback": traceback}
 
-    def _metadata(self, node: _Node, open_: bool) -> dict[str, Any]:
+    def _metadata(self, node: Node, open_: bool) -> dict[str, Any]:
         if node.kind == "agent":
             return {"type": "Agent"}
         if node.kind == "workflow":
@@ -514,7 +345,7 @@ class _Spans:
             metadata["tps"] = round(output / max(0.001, seconds - ttft), 1)
         return metadata
 
-    def _usage(self, node: _Node) -> dict[str, int]:
+    def _usage(self, node: Node) -> dict[str, int]:
         if node.kind == "tool":
             name = node.path.rsplit(".", 1)[1]
             for tool, key in self.profile.counters:
@@ -538,7 +369,7 @@ class _Spans:
         return usage
 
 
-def _tokens(node: _Node) -> tuple[int, int]:
+def _tokens(node: Node) -> tuple[int, int]:
     """Input and output tokens that cost about ``node.cost`` at the model's price."""
     price_in, price_out = _PRICES.get(node.model, (0.5, 1.5))
     input_tokens = max(20, math.floor(node.cost * 0.7 / price_in * 1e6))
