@@ -14,17 +14,33 @@ by percent-encoding the whole URL as the host (``http%3A%2F%2F127.0.0.1%3A8000``
 the path ``/http``. Every field can be overridden by a hook argument. The key is only
 ever held as a :class:`~timbal_integrations.Secret` and registered with Airflow's
 secrets masker, so it never shows in task logs.
+
+Retries inside Airflow are bounded by :data:`AIRFLOW_RETRY_POLICY` (4 retries, at most
+7.5 s of backoff in all): Airflow's own task retries (``retries``, ``retry_delay``) are
+the place for waiting out a longer outage, so a try against an unreachable host fails
+in seconds instead of sleeping through a minute of client retries. A ``Retry-After``
+from the API is still honoured (up to 60 s per retry).
+
+:meth:`TimbalHook.get_async_conn` gives the :class:`AsyncTimbalClient` that triggers
+use; it reads the connection without blocking the triggerer's event loop.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from types import TracebackType
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, Final, Self
 
 from airflow.sdk import BaseHook
 
-from timbal_integrations import RunDetail, RunQuery, RunsPage, TimbalClient
+from timbal_integrations import (
+    AsyncTimbalClient,
+    RetryPolicy,
+    RunDetail,
+    RunQuery,
+    RunsPage,
+    TimbalClient,
+)
 from timbal_integrations.config import (
     DEFAULT_HOST,
     ClientConfig,
@@ -37,7 +53,15 @@ from timbal_integrations.models import Run
 
 from .. import CONN_TYPE, DEFAULT_CONN_ID
 
-__all__ = ["TimbalHook"]
+__all__ = ["AIRFLOW_RETRY_POLICY", "TimbalHook"]
+
+AIRFLOW_RETRY_POLICY: Final = RetryPolicy(max_retries=4, backoff_base=0.5, backoff_max=4.0)
+"""Request retries inside Airflow: 4 retries, backoff ceilings 0.5 + 1 + 2 + 4 s.
+
+So a request that never gets an answer (connection refused, DNS failure) fails after 5
+attempts and at most 7.5 s of waiting; each attempt is bounded by the hook's
+``timeout``. ``max_retries=`` (hook or operator) changes the count, not the ceilings.
+"""
 
 
 def _text(value: object) -> str | None:
@@ -57,7 +81,8 @@ class TimbalHook(BaseHook):
     :param org_id: overrides the connection's ``org_id`` extra.
     :param project_id: overrides the connection's ``project_id`` extra.
     :param timeout: seconds to wait for each HTTP response.
-    :param max_retries: retries of 429/5xx/connection errors (the core's default if None).
+    :param max_retries: retries of 429/5xx/connection errors (default 4, see
+        :data:`AIRFLOW_RETRY_POLICY`).
 
     The connection is read lazily, on the first call that needs the client. Use the
     hook as a context manager (or call :meth:`close`) to close the client's connections.
@@ -111,16 +136,33 @@ class TimbalHook(BaseHook):
             host = f"{scheme}://{host}"
         return host
 
+    def _needs_connection(self) -> bool:
+        return not (self._host and self._api_key and self._org_id and self._project_id)
+
     def resolve_config(self) -> ClientConfig:
         """Settings from the arguments, then the connection (never from TIMBAL_* variables).
 
         Raises :class:`~timbal_integrations.ConfigError` naming the connection field
-        to fill in when the key, org or project is missing.
+        to fill in when the key, org or project is missing, and Airflow's
+        ``AirflowNotFoundException`` when the connection is not defined.
         """
-        need_conn = not (self._host and self._api_key and self._org_id and self._project_id)
-        conn = self.get_connection(self.timbal_conn_id) if need_conn else None
-        extra: dict[str, Any] = conn.extra_dejson if conn is not None else {}
+        conn = self.get_connection(self.timbal_conn_id) if self._needs_connection() else None
+        return self._config(conn, conn.extra_dejson if conn is not None else {})
 
+    async def aresolve_config(self) -> ClientConfig:
+        """:meth:`resolve_config` for an event loop (a trigger): the connection is read
+        without blocking the loop."""
+        if not self._needs_connection():
+            return self._config(None, {})
+        from airflow.providers.common.compat.connection import (
+            get_async_connection,
+            get_async_extra_dejson,
+        )
+
+        conn = await get_async_connection(self.timbal_conn_id, hook=self)
+        return self._config(conn, await get_async_extra_dejson(conn))
+
+    def _config(self, conn: Any, extra: Mapping[str, Any]) -> ClientConfig:
         def extra_field(name: str) -> str | None:
             return _text(extra.get(name)) or _text(extra.get(f"extra__{CONN_TYPE}__{name}"))
 
@@ -142,6 +184,14 @@ class TimbalHook(BaseHook):
         base_url = normalize_base_url(host or DEFAULT_HOST, field_name=f"{where} host")
         return resolve_config(key, host=base_url, org_id=org, project_id=project, env={})
 
+    def _retry_policy(self) -> RetryPolicy:
+        if self._max_retries is None:
+            return AIRFLOW_RETRY_POLICY
+        policy = AIRFLOW_RETRY_POLICY
+        return RetryPolicy(
+            self._max_retries, policy.backoff_base, policy.backoff_max, policy.retry_after_max
+        )
+
     def get_conn(self) -> TimbalClient:
         """The hook's :class:`TimbalClient`, created on first use and reused after."""
         if self._client is None:
@@ -152,10 +202,33 @@ class TimbalHook(BaseHook):
                 org_id=config.org_id,
                 project_id=config.project_id,
                 timeout=self._timeout,
-                max_retries=self._max_retries,
+                retry_policy=self._retry_policy(),
                 env={},
             )
         return self._client
+
+    async def get_async_conn(self, *, max_retries: int | None = None) -> AsyncTimbalClient:
+        """A new :class:`AsyncTimbalClient` for this connection; the caller closes it
+        (``await client.aclose()``, or ``async with``).
+
+        ``max_retries`` overrides the hook's for this client (triggers retry on their
+        own schedule, so they ask for few).
+        """
+        config = await self.aresolve_config()
+        policy = self._retry_policy()
+        if max_retries is not None:
+            policy = RetryPolicy(
+                max_retries, policy.backoff_base, policy.backoff_max, policy.retry_after_max
+            )
+        return AsyncTimbalClient(
+            config.api_key,
+            host=config.base_url,
+            org_id=config.org_id,
+            project_id=config.project_id,
+            timeout=self._timeout,
+            retry_policy=policy,
+            env={},
+        )
 
     @property
     def client(self) -> TimbalClient:
