@@ -24,7 +24,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Final, NamedTuple
-from urllib.parse import urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 from airflow.sdk import (
     Asset,
@@ -58,6 +58,7 @@ _PROGRESS_EVERY_S: Final = 10.0
 _PROGRESS_EVERY_PAGES: Final = 10
 
 _INTERVAL_KEYS: Final = ("data_interval_start", "data_interval_end")
+_URI_PATH_SAFE: Final = "/:@!$&'()*+,;=~"
 
 
 def _given(value: object) -> Any:
@@ -102,7 +103,8 @@ def asset_uri(output_path: str) -> str:
     """The asset URI of a file the operator writes: ``file://`` and an absolute path for
     a local file, the URI itself (less any ``conn_id@``) for object storage."""
     if _is_local(output_path):
-        return _local_path(output_path).absolute().as_uri()
+        # Percent-encode only what a URI path cannot hold: dt=2025-12-14 stays readable.
+        return "file://" + quote(str(_local_path(output_path).absolute()), safe=_URI_PATH_SAFE)
     parts = urlsplit(output_path)
     host = parts.hostname or ""
     netloc = f"{host}:{parts.port}" if parts.port else host
@@ -470,7 +472,7 @@ class TimbalListRunsOperator(BaseOperator):
             if isinstance(outlet, AssetAlias):
                 events[outlet].add(Asset(uri), extra=extra)
                 self.log.info("Asset event for %s through the alias %r", uri, outlet.name)
-            elif outlet.uri == uri:
+            elif unquote(outlet.uri) == unquote(uri):
                 events[outlet].extra.update(extra)
                 self.log.info("Asset event for %s", uri)
 
