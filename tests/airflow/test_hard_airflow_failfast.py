@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 import socket
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -46,6 +46,7 @@ def test_an_unknown_connection_fails_the_task_at_once(
             since="2025-12-14",
             until="2025-12-15",
             retries=3,
+            retry_delay=timedelta(0),
         )
         for deferrable in (False, True):
             TimbalRunSensor(
@@ -54,12 +55,18 @@ def test_an_unknown_connection_fails_the_task_at_once(
                 timbal_conn_id="timbal_typo",
                 deferrable=deferrable,
                 retries=3,
+                retry_delay=timedelta(0),
             )
     capfd.readouterr()
     dag_run = run_dag(dag, logical_date=None)
     log = _output(capfd)
-    # failed, not up_for_retry: retrying cannot create the connection
+    # failed at the first try: retrying cannot create the connection
     assert set(task_states(dag_run).values()) == {"failed"}
+    assert {ti.task_id: ti.try_number for ti in dag_run.get_task_instances()} == {
+        "export": 1,
+        "wait_poke": 1,
+        "wait_deferrable": 1,
+    }
     assert (
         "the Airflow connection 'timbal_typo' is not defined: create it with type 'timbal' "
         "(host = API host, password = API key, extra org_id and project_id), e.g. "
