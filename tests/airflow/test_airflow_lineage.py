@@ -26,9 +26,7 @@ SINCE, UNTIL = "2025-12-31T00:00:00Z", "2025-12-31T06:00:00Z"
 
 
 @pytest.fixture
-def emu(
-    airflow_db: Any, timbal_emulator_factory: Any, monkeypatch: pytest.MonkeyPatch
-) -> Emulator:
+def emu(airflow_db: Any, timbal_emulator_factory: Any, monkeypatch: pytest.MonkeyPatch) -> Emulator:
     emulator: Emulator = timbal_emulator_factory(runs=300, api_key=KEY)
     monkeypatch.setenv("AIRFLOW_CONN_TIMBAL_LINEAGE", connection_json(emulator))
     return emulator
@@ -158,9 +156,7 @@ WITHOUT_OPENLINEAGE = textwrap.dedent(
 )
 
 
-def test_without_the_openlineage_provider_lineage_is_inert(
-    emu: Emulator, tmp_path: Path
-) -> None:
+def test_without_the_openlineage_provider_lineage_is_inert(emu: Emulator, tmp_path: Path) -> None:
     target = tmp_path / "runs.jsonl"
     out = subprocess.run(
         [sys.executable, "-c", WITHOUT_OPENLINEAGE, SINCE, UNTIL, str(target)],

@@ -23,9 +23,7 @@ CONN = "timbal_triggers"
 
 
 @pytest.fixture
-def emu(
-    airflow_db: Any, timbal_emulator_factory: Any, monkeypatch: pytest.MonkeyPatch
-) -> Emulator:
+def emu(airflow_db: Any, timbal_emulator_factory: Any, monkeypatch: pytest.MonkeyPatch) -> Emulator:
     """Runs created in the last 30 minutes (the event trigger looks back from now)."""
     now = datetime.now(UTC).replace(microsecond=0)
     records = generate_runs(40, seed=11, end=now, span=timedelta(minutes=30))
@@ -282,9 +280,7 @@ def test_event_trigger_serialises_and_rejects_bad_filters(airflow_db: Any) -> No
     classpath, kwargs = trigger.serialize()
     revived = TimbalNewRunsTrigger(**kwargs)
     assert revived.serialize() == (classpath, kwargs)
-    assert BaseEventTrigger.hash(classpath, kwargs) == BaseEventTrigger.hash(
-        *revived.serialize()
-    )
+    assert BaseEventTrigger.hash(classpath, kwargs) == BaseEventTrigger.hash(*revived.serialize())
     assert revived.state_key == trigger.state_key
     assert TimbalNewRunsTrigger(status="cancelled").state_key != trigger.state_key
     with pytest.raises(QueryError, match="metadata"):

@@ -90,13 +90,16 @@ def test_an_unreachable_host_fails_a_try_within_the_documented_bound(
     operator = TimbalListRunsOperator(
         task_id="export", timbal_conn_id="timbal_down", since="2025-12-14", until="2025-12-15"
     )
-    with caplog.at_level(logging.WARNING, logger="timbal_integrations"):
-        with pytest.raises(APIConnectionError) as info:  # a try fails; Airflow may retry it
-            operator.execute({})  # type: ignore[arg-type]
+    with (
+        caplog.at_level(logging.WARNING, logger="timbal_integrations"),
+        pytest.raises(APIConnectionError) as info,  # a try fails; Airflow may retry it
+    ):
+        operator.execute({})  # type: ignore[arg-type]
     message = str(info.value)
     assert "\n" not in message
     assert "after 5 attempts" in message
-    assert "is http://127.0.0.1:" in message and "reachable?" in message
+    assert "is http://127.0.0.1:" in message
+    assert "reachable?" in message
 
     # Every wait between attempts is under its ceiling, and the ceilings add up to the
     # README's bound: 0.5 + 1 + 2 + 4 = 7.5 s of backoff per try, 4 retries.
