@@ -2,16 +2,18 @@
 
 Layers, outermost first::
 
-    EmulatorApp        counts requests, adds latency, enforces the rate limit
-      |                (token bucket -> 429 + Retry-After + RateLimit-* headers),
-      |                injects faults (429 / 500 / 502 / 503 / dropped connection)
+    EmulatorApp        counts and logs requests, adds latency, enforces the rate limit
+      |                (token bucket -> 429 + Retry-After; RateLimit-* headers on every
+      |                response of the runs endpoints while a limit is set), injects
+      |                faults (429 / 500 / 502 / 503 / dropped connection)
       v
-    Starlette router   auth (401 / 403), parameter validation (400), the list and get
-                       endpoints over a RunStore, JSON 404 / 405 for anything else
+    Starlette router   auth (401 / 403), parameter validation (400 / 422), the list, get
+                       and reactions endpoints over an EmulatorState, JSON 404 / 405
+                       for anything else
 
-Only the runs endpoints (``/orgs/{org_id}/projects/{project_id}/runs[/{run_id}]``) are
-rate limited and faulted. Faults are drawn from a ``random.Random`` seeded from the data
-seed, so a sequential client sees the same faults on every run. A fault replaces the
+Only the runs endpoints (``/orgs/{org_id}/projects/{project_id}/runs[/{run_id}[/reactions]]``)
+are rate limited and faulted. Faults are drawn from a ``random.Random`` seeded from the
+data seed, so a sequential client sees the same faults on every run. A fault replaces the
 whole response: it never changes data, so a retried request gets the right page.
 
 A ``drop`` fault starts a 200 response that promises a longer body than it sends, then
@@ -23,16 +25,11 @@ response has started); clients see a protocol error mid-response, such as httpx'
 from __future__ import annotations
 
 import asyncio
-import enum
 import hmac
 import logging
 import math
-import random
-import threading
-import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping, Sequence
 from datetime import datetime, timedelta
-from functools import lru_cache
 from typing import Any, Final
 
 import orjson
@@ -42,8 +39,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from timbal_integrations.emulator.data import DEFAULT_SPAN, FIXED_END, generate_runs
-from timbal_integrations.emulator.store import BadRequest, RunStore, parse_list_params
+from timbal_integrations.emulator.clock import EmulatorClock
+from timbal_integrations.emulator.data import DEFAULT_FUTURE, DEFAULT_SPAN, FIXED_END
+from timbal_integrations.emulator.params import BadRequest, parse_list_params
+from timbal_integrations.emulator.sources import source_for
+from timbal_integrations.emulator.state import DetailsView, EmulatorState
+from timbal_integrations.emulator.stats import EmulatorStats, Headers, LoggedRequest, RequestLog
+from timbal_integrations.emulator.store import RunStore
+from timbal_integrations.emulator.switches import FAULT_KINDS, Switches, Unset
 
 __all__ = [
     "DEFAULT_API_KEY",
@@ -61,14 +64,11 @@ DEFAULT_ORG_ID: Final = "demo-org"
 """The only organization id the emulator serves unless told otherwise."""
 DEFAULT_PROJECT_ID: Final = "demo-project"
 """The only project id the emulator serves unless told otherwise."""
-FAULT_KINDS: Final[tuple[str, ...]] = ("429", "500", "502", "503", "drop")
-"""Every fault the emulator can inject."""
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
-Headers = list[tuple[bytes, bytes]]
 
 _JSON: Final = (b"content-type", b"application/json")
 _BAD_GATEWAY_HTML: Final = (
@@ -77,10 +77,8 @@ _BAD_GATEWAY_HTML: Final = (
     b"</body>\r\n</html>\r\n"
 )
 _NOMINAL_LIMIT: Final = 100  # RateLimit-Limit on injected 429s when no rate limit is set
-
-
-class _Unset(enum.Enum):
-    UNSET = enum.auto()
+_MAX_BODY: Final = 64 * 1024  # the largest reaction body accepted
+_RUNS_PATH: Final = "/orgs/{org_id}/projects/{project_id}/runs"
 
 
 class _DroppedConnection(Exception):
@@ -101,133 +99,6 @@ def _install_drop_filter() -> None:
         logger.addFilter(_DROP_FILTER)
 
 
-class EmulatorStats:
-    """Thread-safe request counters of one emulator; read them from any thread."""
-
-    def __init__(self) -> None:
-        """Start with every counter at zero."""
-        self._lock = threading.Lock()
-        self._requests_total = 0
-        self._by_endpoint: dict[str, int] = {}
-        self._faults: dict[str, int] = {}
-        self._rate_limited = 0
-        self._served_ok = 0
-        self._by_status: dict[int, int] = {}
-
-    def reset(self) -> None:
-        """Set every counter back to zero."""
-        with self._lock:
-            self._requests_total = 0
-            self._by_endpoint = {}
-            self._faults = {}
-            self._rate_limited = 0
-            self._served_ok = 0
-            self._by_status = {}
-
-    @property
-    def requests_total(self) -> int:
-        """Every HTTP request received."""
-        return self._requests_total
-
-    @property
-    def requests_by_endpoint(self) -> dict[str, int]:
-        """Requests per endpoint: ``list``, ``get`` or ``other`` (a copy)."""
-        with self._lock:
-            return dict(self._by_endpoint)
-
-    @property
-    def faults_by_kind(self) -> dict[str, int]:
-        """Injected faults per kind (``429``, ``500``, ``502``, ``503``, ``drop``; a copy)."""
-        with self._lock:
-            return dict(self._faults)
-
-    @property
-    def faults_total(self) -> int:
-        """All injected faults."""
-        with self._lock:
-            return sum(self._faults.values())
-
-    @property
-    def rate_limited(self) -> int:
-        """Requests refused with 429 by the rate limit (injected 429s not included)."""
-        return self._rate_limited
-
-    @property
-    def served_ok(self) -> int:
-        """Responses with a 2xx status."""
-        return self._served_ok
-
-    @property
-    def responses_by_status(self) -> dict[int, int]:
-        """Responses sent per HTTP status, faults included, drops excluded (a copy)."""
-        with self._lock:
-            return dict(self._by_status)
-
-    def snapshot(self) -> dict[str, Any]:
-        """All counters as one plain dict."""
-        with self._lock:
-            return {
-                "requests_total": self._requests_total,
-                "requests_by_endpoint": dict(self._by_endpoint),
-                "faults_by_kind": dict(self._faults),
-                "faults_total": sum(self._faults.values()),
-                "rate_limited": self._rate_limited,
-                "served_ok": self._served_ok,
-                "responses_by_status": dict(self._by_status),
-            }
-
-    def __repr__(self) -> str:
-        return f"EmulatorStats({self.snapshot()!r})"
-
-    def _count_request(self, endpoint: str) -> None:
-        with self._lock:
-            self._requests_total += 1
-            self._by_endpoint[endpoint] = self._by_endpoint.get(endpoint, 0) + 1
-
-    def _count_fault(self, kind: str) -> None:
-        with self._lock:
-            self._faults[kind] = self._faults.get(kind, 0) + 1
-
-    def _count_rate_limited(self) -> None:
-        with self._lock:
-            self._rate_limited += 1
-
-    def _count_response(self, status: int) -> None:
-        with self._lock:
-            self._by_status[status] = self._by_status.get(status, 0) + 1
-            if 200 <= status < 300:
-                self._served_ok += 1
-
-
-class _TokenBucket:
-    """``rate`` requests per second, bursts up to ``max(1, rate)``."""
-
-    def __init__(self, rate: float) -> None:
-        self.rate = rate
-        self.capacity = max(1.0, rate)
-        self.tokens = self.capacity
-        self.updated = time.monotonic()
-
-    def take(self) -> tuple[bool, float, Headers]:
-        """Try to spend a token; returns (allowed, seconds until one is free, headers)."""
-        now = time.monotonic()
-        self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
-        self.updated = now
-        allowed = self.tokens >= 1.0
-        if allowed:
-            self.tokens -= 1.0
-        wait = 0.0 if allowed else (1.0 - self.tokens) / self.rate
-        return allowed, wait, self.headers()
-
-    def headers(self) -> Headers:
-        reset = math.ceil((self.capacity - self.tokens) / self.rate)
-        return [
-            (b"ratelimit-limit", str(math.floor(self.capacity)).encode()),
-            (b"ratelimit-remaining", str(math.floor(self.tokens)).encode()),
-            (b"ratelimit-reset", str(reset).encode()),
-        ]
-
-
 def _classify(path: str) -> str:
     parts = path.strip("/").split("/")
     if len(parts) >= 5 and parts[0] == "orgs" and parts[2] == "projects" and parts[4] == "runs":
@@ -235,6 +106,8 @@ def _classify(path: str) -> str:
             return "list"
         if len(parts) == 6:
             return "get"
+        if len(parts) == 7 and parts[6] == "reactions":
+            return "reactions"
     return "other"
 
 
@@ -258,85 +131,111 @@ async def _send_response(send: Send, status: int, body: bytes, headers: Headers)
     await send({"type": "http.response.body", "body": body, "more_body": False})
 
 
-def _validated_settings(
-    *,
-    latency_ms: float,
-    fault_rate: float,
-    fault_kinds: Iterable[str],
-    retry_after: int,
-    rate_limit: float | None,
-) -> tuple[float, float, tuple[str, ...], int, float | None]:
-    kinds = tuple(dict.fromkeys(str(k) for k in fault_kinds))
-    unknown = [k for k in kinds if k not in FAULT_KINDS]
-    if unknown:
-        raise ValueError(f"fault_kinds: unknown {unknown}; choose from {', '.join(FAULT_KINDS)}")
-    if not (isinstance(latency_ms, int | float) and latency_ms >= 0):
-        raise ValueError("latency_ms must be >= 0")
-    if not (isinstance(fault_rate, int | float) and 0.0 <= fault_rate <= 1.0):
-        raise ValueError("fault_rate must be between 0 and 1")
-    if fault_rate > 0 and not kinds:
-        raise ValueError("fault_kinds must not be empty when fault_rate > 0")
-    if not (isinstance(retry_after, int) and retry_after >= 0):
-        raise ValueError("retry_after must be an integer >= 0")
-    if rate_limit is not None and not (isinstance(rate_limit, int | float) and rate_limit > 0):
-        raise ValueError("rate_limit must be > 0 requests per second, or None")
-    return float(latency_ms), float(fault_rate), kinds, retry_after, rate_limit
-
-
 class EmulatorApp:
     """The emulator's ASGI application (see the module docstring); made by :func:`create_app`.
 
     Attributes:
-        store: the run data and query engine.
+        state: the runs served and the hooks that change them.
         stats: live request counters.
+        request_log: every request received, in order.
         api_key, org_id, project_id: what the API accepts.
     """
 
     def __init__(
         self,
-        store: RunStore,
+        state: EmulatorState,
         *,
         api_key: str,
         org_id: str,
         project_id: str,
         seed: int,
-        latency_ms: float,
-        fault_rate: float,
-        fault_kinds: Iterable[str],
-        retry_after: int,
-        rate_limit: float | None,
+        latency_ms: float = 0,
+        fault_rate: float = 0.0,
+        fault_kinds: Iterable[str] = FAULT_KINDS,
+        retry_after: int = 0,
+        rate_limit: float | None = None,
+        rate_limit_burst: float | None = None,
     ) -> None:
-        """Wrap ``store`` with auth and the control switches; see :func:`create_app`."""
+        """Serve ``state`` with auth and the control switches; see :func:`create_app`."""
         if not api_key:
             raise ValueError("api_key must not be empty")
-        self.store = store
+        self.state = state
         self.stats = EmulatorStats()
+        self.request_log = RequestLog()
         self.api_key = api_key
         self.org_id = org_id
         self.project_id = project_id
-        self._lock = threading.Lock()
-        self._fault_rng = random.Random(f"timbal-emulator-faults:{seed}")
-        self._bucket: _TokenBucket | None = None
-        self._latency_ms = 0.0
-        self._fault_rate = 0.0
-        self._fault_kinds: tuple[str, ...] = FAULT_KINDS
-        self._retry_after = 0
-        self._rate_limit: float | None = None
+        self._switches = Switches(seed)
         self.configure(
             latency_ms=latency_ms,
             fault_rate=fault_rate,
             fault_kinds=fault_kinds,
             retry_after=retry_after,
             rate_limit=rate_limit,
+            rate_limit_burst=rate_limit_burst,
         )
         self._api = Starlette(
             routes=[
-                Route("/orgs/{org_id}/projects/{project_id}/runs", self._list_runs),
-                Route("/orgs/{org_id}/projects/{project_id}/runs/{run_id}", self._get_run),
+                Route(_RUNS_PATH, self._list_runs),
+                Route(_RUNS_PATH + "/{run_id}", self._get_run),
+                Route(_RUNS_PATH + "/{run_id}/reactions", self._reactions, methods=["GET", "POST"]),
             ],
             exception_handlers={HTTPException: self._http_error},
         )
         _install_drop_filter()
+
+    # -- data and hooks (see EmulatorState) ---------------------------------------------
+
+    @property
+    def clock(self) -> EmulatorClock | None:
+        """The clock a live emulator follows (None when frozen)."""
+        return self.state.clock
+
+    @property
+    def store(self) -> RunStore:
+        """The runs visible now, in their current state, and their query engine."""
+        return self.state.store()
+
+    @property
+    def runs(self) -> list[dict[str, Any]]:
+        """Ground truth now: every visible run as a list item, newest first (read-only)."""
+        return self.state.previews()
+
+    @property
+    def details(self) -> DetailsView:
+        """Ground truth now: every visible run's ``RunDetail``, newest first."""
+        return self.state.details()
+
+    def reactions(self, run_id: str) -> list[dict[str, Any]]:
+        """Ground truth now: a visible run's reactions, newest first (KeyError if none)."""
+        return self.state.reactions(run_id)
+
+    def update_run(self, run_id: str, **fields: Any) -> None:
+        """Set fields of a run; they win over the clock from now on (see EmulatorState)."""
+        self.state.update_run(run_id, **fields)
+
+    def add_run(self, record: Mapping[str, Any]) -> None:
+        """Add a run (a ``RunDetail``-shaped mapping), served once its ``created_at`` comes."""
+        self.state.add_run(record)
+
+    def remove_run(self, run_id: str) -> None:
+        """Remove a run: the list omits it and a get answers 404."""
+        self.state.remove_run(run_id)
+
+    def add_reaction(
+        self,
+        run_id: str,
+        sentiment: str,
+        feedback: str | None = None,
+        user: Mapping[str, Any] | str | None = None,
+        at: datetime | None = None,
+    ) -> dict[str, Any]:
+        """Add a reaction to a run (see :meth:`EmulatorState.add_reaction`)."""
+        return self.state.add_reaction(run_id, sentiment, feedback, user=user, at=at)
+
+    def hold_running(self, run_id: str, hold: bool = True) -> None:
+        """Keep a run ``running`` whatever the clock says (``hold=False`` lets it go)."""
+        self.state.hold_running(run_id, hold)
 
     # -- switches -----------------------------------------------------------------------
 
@@ -347,41 +246,30 @@ class EmulatorApp:
         fault_rate: float | None = None,
         fault_kinds: Iterable[str] | None = None,
         retry_after: int | None = None,
-        rate_limit: float | _Unset | None = _Unset.UNSET,
+        rate_limit: float | Unset | None = Unset.UNSET,
+        rate_limit_burst: float | Unset | None = Unset.UNSET,
     ) -> None:
         """Change switches while serving; arguments left out keep their value.
 
-        ``rate_limit=None`` turns the rate limit off; setting it refills the bucket.
+        ``rate_limit=None`` turns the rate limit off; setting it (or its burst) refills
+        the bucket.
 
         Raises:
             ValueError: a value is out of range.
         """
-        with self._lock:
-            new_rate = self._rate_limit if isinstance(rate_limit, _Unset) else rate_limit
-            latency, rate, kinds, retry, limit = _validated_settings(
-                latency_ms=self._latency_ms if latency_ms is None else latency_ms,
-                fault_rate=self._fault_rate if fault_rate is None else fault_rate,
-                fault_kinds=self._fault_kinds if fault_kinds is None else fault_kinds,
-                retry_after=self._retry_after if retry_after is None else retry_after,
-                rate_limit=new_rate,
-            )
-            self._latency_ms, self._fault_rate, self._fault_kinds = latency, rate, kinds
-            self._retry_after = retry
-            if not isinstance(rate_limit, _Unset):
-                self._rate_limit = limit
-                self._bucket = _TokenBucket(limit) if limit is not None else None
+        self._switches.configure(
+            latency_ms=latency_ms,
+            fault_rate=fault_rate,
+            fault_kinds=fault_kinds,
+            retry_after=retry_after,
+            rate_limit=rate_limit,
+            rate_limit_burst=rate_limit_burst,
+        )
 
     @property
     def settings(self) -> dict[str, Any]:
         """The current switches."""
-        with self._lock:
-            return {
-                "latency_ms": self._latency_ms,
-                "fault_rate": self._fault_rate,
-                "fault_kinds": self._fault_kinds,
-                "retry_after": self._retry_after,
-                "rate_limit": self._rate_limit,
-            }
+        return self._switches.settings
 
     # -- ASGI ---------------------------------------------------------------------------
 
@@ -392,56 +280,61 @@ class EmulatorApp:
             return
         endpoint = _classify(scope["path"])
         self.stats._count_request(endpoint)
-        with self._lock:
-            latency_ms, fault_rate = self._latency_ms, self._fault_rate
-            fault: str | None = None
-            if endpoint != "other" and fault_rate > 0 and self._fault_rng.random() < fault_rate:
-                kinds = self._fault_kinds
-                fault = kinds[int(self._fault_rng.random() * len(kinds))]
-            retry_after, bucket = self._retry_after, self._bucket
-        if latency_ms > 0:
-            await asyncio.sleep(latency_ms / 1000)
+        runs_endpoint = endpoint != "other"
+        latency_ms, fault, retry_after, bucket = self._switches.draw(runs_endpoint)
+        status = 0
+        try:
+            if latency_ms > 0:
+                await asyncio.sleep(latency_ms / 1000)
 
-        limit_headers: Headers = []
-        if bucket is not None and endpoint != "other":
-            with self._lock:
-                allowed, wait, limit_headers = bucket.take()
-            if not allowed:
-                self.stats._count_rate_limited()
-                self.stats._count_response(429)
-                seconds = math.ceil(wait)
-                body = orjson.dumps(
-                    {"message": f"Rate limit exceeded; retry after {seconds} second(s)"}
-                )
-                headers = [_JSON, (b"retry-after", str(seconds).encode()), *limit_headers]
-                await _send_response(send, 429, body, headers)
+            limit_headers: Headers = []
+            if bucket is not None and runs_endpoint:
+                allowed, wait, limit_headers = self._switches.take(bucket)
+                if not allowed:
+                    status = 429
+                    self.stats._count_rate_limited()
+                    self.stats._count_response(429)
+                    seconds = math.ceil(wait)
+                    body = orjson.dumps(
+                        {"message": f"Rate limit exceeded; retry after {seconds} second(s)"}
+                    )
+                    headers = [_JSON, (b"retry-after", str(seconds).encode()), *limit_headers]
+                    await _send_response(send, 429, body, headers)
+                    return
+
+            if fault is not None:
+                self.stats._count_fault(fault)
+                status = 200 if fault == "drop" else int(fault)
+                await self._send_fault(fault, send, retry_after, bucket, limit_headers)
                 return
 
-        if fault is not None:
-            self.stats._count_fault(fault)
-            await self._send_fault(fault, send, retry_after, bucket)
-            return
+            async def send_with_headers(message: Message) -> None:
+                nonlocal status
+                if message["type"] == "http.response.start":
+                    status = message["status"]
+                    self.stats._count_response(status)
+                    if limit_headers:
+                        headers = [*message.get("headers", ()), *limit_headers]
+                        message = {**message, "headers": headers}
+                await send(message)
 
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                self.stats._count_response(message["status"])
-                if limit_headers:
-                    message = {**message, "headers": [*message.get("headers", ()), *limit_headers]}
-            await send(message)
-
-        await self._api(scope, receive, send_with_headers)
+            await self._api(scope, receive, send_with_headers)
+        finally:
+            query = scope.get("query_string", b"").decode("latin-1")
+            entry = LoggedRequest(scope["method"], scope["path"], query, status, endpoint, fault)
+            self.request_log._append(entry)
 
     async def _send_fault(
-        self, kind: str, send: Send, retry_after: int, bucket: _TokenBucket | None
+        self,
+        kind: str,
+        send: Send,
+        retry_after: int,
+        bucket: Any,
+        limit_headers: Headers,
     ) -> None:
         if kind == "drop":
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": 200,
-                    "headers": [_JSON, (b"content-length", b"65536")],
-                }
-            )
+            start = [_JSON, (b"content-length", b"65536"), *limit_headers]
+            await send({"type": "http.response.start", "status": 200, "headers": start})
             await send({"type": "http.response.body", "body": b'{"runs":[', "more_body": True})
             raise _DroppedConnection("injected fault: connection dropped mid-response")
         status = int(kind)
@@ -458,11 +351,12 @@ class EmulatorApp:
             message = f"Too many requests; retry after {retry_after} second(s)"
             await _send_response(send, 429, orjson.dumps({"message": message}), headers)
         elif status == 502:
-            headers = [(b"content-type", b"text/html")]
+            headers = [(b"content-type", b"text/html"), *limit_headers]
             await _send_response(send, 502, _BAD_GATEWAY_HTML, headers)
         else:
             message = "Internal server error" if status == 500 else "Service unavailable"
-            await _send_response(send, status, orjson.dumps({"message": message}), [_JSON])
+            body = orjson.dumps({"message": message})
+            await _send_response(send, status, body, [_JSON, *limit_headers])
 
     # -- endpoints ----------------------------------------------------------------------
 
@@ -494,7 +388,7 @@ class EmulatorApp:
         if denied is not None:
             return denied
         try:
-            body = self.store.list_page(parse_list_params(request.query_params))
+            body = self.state.list_page(parse_list_params(request.query_params))
         except BadRequest as exc:
             return _json_error(400, exc.message)
         return Response(body, media_type="application/json")
@@ -504,26 +398,57 @@ class EmulatorApp:
         if denied is not None:
             return denied
         run_id = request.path_params["run_id"]
-        body = self.store.detail(run_id)
+        body = self.state.detail(run_id)
         if body is None:
             return _json_error(404, f"Run {run_id!r} not found")
         return Response(body, media_type="application/json")
 
+    async def _reactions(self, request: Request) -> Response:
+        denied = self._check_access(request)
+        if denied is not None:
+            return denied
+        run_id = request.path_params["run_id"]
+        if request.method == "POST":
+            return await self._post_reaction(request, run_id)
+        try:
+            body = self.state.reactions_page(run_id, request.query_params.get("page_token"))
+        except BadRequest as exc:
+            return _json_error(400, exc.message)
+        if body is None:
+            return _json_error(404, f"Run {run_id!r} not found")
+        return Response(body, media_type="application/json")
+
+    async def _post_reaction(self, request: Request, run_id: str) -> Response:
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > _MAX_BODY:
+            return _json_error(413, f"Request body too large: at most {_MAX_BODY} bytes")
+        raw = b""
+        async for chunk in request.stream():
+            raw += chunk
+            if len(raw) > _MAX_BODY:
+                return _json_error(413, f"Request body too large: at most {_MAX_BODY} bytes")
+        try:
+            body = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            return _json_error(400, "invalid body: expected a JSON object")
+        if not isinstance(body, dict):
+            return _json_error(400, "invalid body: expected a JSON object")
+        sentiment, feedback = body.get("sentiment"), body.get("feedback")
+        if not isinstance(sentiment, str) or not sentiment.strip():
+            return _json_error(422, "invalid 'sentiment': expected a non-empty string")
+        if feedback is not None and not isinstance(feedback, str):
+            return _json_error(422, "invalid 'feedback': expected a string or null")
+        if self.state.store().index_of(run_id) is None:
+            return _json_error(404, f"Run {run_id!r} not found")
+        try:
+            self.state.add_reaction(run_id, sentiment, feedback)
+        except KeyError:  # removed meanwhile
+            return _json_error(404, f"Run {run_id!r} not found")
+        return Response(status_code=204)
+
     async def _http_error(self, request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
         return _json_error(exc.status_code, exc.detail, exc.headers)
-
-
-@lru_cache(maxsize=2)
-def _generated_store(
-    n: int, seed: int, end: datetime, span: timedelta, page_size: int, extra_fields: bool
-) -> RunStore:
-    """Generated stores are immutable and costly for big ``n``: share them per process."""
-    return RunStore(
-        generate_runs(n, seed=seed, end=end, span=span),
-        page_size=page_size,
-        extra_fields=extra_fields,
-    )
 
 
 def create_app(
@@ -541,17 +466,24 @@ def create_app(
     fault_kinds: Iterable[str] = FAULT_KINDS,
     retry_after: int = 0,
     rate_limit: float | None = None,
+    rate_limit_burst: float | None = None,
     extra_fields: bool = False,
+    live: bool = False,
+    clock: EmulatorClock | None = None,
+    shape: str = "even",
+    future: timedelta = DEFAULT_FUTURE,
 ) -> EmulatorApp:
     """Build the emulator's ASGI app.
 
     Args:
-        runs: how many runs to generate (with ``seed``, ``end`` and ``span``; see
-            :func:`generate_runs`), or the runs themselves as ``RunDetail``-shaped dicts.
-        seed: data seed; also seeds the fault injector.
-        end: the generated runs are created in ``[end - span, end)``.
+        runs: how many runs to generate (with ``seed``, ``end``, ``span`` and ``shape``;
+            see :func:`generate_runs`; at most :data:`MAX_RUNS`), or the runs themselves as
+            ``RunDetail``-shaped dicts.
+        seed: data seed; also seeds the fault injector, the traces and the reactions.
+        end: the generated runs are created in ``[end - span, end)``; a live emulator's
+            clock starts there by default.
         span: how far back the generated runs reach.
-        page_size: runs per page (the API picks the page size; clients cannot).
+        page_size: runs (and reactions) per page; the API picks it, clients cannot.
         api_key: the bearer token accepted.
         org_id: the organization served; any other gets 403.
         project_id: the project served; any other gets 403.
@@ -560,20 +492,35 @@ def create_app(
         fault_kinds: the faults to choose from (see :data:`FAULT_KINDS`).
         retry_after: the ``Retry-After`` seconds of injected 429s.
         rate_limit: requests per second allowed (token bucket), or None for no limit.
+        rate_limit_burst: the bucket's size (default ``max(1, rate_limit)``).
         extra_fields: add fields the spec does not list (``rev``, ``metadata``) to list
             items, to check that clients keep unknown fields.
+        live: serve a live service: runs appear, finish and gain reactions as ``clock``
+            moves (see :mod:`.state`); runs keep arriving for ``future`` past ``end``.
+        clock: the live emulator's clock (default: real time from ``end``).
+        shape: when the generated runs are created: ``even``, ``growing`` or ``bursty``.
+        future: how long past ``end`` a live emulator's runs keep arriving.
 
     Raises:
-        ValueError: an argument is out of range.
+        ValueError: an argument is out of range (the message names it).
     """
-    if isinstance(runs, int):
-        if runs < 0:
-            raise ValueError("runs must be >= 0")
-        store = _generated_store(runs, seed, end, span, page_size, extra_fields)
-    else:
-        store = RunStore(runs, page_size=page_size, extra_fields=extra_fields)
+    if clock is not None and not live:
+        raise ValueError("clock: a clock drives a live emulator; pass live=True too")
+    source = source_for(
+        runs,
+        live=live,
+        seed=seed,
+        end=end,
+        span=span,
+        future=future,
+        shape=shape,
+        page_size=page_size,
+        extra_fields=extra_fields,
+    )
+    if live and clock is None:
+        clock = EmulatorClock.wall(end)
     return EmulatorApp(
-        store,
+        EmulatorState(source, clock),
         api_key=api_key,
         org_id=org_id,
         project_id=project_id,
@@ -583,4 +530,5 @@ def create_app(
         fault_kinds=fault_kinds,
         retry_after=retry_after,
         rate_limit=rate_limit,
+        rate_limit_burst=rate_limit_burst,
     )

@@ -22,31 +22,57 @@ Each run is a dict shaped like the API's ``RunDetail`` (a superset of ``RunPrevi
 - ``last_reaction_sentiment``: mostly null, sometimes ``positive`` / ``negative``;
 - ``user`` (one of 12) and ``workforce`` (one of 8, agents and workflows, one of them
   soft-deleted with ``deleted_at`` in epoch milliseconds);
-- detail-only fields: ``status_detail``, ``trace`` (a small dict), ``metadata`` (a flat
-  dict such as ``{"env": "prod", "customer": "acme", "tier": "enterprise"}``) and
-  ``rev`` (``main``, ``dev``, ``feature/x``, or null for about 20% of runs).
+- detail-only fields: ``status_detail`` (``{code, reason, message}`` as in Timbal's
+  ``RunStatus``; null while running), ``metadata`` (a flat dict such as
+  ``{"env": "prod", "customer": "acme", "tier": "enterprise"}``) and ``rev`` (``main``,
+  ``dev``, ``feature/x``, or null for about 20% of runs).
+
+A run's ``trace`` is left out: the emulator builds it when the run is fetched (see
+:mod:`.traces`), so that 100,000 runs do not hold 100,000 traces. A record that carries a
+``trace`` key (even null) is served with that trace instead.
+
+``shape`` chooses when runs are created (see :mod:`.shapes`): ``even`` (the default),
+``growing`` or ``bursty``; in a bursty history, runs inside a burst fail far more often.
 
 The list returned is sorted newest first, like the list endpoint's default order.
-Nested ``user`` / ``workforce`` / ``metadata`` dicts are shared between runs: treat the
-result as read-only.
+Nested ``user`` / ``workforce`` / ``metadata`` / ``status_detail`` dicts are shared
+between runs: treat the result as read-only.
+
+For a live emulator, :func:`generate_timeline` generates the same kind of history plus
+its future, each run in its final state with the time it ends (see :mod:`.state`).
 """
 
 from __future__ import annotations
 
+import math
 import random
 from bisect import bisect_right
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
+from timbal_integrations.emulator.catalog import (
+    USER_WEIGHTS,
+    WORKFORCES,
+    status_detail,
+    user_refs,
+    workforce_refs,
+)
+from timbal_integrations.emulator.shapes import HOUR_MS, HistoryShape, future_times
+
 __all__ = [
+    "DEFAULT_FUTURE",
     "DEFAULT_SPAN",
     "DETAIL_FIELDS",
     "EXTRA_FIELDS",
     "FIXED_END",
     "PREVIEW_FIELDS",
     "RUN_STATUSES",
+    "Timeline",
     "generate_runs",
+    "generate_timeline",
     "to_epoch_ms",
+    "ulid",
 ]
 
 FIXED_END: Final[datetime] = datetime(2026, 1, 1, tzinfo=UTC)
@@ -54,6 +80,9 @@ FIXED_END: Final[datetime] = datetime(2026, 1, 1, tzinfo=UTC)
 
 DEFAULT_SPAN: Final[timedelta] = timedelta(days=30)
 """How far back from ``end`` the generated runs reach by default."""
+
+DEFAULT_FUTURE: Final[timedelta] = timedelta(days=7)
+"""How far past ``end`` a live emulator's runs keep arriving by default."""
 
 RUN_STATUSES: Final[tuple[str, ...]] = ("success", "error", "cancelled", "running")
 """The status values the generator uses."""
@@ -86,57 +115,7 @@ DETAIL_FIELDS: Final[tuple[str, ...]] = (
 )
 """The fields of a ``RunDetail`` as served by the get-run endpoint."""
 
-_HOUR_MS: Final = 3_600_000
-
-# Relative activity per UTC hour: busy working hours, quiet nights.
-_HOURLY_WEIGHT: Final[tuple[float, ...]] = (
-    0.30, 0.25, 0.25, 0.25, 0.30, 0.40, 0.55, 0.75, 0.90, 1.00, 1.00, 1.00,
-    0.95, 1.00, 1.00, 1.00, 0.95, 0.85, 0.70, 0.60, 0.50, 0.45, 0.40, 0.35,
-)  # fmt: skip
-
-_USERS: Final[tuple[tuple[str, str, str, str | None], ...]] = (
-    # id, name, email, photo_url (None: the key is omitted)
-    ("usr_ada", "Ada Lovelace", "ada@acme.test", "https://avatars.example.test/ada.png"),
-    ("usr_grace", "Grace Hopper", "grace@globex.test", "https://avatars.example.test/grace.png"),
-    ("usr_alan", "Alan Turing", "alan@initech.test", None),
-    ("usr_katherine", "Katherine Johnson", "katherine@acme.test", None),
-    (
-        "usr_linus",
-        "Linus Torvalds",
-        "linus@umbrella.test",
-        "https://avatars.example.test/linus.png",
-    ),
-    ("usr_margaret", "Margaret Hamilton", "margaret@hooli.test", None),
-    ("usr_dennis", "Dennis Ritchie", "dennis@globex.test", None),
-    ("usr_barbara", "Barbara Liskov", "barbara@initech.test", "https://avatars.example.test/b.png"),
-    ("usr_edsger", "Edsger Dijkstra", "edsger@acme.test", None),
-    ("usr_frances", "Frances Allen", "frances@umbrella.test", None),
-    ("usr_ken", "Ken Thompson", "ken@hooli.test", "https://avatars.example.test/ken.png"),
-    ("usr_radia", "Radia Perlman", "radia@acme.test", None),
-)
-# Activity weights (a few power users, a long tail).
-_USER_WEIGHTS: Final[tuple[float, ...]] = (20, 16, 12, 10, 8, 7, 6, 5, 4, 3, 2, 1)
-
-# id, name, type, uid, url, description, weight, base duration (ms), base cost (USD)
-_WORKFORCES: Final[
-    tuple[tuple[str, str, str, str | None, bool, str | None, float, float, float], ...]
-] = (
-    ("wf_support", "support-agent", "agent", "support-agent", True,
-     "Answers customer support questions.", 30, 4_000, 0.012),
-    ("wf_triage", "ticket-triage", "workflow", "ticket-triage", True,
-     "Classifies and routes incoming tickets.", 18, 1_500, 0.003),
-    ("wf_sales", "sales-assistant", "agent", "sales-assistant", False, None, 14, 6_000, 0.020),
-    ("wf_report", "nightly-report", "workflow", None, False,
-     "Builds the daily usage report.", 6, 45_000, 0.090),
-    ("wf_research", "research-agent", "agent", "research-agent", True,
-     "Searches the web and summarises findings.", 12, 20_000, 0.060),
-    ("wf_summarizer", "doc-summarizer", "workflow", "doc-summarizer", False, None,
-     10, 3_000, 0.008),
-    ("wf_onboarding", "onboarding-bot", "agent", None, False, None, 6, 2_500, 0.006),
-    ("wf_legacy_faq", "legacy-faq-bot", "agent", "faq-bot", False,
-     "Superseded by support-agent.", 4, 2_000, 0.004),
-)  # fmt: skip
-_DELETED_WORKFORCE: Final = len(_WORKFORCES) - 1
+_DELETED_WORKFORCE: Final = len(WORKFORCES) - 1
 _DELETED_BEFORE_END: Final = 0.35  # fraction of the span before `end` it was deleted
 
 _CUSTOMERS: Final[tuple[tuple[str, str], ...]] = (
@@ -150,13 +129,10 @@ _CUSTOMER_WEIGHTS: Final[tuple[float, ...]] = (35, 25, 15, 15, 10)
 _CHANNELS: Final[tuple[str, ...]] = ("web", "slack", "api")
 _REVS: Final[tuple[str | None, ...]] = ("main", "dev", "feature/x", None)
 _REV_WEIGHTS: Final[tuple[float, ...]] = (55, 15, 10, 20)
-_ERRORS: Final[tuple[tuple[str, str], ...]] = (
-    ("ToolError", "tool 'search' failed: upstream returned 502"),
-    ("TimeoutError", "step timed out after 60s"),
-    ("RateLimitError", "model provider rate limit exceeded"),
-    ("ValidationError", "output did not match the expected schema"),
-)
-_STEPS: Final[tuple[str, ...]] = ("llm", "tool:search", "tool:crm", "llm", "tool:email", "llm")
+# How many status_detail variants the original generator drew from, per status: the
+# draws are kept so that every other field stays what it always was for a seed.
+_DETAIL_CHOICES: Final[dict[str, int]] = {"error": 4, "cancelled": 2, "running": 4}
+_TRACE_CHOICES: Final = 63  # the original generator's trace pool size (draw kept)
 
 # Running runs only appear in the newest part of the span: P(running) falls linearly from
 # 1 at `end` to 0 at this fraction of the span, which gives ~6% running overall.
@@ -164,25 +140,20 @@ _RUNNING_WINDOW: Final = 0.12
 # Among finished runs: success 80, error 10, cancelled 4 (out of 94).
 _P_SUCCESS: Final = 80 / 94
 _P_ERROR: Final = 90 / 94
+# Inside a bursty history's bursts (bad deploys): success 55%, error 40%, cancelled 5%.
+_BURST_P_SUCCESS: Final = 0.55
+_BURST_P_ERROR: Final = 0.95
 _STATUS_FACTOR: Final[dict[str, float]] = {"success": 1.0, "error": 0.45, "cancelled": 0.7}
 _P_REPLY: Final = 0.4  # chance a run continues a recent thread instead of starting one
 _MAX_OPEN_THREADS: Final = 24
-_THREAD_IDLE_MS: Final = 6 * _HOUR_MS
-_P_WHOLE_SECOND: Final = 0.25  # share of runs created on a whole second
+_THREAD_IDLE_MS: Final = 6 * HOUR_MS
+# Live histories: a few runs take hours, some days (waiting on people, stuck jobs).
+_P_LONG: Final = 0.01
+_LONG_HOURS: Final = (1.0, 20.0)
+_LONG_DAYS: Final = (3.5, 8.0)
 
 _CROCKFORD: Final = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _PAIRS: Final[tuple[str, ...]] = tuple(a + b for a in _CROCKFORD for b in _CROCKFORD)
-# Detail-only values are drawn from small pools of shared dicts: realistic enough, cheap.
-_TRACES: Final[tuple[dict[str, Any], ...]] = tuple(
-    {"span_count": spans, "steps": list(_STEPS[:steps])}
-    for steps in range(1, len(_STEPS) + 1)
-    for spans in (steps, steps * 2 + 1, steps * 3 + 2)
-)
-_STATUS_DETAILS: Final[dict[str, tuple[dict[str, Any], ...]]] = {
-    "error": tuple({"error": {"type": kind, "message": message}} for kind, message in _ERRORS),
-    "cancelled": ({"reason": "cancelled by user"}, {"reason": "cancelled: timeout"}),
-    "running": tuple({"step": step} for step in dict.fromkeys(_STEPS)),
-}
 
 
 def to_epoch_ms(value: datetime) -> int:
@@ -193,7 +164,7 @@ def to_epoch_ms(value: datetime) -> int:
     return (delta.days * 86_400 + delta.seconds) * 1000 + delta.microseconds // 1000
 
 
-def _ulid(ms: int, rand80: int) -> str:
+def ulid(ms: int, rand80: int) -> str:
     """A ULID: 48-bit millisecond time then 80 random bits, Crockford base32."""
     v = (ms << 80) | rand80  # 128 bits, read as 13 chunks of 10 bits (2 chars each)
     p = _PAIRS
@@ -236,48 +207,6 @@ def _format_created_at(ms: int, style: int, days: dict[int, str]) -> str:
     return f"{base}.{millis:03d}000+00:00"
 
 
-def _creation_times(rng: random.Random, n: int, start_ms: int, span_ms: int) -> list[int]:
-    """``n`` distinct epoch-ms times in ``[start_ms, start_ms + span_ms)``, ascending."""
-    times: set[int] = set()
-    span_s = span_ms // 1000
-    while len(times) < n:
-        if span_s > 0 and rng.random() < _P_WHOLE_SECOND:
-            t = start_ms + rng.randrange(span_s) * 1000
-        else:
-            t = start_ms + rng.randrange(span_ms)
-        if rng.random() <= _HOURLY_WEIGHT[(t // _HOUR_MS) % 24]:
-            times.add(t)
-    return sorted(times)
-
-
-def _users() -> list[dict[str, Any]]:
-    users: list[dict[str, Any]] = []
-    for i, (uid, name, email, photo) in enumerate(_USERS):
-        user: dict[str, Any] = {"id": uid, "name": name, "email": email}
-        if photo is not None:
-            user["photo_url"] = photo
-        elif i % 3 == 0:
-            user["photo_url"] = None  # the spec allows an explicit null too
-        users.append(user)
-    return users
-
-
-def _workforces(deleted_at_ms: int) -> list[dict[str, Any]]:
-    workforces: list[dict[str, Any]] = []
-    for i, (wid, name, kind, uid, has_url, description, *_rest) in enumerate(_WORKFORCES):
-        wf: dict[str, Any] = {"id": wid, "name": name, "type": kind}
-        if uid is not None:
-            wf["uid"] = uid
-        if has_url:
-            wf["url"] = f"https://api.timbal.ai/apps/{name}/run"
-        if description is not None:
-            wf["description"] = description
-        if i == _DELETED_WORKFORCE:
-            wf["deleted_at"] = deleted_at_ms
-        workforces.append(wf)
-    return workforces
-
-
 class _Thread:
     __slots__ = ("finished_ms", "group_id", "last_id", "remaining", "user", "workforce")
 
@@ -290,23 +219,79 @@ class _Thread:
         self.finished_ms = 0
 
 
+@dataclass(frozen=True, slots=True)
+class Timeline:
+    """Runs oldest first, with their creation times and, when live, when each ends.
+
+    In a live timeline ``records[i]`` is run ``i`` once finished (``status`` is never
+    ``running``); it is ``running`` from ``created_ms[i]`` until ``ends[i]``.
+    """
+
+    records: list[dict[str, Any]]
+    created_ms: list[int]
+    ends: list[int]
+
+
 def generate_runs(
     n: int,
     *,
     seed: int = 1,
     end: datetime = FIXED_END,
     span: timedelta = DEFAULT_SPAN,
+    shape: str = "even",
 ) -> list[dict[str, Any]]:
     """Generate ``n`` realistic runs created in ``[end - span, end)``, newest first.
 
-    Deterministic for ``(n, seed, end, span)``. Each item is a ``RunDetail``-shaped dict
-    (see the module docstring); project it onto :data:`PREVIEW_FIELDS` for the list
-    endpoint's shape.
+    Deterministic for ``(n, seed, end, span, shape)``. Each item is a ``RunDetail``-shaped
+    dict without ``trace`` (see the module docstring); project it onto
+    :data:`PREVIEW_FIELDS` for the list endpoint's shape.
 
     Raises:
-        ValueError: ``n`` is negative, ``end`` is naive, or ``span`` is too short to hold
-            ``n`` distinct millisecond timestamps.
+        ValueError: ``n`` is negative, ``end`` is naive, ``span`` is too short to hold
+            ``n`` distinct millisecond timestamps, or ``shape`` is unknown.
     """
+    records, _created, _ends = _generate(n, seed=seed, end=end, span=span, shape=shape)
+    records.reverse()
+    return records
+
+
+def generate_timeline(
+    n: int,
+    *,
+    seed: int = 1,
+    end: datetime = FIXED_END,
+    span: timedelta = DEFAULT_SPAN,
+    future: timedelta | None = DEFAULT_FUTURE,
+    shape: str = "even",
+) -> Timeline:
+    """A live history: ``n`` runs created in ``[end - span, end)`` plus those of the future.
+
+    Runs keep arriving in ``[end, end + future)`` at the rate the history ends with. No
+    run is ``running`` for good: each has a final status and a duration (seconds to
+    minutes; about 1% take hours, half of those days). Deterministic for the arguments.
+
+    With ``future=None``, the frozen history :func:`generate_runs` returns instead
+    (oldest first, ``ends`` empty).
+
+    Raises:
+        ValueError: as :func:`generate_runs`, or ``future`` is negative.
+    """
+    if future is not None and future < timedelta(0):
+        raise ValueError("future must be >= 0")
+    records, created, ends = _generate(n, seed=seed, end=end, span=span, shape=shape, future=future)
+    return Timeline(records, created, ends)
+
+
+def _generate(
+    n: int,
+    *,
+    seed: int,
+    end: datetime,
+    span: timedelta,
+    shape: str,
+    future: timedelta | None = None,
+) -> tuple[list[dict[str, Any]], list[int], list[int]]:
+    """Runs oldest first, their creation times and (live only) end times."""
     if n < 0:
         raise ValueError("n must be >= 0")
     end_ms = to_epoch_ms(end)
@@ -317,26 +302,34 @@ def generate_runs(
     rng = random.Random(seed)
     rand = rng.random
 
-    times = _creation_times(rng, n, start_ms, span_ms)
+    history = HistoryShape(shape, rng, start_ms, span_ms)
+    times = history.times(rng, n)
+    live = future is not None
+    if future is not None:
+        future_ms = int(future.total_seconds() * 1000)
+        count = min(round(history.end_rate(n) * future_ms), future_ms // 4)
+        times += future_times(rng, count, end_ms, future_ms)
     deleted_at_ms = end_ms - int(span_ms * _DELETED_BEFORE_END)
-    users = _users()
-    workforces = _workforces(deleted_at_ms)
-    user_cum = _cumulative(_USER_WEIGHTS)
-    wf_cum = _cumulative(tuple(w[6] for w in _WORKFORCES))
+    users = user_refs()
+    workforces = workforce_refs(deleted_at_ms)
+    user_cum = _cumulative(USER_WEIGHTS)
+    wf_cum = _cumulative(tuple(w[6] for w in WORKFORCES))
     live_wf_cum = _cumulative(
-        tuple(0.0 if i == _DELETED_WORKFORCE else w[6] for i, w in enumerate(_WORKFORCES))
+        tuple(0.0 if i == _DELETED_WORKFORCE else w[6] for i, w in enumerate(WORKFORCES))
     )
     rev_cum = _cumulative(_REV_WEIGHTS)
     customer_cum = _cumulative(_CUSTOMER_WEIGHTS)
     metadata_cache: dict[tuple[Any, ...], dict[str, Any]] = {}
     days: dict[int, str] = {}
     running_window_ms = span_ms * _RUNNING_WINDOW
+    bursty = bool(history.bursts)
 
     open_threads: list[_Thread] = []
     seen_keys: set[str] = set()
     runs: list[dict[str, Any]] = []
+    ends: list[int] = []
     for t in times:
-        run_id = _ulid(t, rng.getrandbits(80))
+        run_id = ulid(t, rng.getrandbits(80))
 
         # Continue a recent thread, or start a new one.
         thread: _Thread | None = None
@@ -365,14 +358,27 @@ def generate_runs(
         if thread.remaining <= 0 and thread in open_threads:
             open_threads.remove(thread)
 
-        wf_spec = _WORKFORCES[thread.workforce]
-        age_ms = end_ms - t
-        u = rand()
-        if u < 1.0 - age_ms / running_window_ms:
-            status = "running"
-        else:
+        wf_spec = WORKFORCES[thread.workforce]
+        p_success, p_error = _P_SUCCESS, _P_ERROR
+        if bursty and history.in_burst(t):
+            p_success, p_error = _BURST_P_SUCCESS, _BURST_P_ERROR
+        long_ms = 0
+        if live:
+            if rand() < _P_LONG:
+                hours = rand() < 0.5
+                low, high = _LONG_HOURS if hours else _LONG_DAYS
+                unit = HOUR_MS if hours else 24 * HOUR_MS
+                long_ms = int(unit * low * math.exp(rand() * math.log(high / low)))
             u = rand()
-            status = "success" if u < _P_SUCCESS else "error" if u < _P_ERROR else "cancelled"
+            status = "success" if u < p_success else "error" if u < p_error else "cancelled"
+        else:
+            age_ms = end_ms - t
+            u = rand()
+            if u < 1.0 - age_ms / running_window_ms:
+                status = "running"
+            else:
+                u = rand()
+                status = "success" if u < p_success else "error" if u < p_error else "cancelled"
 
         base_ms, base_cost = wf_spec[7], wf_spec[8]
         duration_ms: int | None
@@ -385,6 +391,8 @@ def generate_runs(
         else:
             factor = _STATUS_FACTOR[status]
             duration_ms = max(5, int(base_ms * factor * rng.lognormvariate(0.0, 0.75)))
+            if long_ms:
+                duration_ms = long_ms
             if status == "cancelled" and rand() < 0.3:
                 cost_usd = 0.0
             else:
@@ -397,18 +405,26 @@ def generate_runs(
                 sentiment = "positive" if u < 0.01 else "negative" if u < 0.15 else None
             else:
                 sentiment = None
+        if live:
+            ends.append(t + (duration_ms or 0))
 
         key = _uuid4(rng.getrandbits(128))
         while key in seen_keys:  # pragma: no cover - astronomically unlikely
             key = _uuid4(rng.getrandbits(128))
         seen_keys.add(key)
 
+        created_at = _format_created_at(t, int(rand() * 4), days)
+        choices = _DETAIL_CHOICES.get(status, 0)
+        detail_index = int(rand() * choices) if choices else 0
+        if not live:
+            rand()  # the original generator drew a trace here
+        workforce = workforces[thread.workforce]
         runs.append(
             {
                 "id": run_id,
                 "idempotency_key": key,
                 "status": status,
-                "created_at": _format_created_at(t, int(rand() * 4), days),
+                "created_at": created_at,
                 "duration_ms": duration_ms,
                 "cost_usd": cost_usd,
                 "cost_credits": round(cost_usd * 100, 4),
@@ -416,23 +432,13 @@ def generate_runs(
                 "parent_id": parent_id,
                 "last_reaction_sentiment": sentiment,
                 "user": users[thread.user],
-                "workforce": workforces[thread.workforce],
-                "status_detail": _status_detail(rng, status),
-                "trace": _TRACES[int(rand() * len(_TRACES))],
+                "workforce": workforce,
+                "status_detail": status_detail(status, workforce, detail_index),
                 "metadata": _metadata(rng, customer_cum, metadata_cache),
                 "rev": _REVS[_pick(rev_cum, rand())],
             }
         )
-    runs.reverse()
-    return runs
-
-
-def _status_detail(rng: random.Random, status: str) -> dict[str, Any] | None:
-    """A shared status_detail dict for ``status`` (None for success)."""
-    choices = _STATUS_DETAILS.get(status)
-    if choices is None:
-        return None
-    return choices[int(rng.random() * len(choices))]
+    return runs, times, ends
 
 
 def _metadata(

@@ -1,9 +1,11 @@
-"""The emulator's query engine: filters, sorting and keyset pagination over a fixed run set.
+"""The emulator's query engine: filters, sorting and keyset pagination over a run set.
 
 Built for paging through hundreds of thousands of runs cheaply:
 
-- runs are held in creation order (ascending ``(created_at, id)``); each run's list-item
-  JSON is serialized once, so a page is a join of ready-made bytes;
+- a :class:`Dataset` holds the runs in creation order (ascending ``(created_at, id)``)
+  with a lookup by id and idempotency key; a :class:`RunStore` answers requests over the
+  first ``n`` of them (the runs visible at one moment) in one state;
+- each run's list-item JSON is serialized once, so a page is a join of ready-made bytes;
 - every ``sort_by`` / ``sort_order`` pair gets, on first use, a total order (ties broken
   on ``id`` in the same direction; null ``duration_ms`` sorts **last in both orders**)
   and a rank per run;
@@ -11,185 +13,105 @@ Built for paging through hundreds of thousands of runs cheaply:
   bisect on creation time, into the sorted ranks of its matching runs, kept in a small
   LRU; a page is then a bisect plus a slice.
 
-Page tokens are opaque to clients: URL-safe base64 (unpadded) of the JSON
-``{"v": 1, "q": <query hash>, "k": [<sort value>, <run id>]}``, where the query hash
-binds the token to the normalized filters, the sort and the data set, and ``k`` is the
-keyset position of the last run served. A token reused with other filters or sort, or
-one that does not decode, is a :class:`BadRequest`.
+Page tokens are keyset positions (see :mod:`.tokens`): a token reused with other filters
+or sort, edited, or not decodable is a :class:`BadRequest`. A live emulator serves a new
+``RunStore`` whenever its runs change; a token issued by one resumes in the next right
+after the last run served, by its sort value and id.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import threading
 from array import array
 from bisect import bisect_left, bisect_right
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Final
 
 import orjson
 
-from timbal_integrations.emulator.data import EXTRA_FIELDS, PREVIEW_FIELDS, to_epoch_ms
+from timbal_integrations.emulator.data import EXTRA_FIELDS, PREVIEW_FIELDS
+from timbal_integrations.emulator.params import (
+    EQ_FILTERS,
+    SORT_FIELDS,
+    SORT_ORDERS,
+    BadRequest,
+    ListParams,
+    canonical_json,
+    parse_created_at,
+    parse_list_params,
+)
+from timbal_integrations.emulator.tokens import TokenCodec, comes_after
 
 __all__ = [
     "SORT_FIELDS",
     "SORT_ORDERS",
     "BadRequest",
+    "Dataset",
     "ListParams",
     "RunStore",
+    "compact_json",
     "parse_list_params",
 ]
 
-SORT_FIELDS: Final[tuple[str, ...]] = (
-    "id",
-    "created_at",
-    "duration_ms",
-    "cost_usd",
-    "cost_credits",
-)
-"""Accepted ``sort_by`` values."""
-
-SORT_ORDERS: Final[tuple[str, ...]] = ("asc", "desc")
-"""Accepted ``sort_order`` values."""
-
-_EQ_FILTERS: Final[tuple[str, ...]] = ("user_id", "status", "sentiment", "group_id", "workforce_id")
-_TRUE: Final = frozenset({"true", "1"})
-_FALSE: Final = frozenset({"false", "0"})
-_TOKEN_VERSION: Final = 1
 _CACHE_SIZE: Final = 48
 _EMPTY: Final[Sequence[int]] = ()
 
 
-class BadRequest(Exception):
-    """A request the API answers with 400; ``message`` names the offending parameter."""
+def compact_json(value: Any) -> bytes:
+    """``orjson.dumps`` into an exactly sized ``bytes``.
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-
-
-@dataclass(frozen=True, slots=True)
-class ListParams:
-    """Normalized list-endpoint parameters (filters, sort and page token)."""
-
-    user_id: str | None = None
-    status: str | None = None
-    sentiment: str | None = None
-    group_id: str | None = None
-    workforce_id: str | None = None
-    rev: str | None = None
-    from_ms: int | None = None
-    to_ms: int | None = None
-    metadata: tuple[tuple[str, bytes], ...] = ()
-    roots: bool = False
-    sort_by: str = "created_at"
-    sort_order: str = "desc"
-    page_token: str | None = None
-
-    def filter_key(self) -> tuple[Any, ...]:
-        """The filters alone, normalized, as a hashable key."""
-        return (
-            self.user_id,
-            self.status,
-            self.sentiment,
-            self.group_id,
-            self.workforce_id,
-            self.rev,
-            self.from_ms,
-            self.to_ms,
-            self.metadata,
-            self.roots,
-        )
+    orjson hands back its 4 KiB working buffer; a small document kept for long (a cached
+    list item) would hold all of it, six times its size.
+    """
+    return bytes(memoryview(orjson.dumps(value)))
 
 
-def _int_param(name: str, raw: str) -> int:
-    text = raw.strip()
-    digits = text[1:] if text[:1] in ("+", "-") else text
-    if not (digits.isascii() and digits.isdigit()):  # "¹".isdigit() is True, int("¹") fails
-        raise BadRequest(f"invalid '{name}': expected epoch milliseconds (an integer), got {raw!r}")
-    return int(text)
+class Dataset:
+    """Runs in creation order, with their lookup: what every state of an emulator shares.
 
-
-def parse_list_params(query: Mapping[str, str]) -> ListParams:
-    """Validate and normalize the list endpoint's query parameters.
-
-    Empty values count as absent. Unknown parameters are ignored.
-
-    Raises:
-        BadRequest: a parameter is malformed; the message names it.
+    Treat it as immutable: a change makes a new one.
     """
 
-    def get(name: str) -> str | None:
-        value = query.get(name)
-        return value if value else None
+    __slots__ = ("created_ms", "fingerprint", "ids", "lookup", "records")
 
-    from_raw, to_raw = get("from"), get("to")
-    from_ms = _int_param("from", from_raw) if from_raw is not None else None
-    to_ms = _int_param("to", to_raw) if to_raw is not None else None
+    def __init__(self, runs: Iterable[Mapping[str, Any]]) -> None:
+        """Index ``runs`` (``RunDetail``-shaped mappings, any order).
 
-    metadata: tuple[tuple[str, bytes], ...] = ()
-    metadata_raw = get("metadata")
-    if metadata_raw is not None:
-        try:
-            parsed = orjson.loads(metadata_raw)
-        except orjson.JSONDecodeError as exc:
-            raise BadRequest(f"invalid 'metadata': not valid JSON ({exc})") from None
-        if not isinstance(parsed, dict):
-            raise BadRequest("invalid 'metadata': expected a JSON object")
-        metadata = tuple(sorted((str(k), _canonical(v)) for k, v in parsed.items()))
+        Raises:
+            ValueError: a run lacks a preview field, or ids or idempotency keys are not
+                unique.
+        """
+        given = list(runs)
+        for record in given:
+            if not all(f in record for f in PREVIEW_FIELDS):
+                missing = [f for f in PREVIEW_FIELDS if f not in record]
+                raise ValueError(f"run {record.get('id')!r} lacks {', '.join(missing)}")
+        keys = [(parse_created_at(r["created_at"]), r["id"]) for r in given]
+        order = sorted(range(len(given)), key=keys.__getitem__)
+        self._setup([given[i] for i in order], [keys[i][0] for i in order])
 
-    roots = False
-    roots_raw = get("roots")
-    if roots_raw is not None:
-        lowered = roots_raw.strip().lower()
-        if lowered in _TRUE:
-            roots = True
-        elif lowered not in _FALSE:
-            raise BadRequest(f"invalid 'roots': expected true or false, got {roots_raw!r}")
+    @classmethod
+    def presorted(cls, records: list[Any], created_ms: list[int]) -> Dataset:
+        """A data set of runs already in ``(created_at, id)`` order, with their times."""
+        dataset = cls.__new__(cls)
+        dataset._setup(records, created_ms)
+        return dataset
 
-    sort_by = get("sort_by") or "created_at"
-    if sort_by not in SORT_FIELDS:
-        raise BadRequest(
-            f"invalid 'sort_by': expected one of {', '.join(SORT_FIELDS)}, got {sort_by!r}"
-        )
-    sort_order = get("sort_order") or "desc"
-    if sort_order not in SORT_ORDERS:
-        raise BadRequest(f"invalid 'sort_order': expected asc or desc, got {sort_order!r}")
+    def _setup(self, records: list[Mapping[str, Any]], created_ms: list[int]) -> None:
+        self.records = records
+        self.created_ms = created_ms
+        self.ids: list[str] = [r["id"] for r in records]
+        self.lookup: dict[str, int] = {}
+        for i, record in enumerate(records):
+            for key in (record["id"], record["idempotency_key"]):
+                if self.lookup.setdefault(key, i) != i:
+                    raise ValueError(f"duplicate run id or idempotency key {key!r}")
+        self.fingerprint = hashlib.blake2b("\n".join(self.ids).encode(), digest_size=16).hexdigest()
 
-    return ListParams(
-        user_id=get("user_id"),
-        status=get("status"),
-        sentiment=get("sentiment"),
-        group_id=get("group_id"),
-        workforce_id=get("workforce_id"),
-        rev=get("rev"),
-        from_ms=from_ms,
-        to_ms=to_ms,
-        metadata=metadata,
-        roots=roots,
-        sort_by=sort_by,
-        sort_order=sort_order,
-        page_token=get("page_token"),
-    )
-
-
-def _canonical(value: Any) -> bytes:
-    """JSON bytes that are equal exactly when two JSON values are equal (``2.0`` is ``2``)."""
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
-
-
-def _parse_created_at(value: str) -> int:
-    parsed = datetime.fromisoformat(value)
-    if parsed.tzinfo is None:
-        raise ValueError(f"created_at without an offset: {value!r}")
-    return to_epoch_ms(parsed)
+    def __len__(self) -> int:
+        return len(self.records)
 
 
 class _Ordering:
@@ -205,7 +127,7 @@ class _Ordering:
 
 
 class RunStore:
-    """Immutable run data plus the indexes and caches that answer list and get requests."""
+    """The runs visible at one moment, in one state, and the indexes that answer queries."""
 
     def __init__(
         self,
@@ -214,7 +136,7 @@ class RunStore:
         page_size: int = 50,
         extra_fields: bool = False,
     ) -> None:
-        """Index ``runs`` (``RunDetail``-shaped mappings, any order).
+        """Index ``runs`` (``RunDetail``-shaped mappings, any order); all are visible.
 
         Raises:
             ValueError: ``page_size`` < 1, a run lacks a preview field, or ids or
@@ -222,40 +144,92 @@ class RunStore:
         """
         if page_size < 1:
             raise ValueError("page_size must be >= 1")
+        dataset = Dataset(runs)
+        fields = PREVIEW_FIELDS + EXTRA_FIELDS if extra_fields else PREVIEW_FIELDS
+        self._setup(
+            dataset,
+            dataset.records,
+            page_size=page_size,
+            fields=fields,
+            tokens=TokenCodec(f"{dataset.fingerprint}:{fields!r}"),
+            preview_cache=[None] * len(dataset),
+        )
+
+    @classmethod
+    def snapshot(
+        cls,
+        dataset: Dataset,
+        records: list[Mapping[str, Any]],
+        *,
+        page_size: int,
+        fields: tuple[str, ...],
+        tokens: TokenCodec,
+        preview_cache: list[bytes | None],
+        changed: Iterable[int] = (),
+        render: Callable[[Mapping[str, Any], int], tuple[dict[str, Any], bool]] | None = None,
+    ) -> RunStore:
+        """A store over ``records``: the state of ``dataset``'s first ``len(records)`` runs.
+
+        ``preview_cache`` holds the list-item JSON of ``dataset.records`` (by index); it is
+        used, and filled, for every run whose record is the data set's own (not for those
+        in ``changed``). ``render`` turns a record and the time of the request into the
+        ``RunDetail`` served (and says whether that answer may be cached); without it the
+        record is served as is.
+        """
+        store = cls.__new__(cls)
+        store._setup(
+            dataset,
+            records,
+            page_size=page_size,
+            fields=fields,
+            tokens=tokens,
+            preview_cache=preview_cache,
+            changed=changed,
+            render=render,
+        )
+        return store
+
+    def _setup(
+        self,
+        dataset: Dataset,
+        records: list[Mapping[str, Any]],
+        *,
+        page_size: int,
+        fields: tuple[str, ...],
+        tokens: TokenCodec,
+        preview_cache: list[bytes | None],
+        changed: Iterable[int] = (),
+        render: Callable[[Mapping[str, Any], int], tuple[dict[str, Any], bool]] | None = None,
+    ) -> None:
         self.page_size = page_size
-        self.extra_fields = extra_fields
-        given = list(runs)
-        for record in given:
-            if not all(f in record for f in PREVIEW_FIELDS):
-                missing = [f for f in PREVIEW_FIELDS if f not in record]
-                raise ValueError(f"run {record.get('id')!r} lacks {', '.join(missing)}")
-        keys = [(_parse_created_at(r["created_at"]), r["id"]) for r in given]
-        order = sorted(range(len(given)), key=keys.__getitem__)
-        self._records: list[Mapping[str, Any]] = [given[i] for i in order]
-        self._created_ms: list[int] = [keys[i][0] for i in order]
-        self._ids: list[str] = [keys[i][1] for i in order]
-        n = self._n = len(order)
-        del given, keys, order
-        self._fields = PREVIEW_FIELDS + EXTRA_FIELDS if extra_fields else PREVIEW_FIELDS
-        # List-item JSON, serialized on first use and then served as is.
-        self._preview_bytes: list[bytes | None] = [None] * n
-
-        self._lookup: dict[str, int] = {}
-        for i, record in enumerate(self._records):
-            for key in (record["id"], record["idempotency_key"]):
-                if self._lookup.setdefault(key, i) != i:
-                    raise ValueError(f"duplicate run id or idempotency key {key!r}")
-
-        digest = hashlib.blake2b("\n".join(self._ids).encode(), digest_size=16)
-        digest.update(repr(self._fields).encode())
-        self.fingerprint = digest.hexdigest()
-        self._detail_bytes: dict[int, bytes] = {}
+        self.extra_fields = fields != PREVIEW_FIELDS
+        self.dataset = dataset
+        self.tokens = tokens
+        self._records = records
+        n = self._n = len(records)
+        self._created_ms = dataset.created_ms
+        self._ids = dataset.ids
+        self._lookup = dataset.lookup
+        self._fields = fields
+        self._render = render
+        # List-item JSON, serialized on first use and then served as is. While the
+        # records are the data set's own, the data set's cache is used directly;
+        # otherwise it is copied and the changed runs are forgotten.
+        self._shared: list[bytes | None] | None = None
+        if records is dataset.records:
+            self._preview_bytes = preview_cache
+        else:
+            self._preview_bytes = preview_cache[:n]
+            for i in changed:
+                if i < n:
+                    self._preview_bytes[i] = None
+            self._shared = preview_cache
+        self._detail_bytes: OrderedDict[int, bytes] = OrderedDict()
         self._eq_indexes: dict[str, dict[Any, list[int]]] = {}
         self._metadata_index: dict[tuple[str, bytes], list[int]] | None = None
         self._roots_index: list[int] | None = None
         self._orderings: dict[tuple[str, str], _Ordering] = {}
         self._ranked_cache: OrderedDict[tuple[Any, ...], Sequence[int]] = OrderedDict()
-        self._hash_cache: dict[tuple[Any, ...], str] = {}
         self._preview_dicts: list[dict[str, Any]] | None = None
         self._newest_first: list[Mapping[str, Any]] | None = None
         # Several servers (threads) may share a store: guard the lazy indexes and caches.
@@ -264,10 +238,15 @@ class RunStore:
     def __len__(self) -> int:
         return self._n
 
+    @property
+    def fingerprint(self) -> str:
+        """Identifies the data set and projection this store's page tokens belong to."""
+        return self.tokens.scope
+
     # -- ground truth -------------------------------------------------------------------
 
     def records(self) -> list[Mapping[str, Any]]:
-        """The runs as given (``RunDetail`` shapes), newest first; shared, treat as read-only."""
+        """The runs as held (``RunDetail`` shapes), newest first; shared, treat as read-only."""
         with self._lock:
             if self._newest_first is None:
                 self._newest_first = self._records[::-1]
@@ -283,6 +262,15 @@ class RunStore:
                 self._preview_dicts = [self._preview(i) for i in range(self._n - 1, -1, -1)]
             return self._preview_dicts
 
+    def index_of(self, run_id: str) -> int | None:
+        """The index of a visible run given its id or idempotency key, or None."""
+        i = self._lookup.get(run_id)
+        return i if i is not None and i < self._n else None
+
+    def record(self, i: int) -> Mapping[str, Any]:
+        """The record of the run at index ``i`` (creation order)."""
+        return self._records[i]
+
     def _preview(self, i: int) -> dict[str, Any]:
         record = self._records[i]
         return {f: record[f] for f in self._fields if f in record}
@@ -290,21 +278,39 @@ class RunStore:
     def _preview_json(self, i: int) -> bytes:
         body = self._preview_bytes[i]
         if body is None:
-            body = self._preview_bytes[i] = orjson.dumps(self._preview(i))
+            body = self._preview_bytes[i] = compact_json(self._preview(i))
+            if self._shared is not None and self._records[i] is self.dataset.records[i]:
+                self._shared[i] = body
         return body
 
     # -- get one ------------------------------------------------------------------------
 
-    def detail(self, run_id: str) -> bytes | None:
+    def detail_dict(self, i: int, now_ms: int = 0) -> tuple[dict[str, Any], bool]:
+        """The ``RunDetail`` served at ``now_ms`` for the run at index ``i``, and whether
+        that answer may be cached."""
+        record = self._records[i]
+        if self._render is None:
+            return dict(record), True
+        return self._render(record, now_ms)
+
+    def detail(self, run_id: str, now_ms: int = 0) -> bytes | None:
         """The ``RunDetail`` JSON of a run given its id or idempotency key, or None."""
-        i = self._lookup.get(run_id)
+        i = self.index_of(run_id)
         if i is None:
             return None
         with self._lock:
             body = self._detail_bytes.get(i)
-            if body is None:
-                body = self._detail_bytes[i] = orjson.dumps(self._records[i])
-            return body
+            if body is not None:
+                self._detail_bytes.move_to_end(i)
+                return body
+        detail, cacheable = self.detail_dict(i, now_ms)
+        body = compact_json(detail)
+        if cacheable:
+            with self._lock:
+                self._detail_bytes[i] = body
+                if len(self._detail_bytes) > 1024:
+                    self._detail_bytes.popitem(last=False)
+        return body
 
     # -- list ---------------------------------------------------------------------------
 
@@ -314,15 +320,16 @@ class RunStore:
         Raises:
             BadRequest: the page token is malformed or was issued for another query.
         """
-        skey = (params.sort_by, params.sort_order)
+        sort_by = params.sort_by
+        skey = (sort_by, params.sort_order)
         with self._lock:
-            qhash = self._query_hash(params)
+            qhash = self.tokens.query_hash((params.filter_key(), sort_by, params.sort_order))
             ordering = self._ordering(skey)
             ranks = self._ranked(params.filter_key(), skey, ordering)
         start = 0
         if params.page_token is not None:
-            last = self._decode_token(params.page_token, qhash, params.sort_by)
-            start = bisect_right(ranks, ordering.rank[last])
+            position = self.tokens.decode(params.page_token, qhash, sort_by)
+            start = self._start_after(position, sort_by, params.sort_order, ordering, ranks)
         stop = start + self.page_size
         order, previews, serialize = ordering.order, self._preview_bytes, self._preview_json
         items = b",".join(
@@ -330,20 +337,33 @@ class RunStore:
         )
         token = b"null"
         if stop < len(ranks):
-            token = b'"' + self._encode_token(qhash, params.sort_by, order[ranks[stop - 1]]) + b'"'
+            last = order[ranks[stop - 1]]
+            encoded = self.tokens.encode(qhash, self._sort_value(sort_by, last), self._ids[last])
+            token = b'"' + encoded + b'"'
         return b'{"runs":[' + items + b'],"next_page_token":' + token + b"}"
 
-    def _query_hash(self, params: ListParams) -> str:
-        key = (params.filter_key(), params.sort_by, params.sort_order)
-        cached = self._hash_cache.get(key)
-        if cached is None:
-            digest = hashlib.blake2b(repr(key).encode(), digest_size=9)
-            digest.update(self.fingerprint.encode())
-            cached = base64.urlsafe_b64encode(digest.digest()).decode()
-            if len(self._hash_cache) > 4096:
-                self._hash_cache.clear()
-            self._hash_cache[key] = cached
-        return cached
+    def _start_after(
+        self,
+        position: tuple[Any, str],
+        sort_by: str,
+        sort_order: str,
+        ordering: _Ordering,
+        ranks: Sequence[int],
+    ) -> int:
+        """Where in ``ranks`` the page after keyset ``position`` starts."""
+        value, run_id = position
+        i = self._lookup.get(run_id)
+        if i is not None and i < self._n and self._sort_value(sort_by, i) == value:
+            return bisect_right(ranks, ordering.rank[i])  # the run is where it was
+        # The run vanished or its sort value moved: find the position by its key.
+        desc = sort_order == "desc"
+        order, ids = ordering.order, self._ids
+
+        def after(rank: int) -> bool:
+            j = order[rank]
+            return comes_after(self._sort_value(sort_by, j), ids[j], position, desc)
+
+        return bisect_left(ranks, True, key=after)
 
     def _sort_value(self, sort_by: str, i: int) -> Any:
         if sort_by == "id":
@@ -351,38 +371,6 @@ class RunStore:
         if sort_by == "created_at":
             return self._created_ms[i]
         return self._records[i][sort_by]
-
-    def _encode_token(self, qhash: str, sort_by: str, i: int) -> bytes:
-        payload = orjson.dumps(
-            {"v": _TOKEN_VERSION, "q": qhash, "k": [self._sort_value(sort_by, i), self._ids[i]]}
-        )
-        return base64.urlsafe_b64encode(payload).rstrip(b"=")
-
-    def _decode_token(self, token: str, qhash: str, sort_by: str) -> int:
-        invalid = BadRequest("invalid 'page_token': malformed or not issued by this server")
-        try:
-            raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-            payload = orjson.loads(raw)
-        except (binascii.Error, ValueError):
-            raise invalid from None
-        if (
-            not isinstance(payload, dict)
-            or payload.get("v") != _TOKEN_VERSION
-            or not isinstance(payload.get("q"), str)
-            or not isinstance(payload.get("k"), list)
-            or len(payload["k"]) != 2
-        ):
-            raise invalid
-        if payload["q"] != qhash:
-            raise BadRequest(
-                "invalid 'page_token': it was issued for different filters or sort; "
-                "reuse a page_token only with the query that returned it"
-            )
-        value, run_id = payload["k"]
-        i = self._lookup.get(run_id) if isinstance(run_id, str) else None
-        if i is None or self._ids[i] != run_id or self._sort_value(sort_by, i) != value:
-            raise invalid
-        return i
 
     # -- indexes ------------------------------------------------------------------------
 
@@ -433,7 +421,7 @@ class RunStore:
                 pairs = canonical.get(id(metadata))
                 if pairs is None:
                     pairs = canonical[id(metadata)] = [
-                        (str(k), _canonical(v)) for k, v in metadata.items()
+                        (str(k), canonical_json(v)) for k, v in metadata.items()
                     ]
                 for pair in pairs:
                     index.setdefault(pair, []).append(i)
@@ -451,7 +439,7 @@ class RunStore:
         """Indexes (ascending) of the runs matching a filter key."""
         params = ListParams(*params_key)
         postings: list[Sequence[int]] = []
-        for name in _EQ_FILTERS:
+        for name in EQ_FILTERS:
             value = getattr(params, name)
             if value is not None:
                 postings.append(self._eq_index(name).get(value, _EMPTY))
@@ -466,9 +454,9 @@ class RunStore:
 
         lo, hi = 0, self._n
         if params.from_ms is not None:
-            lo = bisect_left(self._created_ms, params.from_ms)
+            lo = bisect_left(self._created_ms, params.from_ms, 0, self._n)
         if params.to_ms is not None:
-            hi = bisect_left(self._created_ms, params.to_ms)
+            hi = bisect_left(self._created_ms, params.to_ms, 0, self._n)
         if not postings:
             return range(lo, max(lo, hi))
         postings.sort(key=len)
