@@ -65,31 +65,27 @@ def wait_until(condition: Callable[[], Any], *, timeout: float, what: str) -> No
 
 
 class LiveRuns:
-    """Change an emulator's runs while it serves: a run finishes, appears or vanishes.
-
-    Uses the emulator's own live-state API (``update_run``, ``add_run``, ``remove_run``)
-    when it has one; otherwise swaps in a new ``RunStore`` built from the changed records
-    (the store is immutable; a swap is atomic for requests in flight).
-    """
+    """Change an emulator's runs while a task waits on them, through the emulator's live
+    state API (``update_run``, ``add_run``, ``remove_run``), at the right moment."""
 
     def __init__(self, emu: Emulator) -> None:
         self.emu = emu
-        self._native = all(hasattr(emu, name) for name in ("update_run", "add_run", "remove_run"))
-
-    def _swap(self, records: list[dict[str, Any]]) -> None:
-        from timbal_integrations.emulator.store import RunStore
-
-        old = self.emu.app.store
-        self.emu.app.store = RunStore(
-            records, page_size=old.page_size, extra_fields=old.extra_fields
-        )
-
-    def _records(self) -> list[dict[str, Any]]:
-        return [dict(record) for record in self.emu.app.store.records()]
 
     def gets(self) -> int:
         """How many get-run requests the emulator has answered so far."""
         return self.emu.stats.requests_by_endpoint.get("get", 0)
+
+    def update_run(self, run_id: str, **fields: Any) -> None:
+        """Change fields of a run (``status="success"``, ``status_detail=...``)."""
+        self.emu.update_run(run_id, **fields)
+
+    def add_run(self, record: dict[str, Any]) -> None:
+        """Add a run (a ``RunDetail``-shaped dict)."""
+        self.emu.add_run(record)
+
+    def remove_run(self, run_id: str) -> None:
+        """Delete a run: from now on it answers 404."""
+        self.emu.remove_run(run_id)
 
     def change_after_gets(self, polls: int, run_id: str, **fields: Any) -> threading.Thread:
         """In the background: once ``polls`` more get-run requests have arrived (the
@@ -107,35 +103,6 @@ class LiveRuns:
         thread = threading.Thread(target=change, daemon=True)
         thread.start()
         return thread
-
-    def update_run(self, run_id: str, **fields: Any) -> None:
-        """Change fields of a run (``status="success"``, ``status_detail=...``)."""
-        if self._native:
-            self.emu.update_run(run_id, **fields)  # type: ignore[attr-defined]
-            return
-        records = self._records()
-        for record in records:
-            if run_id in (record["id"], record["idempotency_key"]):
-                record.update(fields)
-                break
-        else:
-            raise KeyError(run_id)
-        self._swap(records)
-
-    def add_run(self, record: dict[str, Any]) -> None:
-        """Add a run (a ``RunDetail``-shaped dict)."""
-        if self._native:
-            self.emu.add_run(record)  # type: ignore[attr-defined]
-            return
-        self._swap([*self._records(), record])
-
-    def remove_run(self, run_id: str) -> None:
-        """Delete a run: from now on it answers 404."""
-        if self._native:
-            self.emu.remove_run(run_id)  # type: ignore[attr-defined]
-            return
-        records = [r for r in self._records() if run_id not in (r["id"], r["idempotency_key"])]
-        self._swap(records)
 
 
 def make_run(template: dict[str, Any], **fields: Any) -> dict[str, Any]:

@@ -13,6 +13,7 @@ sleeping as synchronisation) and every process started is stopped, even on failu
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -158,10 +159,8 @@ class Deployment:
             pass
         except ProcessLookupError:
             return
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)  # anything left in its group
-        except ProcessLookupError:
-            pass
         process.wait(10)
 
     def stop_all(self) -> None:
