@@ -236,6 +236,11 @@ class TimbalListRunsOperator(BaseOperator):
     Returns (to XCom) the runs as JSON-ready dicts, or with ``output_path`` a manifest:
     ``path``, ``format``, ``count``, ``since``, ``until``, ``first_created_at``,
     ``last_created_at``, ``bytes``, ``sha256`` and ``filters``.
+
+    Assets: with ``outlets=[AssetAlias("timbal_runs")]``, each file written becomes an
+    asset event of the file's asset (:func:`asset_uri`), with ``count``, ``sha256``,
+    ``bytes``, ``format``, ``since`` and ``until`` in its extra; DAGs scheduled on the
+    alias run when a file lands. Lineage: :meth:`get_openlineage_facets_on_complete`.
     """
 
     template_fields: Sequence[str] = (
