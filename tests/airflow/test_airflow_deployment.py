@@ -261,7 +261,8 @@ def deployment(
 
 
 @pytest.fixture
-def live(emu: Emulator) -> LiveRuns:
+def live(emu: Emulator, leak_guard: Any) -> LiveRuns:
+    leak_guard.register(KEY)  # the suite's leak guard watches this emulator's key too
     return LiveRuns(emu)
 
 
@@ -310,7 +311,7 @@ def test_the_deferrable_sensor_defers_to_the_real_triggerer(
 
 
 def test_a_timed_out_wait_leaves_nothing_running_in_the_triggerer(
-    deployment: Deployment, emu: Emulator
+    deployment: Deployment, emu: Emulator, live: LiveRuns
 ) -> None:
     run = _running(emu, 1)
     try:
