@@ -64,6 +64,13 @@ def wait_until(condition: Callable[[], Any], *, timeout: float, what: str) -> No
         time.sleep(0.01)
 
 
+def answered(emu: Emulator, endpoint: str) -> int:
+    """How many requests to ``endpoint`` (``get``, ``list``) the emulator has answered:
+    its request log gets an entry once the response is sent, so a change made after this
+    count moves cannot race with the response it counts."""
+    return sum(1 for entry in emu.request_log.entries() if entry.endpoint == endpoint)
+
+
 class LiveRuns:
     """Change an emulator's runs while a task waits on them, through the emulator's live
     state API (``update_run``, ``add_run``, ``remove_run``), at the right moment."""
@@ -73,7 +80,7 @@ class LiveRuns:
 
     def gets(self) -> int:
         """How many get-run requests the emulator has answered so far."""
-        return self.emu.stats.requests_by_endpoint.get("get", 0)
+        return answered(self.emu, "get")
 
     def update_run(self, run_id: str, **fields: Any) -> None:
         """Change fields of a run (``status="success"``, ``status_detail=...``)."""

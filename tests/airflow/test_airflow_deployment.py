@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers_airflow import LiveRuns, connection_json, make_run
+from helpers_airflow import LiveRuns, answered, connection_json, make_run
 
 from timbal_integrations.emulator import Emulator, generate_runs, run_emulator
 
@@ -271,7 +271,7 @@ def _running(emu: Emulator, index: int) -> dict[str, Any]:
 
 
 def _gets(emu: Emulator) -> int:
-    return emu.stats.requests_by_endpoint.get("get", 0)
+    return answered(emu, "get")
 
 
 def test_the_deferrable_sensor_defers_to_the_real_triggerer(
@@ -355,7 +355,7 @@ def test_the_asset_watcher_fires_once_per_batch_across_a_triggerer_restart(
         return [json.loads(row[0])["payload"] for row in rows]
 
     def lists() -> int:
-        return emu.stats.requests_by_endpoint.get("list", 0)
+        return answered(emu, "list")
 
     def failed(minutes_ago: float) -> dict[str, Any]:
         created = datetime.now(UTC) - timedelta(minutes=minutes_ago)
