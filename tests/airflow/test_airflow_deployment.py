@@ -232,6 +232,7 @@ def emu() -> Iterator[Emulator]:
     records = generate_runs(30, seed=17, end=now, span=timedelta(minutes=20))
     for record in records[:2]:
         record.update(status="running", duration_ms=None, status_detail={"step": "llm"})
+    RUNNING[:] = records[:2]
     with run_emulator(runs=records, api_key=KEY) as emulator:
         yield emulator
 
@@ -266,8 +267,11 @@ def live(emu: Emulator, leak_guard: Any) -> LiveRuns:
     return LiveRuns(emu)
 
 
+RUNNING: list[dict[str, Any]] = []  # the runs made ``running`` by the emu fixture
+
+
 def _running(emu: Emulator, index: int) -> dict[str, Any]:
-    return [r for r in emu.runs if r["status"] == "running"][index]
+    return RUNNING[index]
 
 
 def _gets(emu: Emulator) -> int:
