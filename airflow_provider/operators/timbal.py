@@ -228,7 +228,8 @@ class TimbalListRunsOperator(BaseOperator):
     :param max_xcom_runs: the most runs put into XCom (default 1,000); a window with
         more fails the task and asks for ``output_path``.
     :param max_retries: retries of a request that failed with 429, 5xx or a network
-        error, honouring ``Retry-After`` (default 6, as everywhere; at most 100).
+        error, honouring ``Retry-After`` (default 4, with at most 7.5 s of backoff: see
+        :data:`~airflow_provider.hooks.timbal.AIRFLOW_RETRY_POLICY`; at most 100).
     :param timbal_conn_id: the Timbal connection (default ``timbal_default``).
     :param org_id: overrides the connection's ``org_id`` (templated).
     :param project_id: overrides the connection's ``project_id`` (templated).
