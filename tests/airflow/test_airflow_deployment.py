@@ -46,8 +46,11 @@ DAGS = textwrap.dedent(
 
     from datetime import UTC, datetime
 
-    from airflow.sdk import DAG, Asset, AssetWatcher, task
+    import os
 
+    from airflow.sdk import DAG, Asset, AssetAlias, AssetWatcher, task
+
+    from airflow_provider.operators.timbal import TimbalListRunsOperator
     from airflow_provider.sensors.timbal import TimbalRunSensor
     from airflow_provider.triggers.timbal import TimbalNewRunsTrigger
 
@@ -63,6 +66,16 @@ DAGS = textwrap.dedent(
                 poke_interval=0.5,
                 timeout=timeout,
             )
+
+    with DAG(dag_id="timbal_deploy_export", schedule=None, start_date=START, catchup=False):
+        TimbalListRunsOperator(
+            task_id="export",
+            timbal_conn_id="timbal_deploy",
+            since="{{ dag_run.conf['since'] }}",
+            until="{{ dag_run.conf['until'] }}",
+            output_path=os.environ["TIMBAL_DEPLOY_EXPORTS"] + "/runs.csv",
+            outlets=[AssetAlias("timbal_deploy_runs")],
+        )
 
     failures = Asset(
         "timbal_deploy_failures",
@@ -100,6 +113,7 @@ class Deployment:
         self.home = home
         self.emu = emu
         self.port = _free_port()
+        self.lineage = home / "openlineage.jsonl"
         (home / "dags").mkdir(parents=True)
         (home / "dags" / "timbal_deploy_dags.py").write_text(DAGS)
         self.env = {
@@ -128,6 +142,11 @@ class Deployment:
                 "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "1",
                 "AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL": "1",
                 "AIRFLOW_CONN_TIMBAL_DEPLOY": connection_json(emu),
+                "TIMBAL_DEPLOY_EXPORTS": str(home / "exports"),
+                # OpenLineage events of every task, to a file the test reads.
+                "AIRFLOW__OPENLINEAGE__TRANSPORT": json.dumps(
+                    {"type": "file", "log_file_path": str(self.lineage), "append": True}
+                ),
             }
         )
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
@@ -270,7 +289,7 @@ def live(emu: Emulator, leak_guard: Any) -> LiveRuns:
 RUNNING: list[dict[str, Any]] = []  # the runs made ``running`` by the emu fixture
 
 
-def _running(emu: Emulator, index: int) -> dict[str, Any]:
+def _running(index: int) -> dict[str, Any]:
     return RUNNING[index]
 
 
@@ -281,7 +300,7 @@ def _gets(emu: Emulator) -> int:
 def test_the_deferrable_sensor_defers_to_the_real_triggerer(
     deployment: Deployment, emu: Emulator, live: LiveRuns
 ) -> None:
-    run = _running(emu, 0)
+    run = _running(0)
     try:
         dag_run = deployment.trigger_dag("timbal_deploy_wait", {"run": run["id"]})
         deployment.wait_for(
@@ -317,7 +336,7 @@ def test_the_deferrable_sensor_defers_to_the_real_triggerer(
 def test_a_timed_out_wait_leaves_nothing_running_in_the_triggerer(
     deployment: Deployment, emu: Emulator, live: LiveRuns
 ) -> None:
-    run = _running(emu, 1)
+    run = _running(1)
     try:
         dag_run = deployment.trigger_dag("timbal_deploy_timeout", {"run": run["id"]})
         deployment.wait_for(
@@ -343,6 +362,52 @@ def test_a_timed_out_wait_leaves_nothing_running_in_the_triggerer(
             if p.is_file() and "timbal_deploy_timeout" in str(p)
         )
         assert f"Timbal run {run['id']!r} was still not finished at the sensor's timeout" in log
+    except BaseException:
+        print(deployment.tails())
+        raise
+
+
+def test_an_export_reports_its_asset_event_and_its_lineage(
+    deployment: Deployment, emu: Emulator, live: LiveRuns
+) -> None:
+    since = min(r["created_at"] for r in emu.runs)
+    until = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+    try:
+        dag_run = deployment.trigger_dag("timbal_deploy_export", {"since": since, "until": until})
+        deployment.wait_for(
+            "the export to succeed",
+            lambda: deployment.ti_states("timbal_deploy_export", dag_run) == ["success"],
+        )
+        path = deployment.home / "exports" / "runs.csv"
+        rows = len(path.read_text().splitlines()) - 1
+        assert rows > 0
+        ((uri, extra),) = deployment.query(
+            "select a.uri, e.extra from asset_event e join asset a on a.id = e.asset_id "
+            "where e.source_dag_id = 'timbal_deploy_export' and e.source_run_id = ?",
+            dag_run,
+        )
+        assert uri == f"file://{path}"
+        assert json.loads(extra)["count"] == rows
+
+        def complete() -> list[dict[str, Any]]:
+            if not deployment.lineage.exists():
+                return []
+            events = [json.loads(line) for line in deployment.lineage.read_text().splitlines()]
+            return [
+                e
+                for e in events
+                if e.get("eventType") == "COMPLETE"
+                and e.get("job", {}).get("name") == "timbal_deploy_export.export"
+            ]
+
+        (event,) = deployment.wait_for("the OpenLineage COMPLETE event", complete)
+        (source,) = event["inputs"]
+        assert source["namespace"] == "timbal://" + emu.base_url.removeprefix("http://")
+        assert source["name"] == f"orgs/{emu.org_id}/projects/{emu.project_id}/runs"
+        assert "timbalRunsQuery" in source["facets"]
+        (written,) = event["outputs"]
+        assert (written["namespace"], written["name"]) == ("file", str(path))
+        assert written["outputFacets"]["outputStatistics"]["rowCount"] == rows
     except BaseException:
         print(deployment.tails())
         raise
