@@ -272,6 +272,9 @@ class TimbalNewRunsTrigger(BaseEventTrigger):
       when it started; it turns ``error`` only when it ends). Every listing covers the
       last ``lookback`` seconds by ``created_at``, so a run is reported if it starts
       matching within ``lookback`` of its start; later than that, it is not reported.
+    - Two assets whose watchers have identical arguments share one trigger, which then
+      has no single state store: it keeps its state in memory (and says so in the log),
+      so give each watcher its own arguments.
     - Memory: at most :data:`MAX_TRACKED_RUNS` ids are remembered; beyond that the
       oldest are dropped and runs created before them are no longer considered (so
       still never reported twice). Choose filters that select the runs you act on.
@@ -349,11 +352,33 @@ class TimbalNewRunsTrigger(BaseEventTrigger):
         )
         return "timbal_new_runs:" + hashlib.sha256(identity.encode()).hexdigest()[:16]
 
-    async def _load(self) -> dict[str, Any] | None:
+    def _store(self) -> Any:
+        """The asset's state store, or None (outside a triggerer, or shared by assets)."""
         store = self.asset_state_store
+        if store is None or getattr(self, "_store_unusable", False):
+            return None
+        return store
+
+    def _store_failed(self, error: ValueError) -> None:
+        # Two assets watched by identical triggers share one trigger, and so have no
+        # single store: keep the state in memory, and say how to get it back.
+        self._store_unusable = True
+        self.log.warning(
+            "This watcher serves several assets (%s): its state is kept in memory only, "
+            "so a triggerer restart starts a new baseline. Give each asset's watcher its "
+            "own arguments (e.g. another poke_interval) to keep it across restarts.",
+            error,
+        )
+
+    async def _load(self) -> dict[str, Any] | None:
+        store = self._store()
         if store is None:
             return None
-        value = await store.aget(self.state_key)
+        try:
+            value = await store.aget(self.state_key)
+        except ValueError as error:
+            self._store_failed(error)
+            return None
         if not isinstance(value, dict) or value.get("version") != 1:
             return None
         seen = value.get("seen")
@@ -363,9 +388,12 @@ class TimbalNewRunsTrigger(BaseEventTrigger):
         return {"version": 1, "floor_ms": floor, "seen": seen}
 
     async def _save(self, state: dict[str, Any]) -> None:
-        store = self.asset_state_store
+        store = self._store()
         if store is not None:
-            await store.aset(self.state_key, state)
+            try:
+                await store.aset(self.state_key, state)
+            except ValueError as error:
+                self._store_failed(error)
 
     async def _list(self, client: AsyncTimbalClient, since_ms: int) -> list[Run]:
         query = self.query.replace(since=since_ms, sort_by=None, sort_order=None)

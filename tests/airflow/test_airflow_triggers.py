@@ -365,3 +365,30 @@ def test_event_trigger_other_filters_keep_their_own_state(emu: Emulator) -> None
 
     asyncio.run(scenario())
     assert len(store.values) == 2
+
+
+def test_event_trigger_shared_by_two_assets_keeps_working_in_memory(
+    emu: Emulator, capfd: pytest.CaptureFixture[str]
+) -> None:
+    from airflow.sdk import Asset
+    from airflow.sdk.execution_time.context import AssetStateStoreAccessors
+
+    live = LiveRuns(emu)
+    # What the triggerer injects when identical watchers on two assets share a trigger.
+    shared = AssetStateStoreAccessors(inlets=[Asset("timbal_a"), Asset("timbal_b")])
+
+    async def scenario() -> None:
+        watcher = Watcher(emu, MemoryStateStore(), status="error")
+        watcher.trigger.asset_state_store = shared
+        await watcher.start()
+        await watcher.polls(2)
+        new = _error_run(emu, 1)
+        live.add_run(new)
+        await _until(lambda: len(watcher.events) == 1, "the new run")
+        await watcher.polls(3)
+        assert [e["run_ids"] for e in watcher.events] == [[new["id"]]]
+        await watcher.stop()
+
+    asyncio.run(scenario())
+    out, err = capfd.readouterr()
+    assert "This watcher serves several assets" in out + err  # the trigger's own log
