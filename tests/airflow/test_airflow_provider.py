@@ -256,9 +256,43 @@ def test_test_connection_reports_a_failing_server(
     assert message.startswith("500 ")
 
 
+def test_sensors_and_triggers_are_registered(airflow_db: Path) -> None:
+    from airflow.providers_manager import ProvidersManager
+
+    manager = ProvidersManager()
+    triggers = {t.package_name: t for t in manager.trigger}
+    ours = [t for t in manager.trigger if t.package_name == "timbal-integrations"]
+    assert [(t.integration_name, t.trigger_class_name) for t in ours] == [
+        ("Timbal", "airflow_provider.triggers.timbal")
+    ]
+    assert "timbal-integrations" in triggers
+    info = manager.providers["timbal-integrations"].data
+    assert info["sensors"] == [
+        {"integration-name": "Timbal", "python-modules": ["airflow_provider.sensors.timbal"]}
+    ]
+    # No extra links: Timbal's API has no web address for a project's runs or a run.
+    assert "extra-links" not in info
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW_CONN_")}
+    airflow = str(Path(sys.executable).with_name("airflow"))
+    out = subprocess.run(
+        [airflow, "providers", "triggers", "-o", "json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    listed = [t for t in json.loads(out.stdout) if t["package_name"] == "timbal-integrations"]
+    assert [t["class"] for t in listed] == ["airflow_provider.triggers.timbal"]
+
+
 def test_public_names(airflow_db: Path) -> None:
     from airflow_provider.hooks import timbal as hooks
     from airflow_provider.operators import timbal as operators
+    from airflow_provider.sensors import timbal as sensors
+    from airflow_provider.triggers import timbal as triggers
 
     assert airflow_provider.__all__ == [
         "CONN_TYPE",
@@ -266,8 +300,15 @@ def test_public_names(airflow_db: Path) -> None:
         "PACKAGE_NAME",
         "get_provider_info",
     ]
-    assert hooks.__all__ == ["TimbalHook"]
-    assert operators.__all__ == ["DEFAULT_MAX_XCOM_RUNS", "TimbalListRunsOperator"]
-    for module in (airflow_provider, hooks, operators):
+    assert hooks.__all__ == ["AIRFLOW_RETRY_POLICY", "TimbalHook"]
+    assert operators.__all__ == ["DEFAULT_MAX_XCOM_RUNS", "TimbalListRunsOperator", "asset_uri"]
+    assert sensors.__all__ == ["TimbalRunSensor"]
+    assert triggers.__all__ == [
+        "MAX_TRACKED_RUNS",
+        "MIN_POKE_INTERVAL",
+        "TimbalNewRunsTrigger",
+        "TimbalRunTrigger",
+    ]
+    for module in (airflow_provider, hooks, operators, sensors, triggers):
         for name in module.__all__:
             assert getattr(module, name) is not None
