@@ -10,6 +10,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from tests.support.processes import wait_until
 from timbal_integrations import Run
 from timbal_integrations.emulator import Emulator
 
@@ -51,17 +52,6 @@ def runs_between(emu: Emulator, since: datetime, until: datetime, **equal: str) 
         ):
             out.append(run)
     return out
-
-
-def wait_until(condition: Callable[[], Any], *, timeout: float, what: str) -> None:
-    """Wait (polling briefly) until ``condition()`` is true; fail after ``timeout`` s."""
-    import time
-
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.01)
 
 
 def answered(emu: Emulator, endpoint: str) -> int:
@@ -112,8 +102,10 @@ class LiveRuns:
         return thread
 
 
-def make_run(template: dict[str, Any], **fields: Any) -> dict[str, Any]:
-    """A new run record shaped like ``template`` (an emulator record), with ``fields``."""
+def copy_run(template: dict[str, Any], **fields: Any) -> dict[str, Any]:
+    """A copy of ``template`` (one of the emulator's own records, so its user and
+    workforce are the emulator's) under a new id and idempotency key, with ``fields``.
+    For runs made from nothing, use :func:`tests.support.runs.make_run`."""
     import uuid
 
     record = dict(template)

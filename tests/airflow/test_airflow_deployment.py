@@ -30,8 +30,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers_airflow import LiveRuns, answered, connection_json, make_run
 
+from tests.airflow.helpers_airflow import LiveRuns, answered, connection_json, copy_run
 from timbal_integrations.emulator import Emulator, generate_runs, run_emulator
 
 pytestmark = [pytest.mark.airflow, pytest.mark.slow, pytest.mark.timeout(420)]
@@ -429,7 +429,7 @@ def test_the_asset_watcher_fires_once_per_batch_across_a_triggerer_restart(
     def failed(minutes_ago: float) -> dict[str, Any]:
         created = datetime.now(UTC) - timedelta(minutes=minutes_ago)
         stamp = created.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-        return make_run(emu.runs[-1], status="error", created_at=stamp)
+        return copy_run(emu.runs[-1], status="error", created_at=stamp)
 
     try:
         deployment.wait_for("the watcher's baseline listing", lambda: lists() >= 2)

@@ -14,8 +14,8 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from helpers_airflow import REPO, connection_json, runs_between
 
+from tests.airflow.helpers_airflow import REPO, connection_json, runs_between
 from timbal_integrations import RECORD_FIELDS, parse_time
 from timbal_integrations.emulator import Emulator
 

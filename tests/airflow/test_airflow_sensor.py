@@ -13,8 +13,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from helpers_airflow import LiveRuns, RunDag, connection_json
 
+from tests.airflow.helpers_airflow import LiveRuns, RunDag, connection_json
 from timbal_integrations.emulator import Emulator, generate_runs
 
 pytestmark = [pytest.mark.airflow, pytest.mark.timeout(120)]

@@ -12,8 +12,8 @@ from typing import Any
 
 import psutil
 import pytest
-from helpers_airflow import LiveRuns, answered, connection_json, make_run
 
+from tests.airflow.helpers_airflow import LiveRuns, answered, connection_json, copy_run
 from timbal_integrations.emulator import Emulator, generate_runs
 
 pytestmark = [pytest.mark.airflow, pytest.mark.timeout(120)]
@@ -260,7 +260,7 @@ class Watcher:
 def _error_run(emu: Emulator, minutes_ago: float, **fields: Any) -> dict[str, Any]:
     created = datetime.now(UTC) - timedelta(minutes=minutes_ago)
     fields.setdefault("status", "error")
-    return make_run(
+    return copy_run(
         emu.runs[-1],
         created_at=created.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
         **fields,

@@ -10,8 +10,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from helpers_airflow import RunDag, connection_json
 
+from tests.airflow.helpers_airflow import RunDag, connection_json
 from timbal_integrations.emulator import Emulator
 
 pytestmark = [pytest.mark.airflow, pytest.mark.timeout(120)]
