@@ -9,6 +9,7 @@ it (counted from the emulator's requests, never by sleeping).
 from __future__ import annotations
 
 import logging
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -168,8 +169,16 @@ def test_a_run_that_vanishes_fails_clearly(
     assert _state(dag_run) == "failed"
     if mode == "deferrable":  # the trigger knows it saw the run before
         assert f"Timbal run {run['id']!r} vanished from project" in log
-    else:
-        assert f"Timbal run {run['id']!r} was not found in project" in log
+    else:  # the core's 404, in the connection's terms
+        assert (
+            f"Timbal run {run['id']!r} was not found: 404 Not Found from GET "
+            f"/orgs/{emu.org_id}/projects/{emu.project_id}/runs/{run['id']}"
+        ) in log
+        assert (
+            f"check the run id (or idempotency key), the org_id extra of connection {CONN!r} "
+            f"and the project_id extra of connection {CONN!r})"
+        ) in log
+        assert not re.search(r"\bTIMBAL_(API|ORG|PROJECT)", log)
 
 
 @pytest.mark.parametrize("mode", MODES)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -119,7 +120,12 @@ def test_run_trigger_fires_for_each_end(emu: Emulator) -> None:
     }
     event = _run_trigger(emu, run_id="no-such-run")
     assert event.payload["status"] == "not_found"
-    assert "'no-such-run' was not found in project 'demo-project'" in event.payload["message"]
+    assert event.payload["message"] == (
+        "Timbal run 'no-such-run' was not found: 404 Not Found from GET "
+        f"/orgs/{emu.org_id}/projects/{emu.project_id}/runs/no-such-run: Run 'no-such-run' "
+        "not found (not found — check the run id (or idempotency key), the org_id extra of "
+        f"connection {CONN!r} and the project_id extra of connection {CONN!r})"
+    )
 
 
 def test_run_trigger_times_out_with_a_clear_event_and_leaves_nothing_open(
@@ -158,12 +164,27 @@ def test_run_trigger_backs_off_on_api_failures_and_never_spins(emu: Emulator) ->
 @pytest.mark.parametrize(
     ("connection", "expected"),
     [
-        ("bad-key", "401 Unauthorized from GET "),
-        ("missing", "the Airflow connection 'timbal_missing' is not defined: create it with type"),
+        (
+            "bad-key",
+            # the core's wording, naming the connection's field (not TIMBAL_API_KEY)
+            (
+                "401 Unauthorized from GET /orgs/demo-org/projects/demo-project/runs/",
+                "(the API key was rejected — check the password of connection 'timbal_bad')",
+            ),
+        ),
+        (
+            "missing",
+            ("the Airflow connection 'timbal_missing' is not defined: create it with type",),
+        ),
+        (
+            # read on the async path (aresolve_config), worded as on the sync one
+            "no-org",
+            ("no organisation: set the org_id extra of connection 'timbal_no_org'",),
+        ),
     ],
 )
 def test_run_trigger_ends_with_an_error_event_on_permanent_failures(
-    emu: Emulator, monkeypatch: pytest.MonkeyPatch, connection: str, expected: str
+    emu: Emulator, monkeypatch: pytest.MonkeyPatch, connection: str, expected: tuple[str, ...]
 ) -> None:
     from airflow_provider.triggers.timbal import TimbalRunTrigger
 
@@ -172,13 +193,21 @@ def test_run_trigger_ends_with_an_error_event_on_permanent_failures(
         wrong = "tk_wrong_key_for_triggers_0123"
         monkeypatch.setenv("AIRFLOW_CONN_TIMBAL_BAD", connection_json(emu, api_key=wrong))
         conn_id = "timbal_bad"
+    elif connection == "no-org":
+        conn = json.loads(connection_json(emu))
+        del conn["extra"]["org_id"]
+        monkeypatch.setenv("AIRFLOW_CONN_TIMBAL_NO_ORG", json.dumps(conn))
+        conn_id = "timbal_no_org"
     else:
         conn_id = "timbal_missing"
     before = emu.stats.requests_total
     trigger = TimbalRunTrigger(run_id=run["id"], timbal_conn_id=conn_id, poke_interval=0.1)
     event = asyncio.run(_first(trigger.run()))
     assert event.payload["status"] == "error"
-    assert expected in event.payload["message"]
+    for part in expected:
+        assert part in event.payload["message"]
+    # the hook never reads the TIMBAL_* variables, so no hint names them
+    assert not re.search(r"\bTIMBAL_(API|ORG|PROJECT)", event.payload["message"])
     assert emu.stats.requests_total - before <= 1  # no retry of what retrying cannot fix
 
 
