@@ -181,6 +181,49 @@ def test_hook_default_connection_and_argument_overrides(airflow_env: AirflowEnv)
     )
 
 
+def test_hook_builds_both_clients_from_one_config_with_the_airflow_retry_policy(
+    airflow_env: AirflowEnv,
+) -> None:
+    import asyncio
+    import dataclasses
+
+    from airflow_provider.hooks.timbal import AIRFLOW_RETRY_POLICY, TimbalHook
+    from timbal_integrations import RetryPolicy, defaults
+
+    # the policy's numbers are the core's defaults for Airflow: 0.5 + 1 + 2 + 4 = 7.5 s
+    assert (
+        RetryPolicy(
+            max_retries=defaults.AIRFLOW_MAX_RETRIES,
+            backoff_base=defaults.AIRFLOW_BACKOFF_BASE,
+            backoff_max=defaults.AIRFLOW_BACKOFF_MAX,
+        )
+        == AIRFLOW_RETRY_POLICY
+    )
+    assert (AIRFLOW_RETRY_POLICY.max_retries, AIRFLOW_RETRY_POLICY.backoff_max) == (4, 4.0)
+
+    async def async_client(hook: TimbalHook, **kwargs: Any) -> tuple[Any, RetryPolicy, float]:
+        client = await hook.get_async_conn(**kwargs)
+        try:
+            return client.config, client.retry_policy, client.timeout.read
+        finally:
+            await client.aclose()
+
+    with TimbalHook(timeout=7.0) as hook:
+        sync = hook.get_conn()
+        config, policy, timeout = asyncio.run(async_client(hook))
+        assert config == sync.config  # one resolution path, sync and async
+        assert policy == sync.retry_policy == AIRFLOW_RETRY_POLICY
+        assert timeout == sync.timeout.read == 7.0
+        # a trigger asks for fewer retries: the count changes, the ceilings stay
+        _, fewer, _ = asyncio.run(async_client(hook, max_retries=1))
+        assert fewer == dataclasses.replace(AIRFLOW_RETRY_POLICY, max_retries=1)
+    with TimbalHook(max_retries=9) as hook:
+        assert hook.get_conn().retry_policy == dataclasses.replace(
+            AIRFLOW_RETRY_POLICY, max_retries=9
+        )
+        assert asyncio.run(async_client(hook))[1].max_retries == 9
+
+
 def test_hook_names_the_missing_connection_field(
     airflow_env: AirflowEnv, monkeypatch: pytest.MonkeyPatch
 ) -> None:
