@@ -21,9 +21,9 @@ $(VENV)/.stamp-demo: pyproject.toml | $(BIN)/python
 	$(PIP) install -e '.[parquet]'
 	@touch $@
 
-# Everything: Airflow, pyarrow and the dev tools.
+# Everything: Airflow (with the OpenLineage provider), pyarrow and the dev tools.
 $(VENV)/.stamp-test: pyproject.toml | $(BIN)/python
-	$(PIP) install -e '.[airflow,parquet,dev]'
+	$(PIP) install -e '.[airflow,openlineage,parquet,dev]'
 	@touch $@ $(VENV)/.stamp-demo
 
 install: $(VENV)/.stamp-test

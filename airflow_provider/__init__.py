@@ -7,7 +7,14 @@ declares:
 - the connection type ``timbal`` (host = API host, password = API key, extra fields
   ``org_id`` and ``project_id``), served by
   :class:`airflow_provider.hooks.timbal.TimbalHook`;
-- the operator :class:`airflow_provider.operators.timbal.TimbalListRunsOperator`.
+- the operator :class:`airflow_provider.operators.timbal.TimbalListRunsOperator`;
+- the sensor :class:`airflow_provider.sensors.timbal.TimbalRunSensor`;
+- the triggers :class:`airflow_provider.triggers.timbal.TimbalRunTrigger` (the sensor's
+  deferred wait) and :class:`airflow_provider.triggers.timbal.TimbalNewRunsTrigger` (an
+  event trigger for ``AssetWatcher``).
+
+Timbal's API has no web address for a project's runs or for one run (its spec names
+only API endpoints), so the provider registers no operator extra link.
 
 Importing this package does not import Airflow (nor the core client): Airflow calls
 :func:`get_provider_info` in every process that lists providers, so it stays cheap.
@@ -43,8 +50,10 @@ def get_provider_info() -> dict[str, Any]:
         "name": "Timbal",
         "description": (
             "`Timbal <https://timbal.ai>`__ run history: a connection type, a hook over "
-            "the typed runs client, and an operator that fetches the runs of each data "
-            "interval into XCom or into files (JSON Lines, CSV, Parquet).\n"
+            "the typed runs client, an operator that fetches the runs of each data "
+            "interval into XCom or into files (JSON Lines, CSV, Parquet) with asset "
+            "events and OpenLineage facets, a deferrable run sensor, and an event "
+            "trigger that schedules DAGs on new runs (e.g. new failures).\n"
         ),
         "integrations": [
             {
@@ -63,6 +72,18 @@ def get_provider_info() -> dict[str, Any]:
             {
                 "integration-name": _INTEGRATION,
                 "python-modules": ["airflow_provider.operators.timbal"],
+            }
+        ],
+        "sensors": [
+            {
+                "integration-name": _INTEGRATION,
+                "python-modules": ["airflow_provider.sensors.timbal"],
+            }
+        ],
+        "triggers": [
+            {
+                "integration-name": _INTEGRATION,
+                "python-modules": ["airflow_provider.triggers.timbal"],
             }
         ],
         "connection-types": [

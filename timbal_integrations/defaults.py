@@ -13,7 +13,9 @@ Requests and retries (the core's clients, ``timbal-runs``, the Airflow hook)::
                       BACKOFF_MAX
 
 The MCP server retries less and waits less (``MCP_MAX_RETRIES``, ``MCP_BACKOFF_MAX``): an
-assistant is waiting for the answer, and a failed call is cheap to repeat.
+assistant is waiting for the answer, and a failed call is cheap to repeat. So does the
+Airflow hook (``AIRFLOW_MAX_RETRIES``, ``AIRFLOW_BACKOFF_MAX``: at most 7.5 s of backoff
+per request): Airflow's own task retries are the place to wait out a longer outage.
 """
 
 from __future__ import annotations
@@ -21,6 +23,9 @@ from __future__ import annotations
 from typing import Final
 
 __all__ = [
+    "AIRFLOW_BACKOFF_BASE",
+    "AIRFLOW_BACKOFF_MAX",
+    "AIRFLOW_MAX_RETRIES",
     "ARROW_BATCH_ROWS",
     "BACKOFF_BASE",
     "BACKOFF_MAX",
@@ -118,6 +123,17 @@ DEMO_RUNS: Final = 3000
 
 XCOM_MAX_RUNS: Final = 1000
 """Runs the Airflow operator puts into XCom at most, unless told otherwise."""
+
+AIRFLOW_MAX_RETRIES: Final = 4
+"""Retries of a request made by the Airflow hook, its operator, sensor and triggers
+(fewer than the core's: Airflow's task retries wait out longer outages)."""
+
+AIRFLOW_BACKOFF_BASE: Final = 0.5
+"""Seconds: the Airflow hook's first backoff ceiling."""
+
+AIRFLOW_BACKOFF_MAX: Final = 4.0
+"""Seconds: the Airflow hook's largest backoff ceiling (so 0.5 + 1 + 2 + 4 = 7.5 s of
+backoff at most over its 4 retries)."""
 
 MCP_MAX_RETRIES: Final = 4
 """Retries of a request made by an MCP tool (fewer than the core's: a model is waiting)."""

@@ -11,33 +11,64 @@ of Airflow's spellings work::
 
 In the URI form a port goes after the host as usual, and a plain-http server is given
 by percent-encoding the whole URL as the host (``http%3A%2F%2F127.0.0.1%3A8000``) or by
-the path ``/http``. Every field can be overridden by a hook argument. Errors name what to fix in the
-connection's terms (``the password of connection 'timbal_default'``), not the
-``TIMBAL_*`` variables the hook never reads. The key is only
-ever held as a :class:`~timbal_integrations.Secret` and registered with Airflow's
+the path ``/http``. Every field can be overridden by a hook argument. Errors name what
+to fix in the connection's terms (``the password of connection 'timbal_default'``), not
+the ``TIMBAL_*`` variables the hook never reads (:meth:`TimbalHook.describe`). The key is
+only ever held as a :class:`~timbal_integrations.Secret` and registered with Airflow's
 secrets masker, so it never shows in task logs.
+
+Retries inside Airflow are bounded by :data:`AIRFLOW_RETRY_POLICY` (4 retries, at most
+7.5 s of backoff in all): Airflow's own task retries (``retries``, ``retry_delay``) are
+the place for waiting out a longer outage, so a try against an unreachable host fails
+in seconds instead of sleeping through a minute of client retries. A ``Retry-After``
+from the API is still honoured (up to 60 s per retry).
+
+:meth:`TimbalHook.get_async_conn` gives the :class:`AsyncTimbalClient` that triggers
+use; it reads the connection without blocking the triggerer's event loop.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from types import TracebackType
-from typing import Any, ClassVar, Self, TypeVar
+from typing import Any, ClassVar, Final, Self, TypeVar
 
 from airflow.sdk import BaseHook
 
-from timbal_integrations import RunDetail, RunQuery, RunsPage, TimbalClient, defaults
+from timbal_integrations import (
+    AsyncTimbalClient,
+    RetryPolicy,
+    RunDetail,
+    RunQuery,
+    RunsPage,
+    TimbalClient,
+    defaults,
+)
 from timbal_integrations.config import VARIABLES, ClientConfig, Secret, resolve_config
 from timbal_integrations.errors import TimbalError
 from timbal_integrations.models import Run
-from timbal_integrations.wording import describe, restate
+from timbal_integrations.wording import restate
 
-from .. import CONN_TYPE, DEFAULT_CONN_ID
+from .. import CONN_TYPE, DEFAULT_CONN_ID, _failures
 
-__all__ = ["TimbalHook"]
+__all__ = ["AIRFLOW_RETRY_POLICY", "TimbalHook"]
+
+AIRFLOW_RETRY_POLICY: Final = RetryPolicy(
+    max_retries=defaults.AIRFLOW_MAX_RETRIES,
+    backoff_base=defaults.AIRFLOW_BACKOFF_BASE,
+    backoff_max=defaults.AIRFLOW_BACKOFF_MAX,
+)
+"""Request retries inside Airflow: 4 retries, backoff ceilings 0.5 + 1 + 2 + 4 s (the
+numbers are :mod:`timbal_integrations.defaults`' ``AIRFLOW_*``).
+
+So a request that never gets an answer (connection refused, DNS failure) fails after 5
+attempts and at most 7.5 s of waiting; each attempt is bounded by the hook's
+``timeout``. ``max_retries=`` (hook or operator) changes the count, not the ceilings.
+"""
 
 T = TypeVar("T")
+C = TypeVar("C", TimbalClient, AsyncTimbalClient)
 
 
 def _text(value: object) -> str | None:
@@ -57,7 +88,8 @@ class TimbalHook(BaseHook):
     :param org_id: overrides the connection's ``org_id`` extra.
     :param project_id: overrides the connection's ``project_id`` extra.
     :param timeout: seconds to wait for each HTTP response.
-    :param max_retries: retries of 429/5xx/connection errors (the core's default if None).
+    :param max_retries: retries of 429/5xx/connection errors (default 4, see
+        :data:`AIRFLOW_RETRY_POLICY`).
 
     The connection is read lazily, on the first call that needs the client. Use the
     hook as a context manager (or call :meth:`close`) to close the client's connections.
@@ -138,8 +170,13 @@ class TimbalHook(BaseHook):
         }
 
     def describe(self, error: BaseException) -> str:
-        """``error``'s message for a task log, naming this hook's connection fields."""
-        return describe(error, "airflow", names=self.setting_names())
+        """``error``'s message for a task log, naming this hook's connection fields.
+
+        The core's :func:`~timbal_integrations.wording.describe` for Airflow with
+        :meth:`setting_names`; Airflow's error for a connection that is not defined
+        says how to define it.
+        """
+        return _failures.describe(error, self)
 
     @contextlib.contextmanager
     def _airflow_terms(self) -> Iterator[None]:
@@ -153,16 +190,33 @@ class TimbalHook(BaseHook):
         with self._airflow_terms():
             yield from items
 
+    def _needs_connection(self) -> bool:
+        return not (self._host and self._api_key and self._org_id and self._project_id)
+
     def resolve_config(self) -> ClientConfig:
         """Settings from the arguments, then the connection (never from TIMBAL_* variables).
 
         Raises :class:`~timbal_integrations.ConfigError` naming the connection field
-        to fill in when the key, org or project is missing.
+        to fill in when the key, org or project is missing, and Airflow's
+        ``AirflowNotFoundException`` when the connection is not defined.
         """
-        need_conn = not (self._host and self._api_key and self._org_id and self._project_id)
-        conn = self.get_connection(self.timbal_conn_id) if need_conn else None
-        extra: dict[str, Any] = conn.extra_dejson if conn is not None else {}
+        conn = self.get_connection(self.timbal_conn_id) if self._needs_connection() else None
+        return self._config(conn, conn.extra_dejson if conn is not None else {})
 
+    async def aresolve_config(self) -> ClientConfig:
+        """:meth:`resolve_config` for an event loop (a trigger): the connection is read
+        without blocking the loop."""
+        if not self._needs_connection():
+            return self._config(None, {})
+        from airflow.providers.common.compat.connection import (
+            get_async_connection,
+            get_async_extra_dejson,
+        )
+
+        conn = await get_async_connection(self.timbal_conn_id, hook=self)
+        return self._config(conn, await get_async_extra_dejson(conn))
+
+    def _config(self, conn: Any, extra: Mapping[str, Any]) -> ClientConfig:
         def extra_field(name: str) -> str | None:
             return _text(extra.get(name)) or _text(extra.get(f"extra__{CONN_TYPE}__{name}"))
 
@@ -179,13 +233,30 @@ class TimbalHook(BaseHook):
                 env={},
             )
 
+    def _new_client(self, cls: type[C], config: ClientConfig, max_retries: int | None) -> C:
+        """A ``cls`` client of ``config`` with :data:`AIRFLOW_RETRY_POLICY` (its count
+        replaced by ``max_retries``, else by the hook's ``max_retries``)."""
+        return cls.from_config(
+            config,
+            timeout=self._timeout,
+            retry_policy=AIRFLOW_RETRY_POLICY,
+            max_retries=self._max_retries if max_retries is None else max_retries,
+        )
+
     def get_conn(self) -> TimbalClient:
         """The hook's :class:`TimbalClient`, created on first use and reused after."""
         if self._client is None:
-            self._client = TimbalClient.from_config(
-                self.resolve_config(), timeout=self._timeout, max_retries=self._max_retries
-            )
+            self._client = self._new_client(TimbalClient, self.resolve_config(), None)
         return self._client
+
+    async def get_async_conn(self, *, max_retries: int | None = None) -> AsyncTimbalClient:
+        """A new :class:`AsyncTimbalClient` for this connection; the caller closes it
+        (``await client.aclose()``, or ``async with``).
+
+        ``max_retries`` overrides the hook's for this client (triggers retry on their
+        own schedule, so they ask for few).
+        """
+        return self._new_client(AsyncTimbalClient, await self.aresolve_config(), max_retries)
 
     @property
     def client(self) -> TimbalClient:

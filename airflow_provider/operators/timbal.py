@@ -20,36 +20,38 @@ from __future__ import annotations
 
 import tempfile
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Final
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING, Any, ClassVar, Final, NamedTuple
+from urllib.parse import quote, unquote, urlsplit
 
-from airflow.sdk import BaseOperator, ObjectStoragePath
+from airflow.sdk import (
+    Asset,
+    AssetAlias,
+    BaseOperator,
+    CronDataIntervalTimetable,
+    DeltaDataIntervalTimetable,
+    ObjectStoragePath,
+)
 from airflow.sdk.exceptions import AirflowFailException
 
 from timbal_integrations import defaults
-from timbal_integrations.errors import (
-    AuthenticationError,
-    BadRequestError,
-    ConfigError,
-    NotFoundError,
-    PermissionDeniedError,
-    QueryError,
-)
+from timbal_integrations.config import ClientConfig
+from timbal_integrations.errors import QueryError
 from timbal_integrations.export import ExportProgress, ExportResult, export_runs, infer_format
 from timbal_integrations.limits import check_max_retries
 from timbal_integrations.models import Run
 from timbal_integrations.query import RunQuery, format_time
 
 from .. import DEFAULT_CONN_ID
+from .._failures import PERMANENT
 from ..hooks.timbal import TimbalHook
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-__all__ = ["DEFAULT_MAX_XCOM_RUNS", "TimbalListRunsOperator"]
+__all__ = ["DEFAULT_MAX_XCOM_RUNS", "TimbalListRunsOperator", "asset_uri"]
 
 DEFAULT_MAX_XCOM_RUNS: Final = defaults.XCOM_MAX_RUNS
 """How many runs the operator puts into XCom at most, unless told otherwise."""
@@ -57,15 +59,8 @@ DEFAULT_MAX_XCOM_RUNS: Final = defaults.XCOM_MAX_RUNS
 _PROGRESS_EVERY_S: Final = 10.0
 _PROGRESS_EVERY_PAGES: Final = 10
 
-# Errors that retrying the task cannot fix: fail at once instead of burning retries.
-_PERMANENT = (
-    QueryError,
-    ConfigError,
-    BadRequestError,
-    AuthenticationError,
-    PermissionDeniedError,
-    NotFoundError,
-)
+_INTERVAL_KEYS: Final = ("data_interval_start", "data_interval_end")
+_URI_PATH_SAFE: Final = "/:@!$&'()*+,;=~"
 
 
 def _given(value: object) -> Any:
@@ -104,6 +99,40 @@ def _local_path(path: str) -> Path:
     if path.startswith("file://"):
         return Path(urlsplit(path).path)
     return Path(path).expanduser()
+
+
+def asset_uri(output_path: str) -> str:
+    """The asset URI of a file the operator writes: ``file://`` and an absolute path for
+    a local file, the URI itself (less any ``conn_id@``) for object storage."""
+    if _is_local(output_path):
+        # Percent-encode only what a URI path cannot hold: dt=2025-12-14 stays readable.
+        return "file://" + quote(str(_local_path(output_path).absolute()), safe=_URI_PATH_SAFE)
+    parts = urlsplit(output_path)
+    host = parts.hostname or ""
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return parts._replace(netloc=netloc, query="", fragment="").geturl()
+
+
+def _has_interval_timetable(dag: Any) -> bool:
+    timetable = getattr(dag, "timetable", None)
+    return isinstance(timetable, CronDataIntervalTimetable | DeltaDataIntervalTimetable)
+
+
+def _no_interval_advice(context: Context) -> str:
+    """How to give a DAG run with no data interval a window, for this DAG."""
+    dag = context.get("dag")
+    dag_id = getattr(dag, "dag_id", None) or "<dag_id>"
+    trigger = f"airflow dags trigger {dag_id} --logical-date 2025-12-15T00:00:00+00:00"
+    if _has_interval_timetable(dag):
+        return (
+            f"trigger it with a logical date (e.g. `{trigger}`, or the logical date field "
+            "of the UI's trigger form), which gives it the interval that ends then"
+        )
+    return (
+        "pass since= and until= (e.g. since='2026-11-01', until='2026-11-02'), or schedule "
+        "the DAG with a data-interval timetable such as CronDataIntervalTimetable('0 0 * * *', "
+        f"timezone='UTC') and trigger it with a logical date (`{trigger}`)"
+    )
 
 
 class _Progress:
@@ -159,6 +188,14 @@ class _Progress:
         )
 
 
+class _Lineage(NamedTuple):
+    """What a finished task read and wrote, for OpenLineage."""
+
+    config: ClientConfig
+    query: RunQuery
+    manifest: Mapping[str, Any] | None
+
+
 class TimbalListRunsOperator(BaseOperator):
     """Fetch the Timbal runs of a time window into XCom, or stream them into a file.
 
@@ -193,9 +230,11 @@ class TimbalListRunsOperator(BaseOperator):
     :param max_xcom_runs: the most runs put into XCom (default 1,000); a window with
         more fails the task and asks for ``output_path``.
     :param max_retries: retries of a request that failed with 429, 5xx or a network
-        error, honouring ``Retry-After`` (default: the core's
-        :data:`~timbal_integrations.defaults.MAX_RETRIES`; at most
-        :data:`~timbal_integrations.defaults.MAX_RETRIES_LIMIT`).
+        error, honouring ``Retry-After``. Default inside Airflow: 4 retries with at most
+        7.5 s of backoff per request
+        (:data:`~airflow_provider.hooks.timbal.AIRFLOW_RETRY_POLICY`); at most
+        :data:`~timbal_integrations.defaults.MAX_RETRIES_LIMIT` (100). A value changes
+        the count, not the backoff ceilings.
     :param timbal_conn_id: the Timbal connection (default ``timbal_default``).
     :param org_id: overrides the connection's ``org_id`` (templated).
     :param project_id: overrides the connection's ``project_id`` (templated).
@@ -203,6 +242,11 @@ class TimbalListRunsOperator(BaseOperator):
     Returns (to XCom) the runs as JSON-ready dicts, or with ``output_path`` a manifest:
     ``path``, ``format``, ``count``, ``since``, ``until``, ``first_created_at``,
     ``last_created_at``, ``bytes``, ``sha256`` and ``filters``.
+
+    Assets: with ``outlets=[AssetAlias("timbal_runs")]``, each file written becomes an
+    asset event of the file's asset (:func:`asset_uri`), with ``count``, ``sha256``,
+    ``bytes``, ``format``, ``since`` and ``until`` in its extra; DAGs scheduled on the
+    alias run when a file lands. Lineage: :meth:`get_openlineage_facets_on_complete`.
     """
 
     template_fields: Sequence[str] = (
@@ -282,6 +326,7 @@ class TimbalListRunsOperator(BaseOperator):
         self.timbal_conn_id = timbal_conn_id
         self.org_id = org_id
         self.project_id = project_id
+        self._lineage: _Lineage | None = None
 
     # -- building the query ---------------------------------------------------------------
 
@@ -299,9 +344,8 @@ class TimbalListRunsOperator(BaseOperator):
             )
             raise QueryError(
                 "since" if since is None else "until",
-                f"this DAG run has no data interval (a manual run?) to take {missing} from; "
-                "pass since= and until= (e.g. since='2026-11-01', until='2026-11-02'), "
-                "or run the DAG on a data-interval schedule such as CronDataIntervalTimetable",
+                f"this DAG run has no data interval to take {missing} from (it was "
+                f"triggered without a logical date): {_no_interval_advice(context)}",
             )
         if since is None and until is None and start == end:
             raise QueryError(
@@ -341,8 +385,37 @@ class TimbalListRunsOperator(BaseOperator):
 
     # -- running ------------------------------------------------------------------------
 
+    def _do_render_template_fields(
+        self,
+        parent: Any,
+        template_fields: Iterable[str],
+        context: Context,
+        jinja_env: Any,
+        seen_oids: set[int],
+    ) -> None:
+        """Render templates; a template that needs the data interval of a DAG run that has
+        none (triggered without a logical date) fails the task with one line, not with
+        Jinja's ``UndefinedError`` and a traceback, and without retries."""
+        import jinja2
+
+        if parent is not self or all(context.get(key) is not None for key in _INTERVAL_KEYS):
+            super()._do_render_template_fields(
+                parent, template_fields, context, jinja_env, seen_oids
+            )
+            return
+        for name in template_fields:
+            try:
+                super()._do_render_template_fields(parent, [name], context, jinja_env, seen_oids)
+            except jinja2.UndefinedError:
+                raise AirflowFailException(
+                    f"{name}: its template needs the data interval, which this DAG run does "
+                    f"not have (it was triggered without a logical date): "
+                    f"{_no_interval_advice(context)}"
+                ) from None
+
     def execute(self, context: Context) -> Any:
         """Fetch the window's runs; return them (XCom) or write them and return a manifest."""
+        self._lineage = None
         hook = TimbalHook(
             self.timbal_conn_id,
             org_id=_given(self.org_id),
@@ -356,7 +429,7 @@ class TimbalListRunsOperator(BaseOperator):
             if fmt is not None:
                 infer_format("", fmt)  # a bad format fails even when output goes to XCom
             client = hook.get_conn()
-        except _PERMANENT as error:
+        except PERMANENT as error:
             raise AirflowFailException(hook.describe(error)) from None
         config = client.config
         window = self._describe(query)
@@ -370,12 +443,59 @@ class TimbalListRunsOperator(BaseOperator):
         try:
             output_path = _given(self.output_path)
             if output_path is None:
-                return self._to_xcom(hook, query, limit, window)
-            return self._to_file(hook, query, limit, str(output_path).strip())
-        except _PERMANENT as error:
+                runs = self._to_xcom(hook, query, limit, window)
+                self._lineage = _Lineage(config, query, None)
+                return runs
+            manifest = self._to_file(hook, query, limit, str(output_path).strip())
+        except PERMANENT as error:
             raise AirflowFailException(hook.describe(error)) from None
         finally:
             hook.close()
+        self._lineage = _Lineage(config, query, manifest)
+        self._emit_asset_events(context, manifest)
+        return manifest
+
+    # -- assets and lineage ----------------------------------------------------------------
+
+    def _emit_asset_events(self, context: Context, manifest: Mapping[str, Any]) -> None:
+        """Attach the written file to this task's asset outlets.
+
+        Through each ``AssetAlias`` outlet the file's asset (its URI from ``output_path``)
+        gets an event; an ``Asset`` outlet with that same URI gets the extra on the event
+        Airflow emits for it. The extra: ``count``, ``sha256``, ``bytes``, ``format``,
+        ``since`` and ``until``.
+        """
+        outlets = [o for o in self.outlets if isinstance(o, Asset | AssetAlias)]
+        if not outlets:
+            return
+        uri = asset_uri(str(manifest["path"]))
+        extra = {
+            key: manifest[key] for key in ("count", "sha256", "bytes", "format", "since", "until")
+        }
+        events = context["outlet_events"]
+        for outlet in outlets:
+            if isinstance(outlet, AssetAlias):
+                events[outlet].add(Asset(uri), extra=extra)
+                self.log.info("Asset event for %s through the alias %r", uri, outlet.name)
+            elif unquote(outlet.uri) == unquote(uri):
+                events[outlet].extra.update(extra)
+                self.log.info("Asset event for %s", uri)
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """OpenLineage facets of the finished task (called by the OpenLineage provider).
+
+        Input: the Timbal project's runs (namespace ``timbal://<host>``, name
+        ``orgs/<org>/projects/<project>/runs``) with the filters and the window as a
+        facet. Output, when a file was written: the file, with its row count and size.
+        Returns None when the OpenLineage provider is not installed.
+        """
+        if self._lineage is None:
+            return None
+        try:
+            from .._lineage import operator_lineage
+        except ImportError:
+            return None
+        return operator_lineage(self._lineage.config, self._lineage.query, self._lineage.manifest)
 
     @staticmethod
     def _describe(query: RunQuery) -> str:

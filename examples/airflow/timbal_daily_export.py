@@ -14,13 +14,24 @@ Set-up:
 
 To fill in past days: ``airflow backfill create --dag-id timbal_daily_export
 --from-date 2025-12-01 --to-date 2025-12-31``, or the ``timbal_backfill`` DAG.
+
+To run one day by hand, trigger it with a logical date: ``airflow dags trigger
+timbal_daily_export --logical-date 2025-12-15T00:00:00+00:00`` exports 2025-12-14 (the
+day that ends then). A run triggered without one has no data interval, so no day: its
+task fails at once with one line saying so (no retries, no file written).
+
+Each file written is an asset event (URI ``file:///...`` or the object-storage URI, with
+``count``, ``sha256``, ``bytes``, ``format``, ``since`` and ``until`` in its extra) through
+the asset alias ``timbal_runs``, so another DAG can run whenever a day lands::
+
+    @dag(schedule=AssetAlias("timbal_runs"))
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from airflow.sdk import DAG, CronDataIntervalTimetable, Param
+from airflow.sdk import DAG, AssetAlias, CronDataIntervalTimetable, Param
 
 from airflow_provider.operators.timbal import TimbalListRunsOperator
 
@@ -44,4 +55,6 @@ with DAG(
             "{{ var.value.timbal_export_root }}/runs/dt={{ data_interval_start | ds }}"
             "/runs.{{ params.format }}"
         ),
+        # Each file written gets an asset event through this alias (see the docstring).
+        outlets=[AssetAlias("timbal_runs")],
     )

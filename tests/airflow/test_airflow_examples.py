@@ -36,6 +36,7 @@ def test_example_dags_parse_with_data_interval_timetables(example_dags: dict[str
         "timbal_daily_export",
         "timbal_backfill",
         "timbal_failed_runs_report",
+        "timbal_on_new_failures",
     }
     from airflow.sdk import CronDataIntervalTimetable
 
@@ -137,24 +138,18 @@ def test_backfill_maps_one_task_per_window(
     dag_run = run_dag(
         example_dags["timbal_backfill"],
         logical_date=None,
-        run_conf={"start": "2025-12-10", "end": "2025-12-13T12:00:00Z", "window_days": 1},
+        run_conf={"start": "2025-12-10", "end": "2025-12-13", "window_days": 1},
     )
     assert dag_run.state == "success"
     states = task_states(dag_run)
     mapped = sorted(index for (task, index) in states if task == "export_window")
-    assert mapped == [0, 1, 2, 3]  # three whole days and a half day
+    assert mapped == [0, 1, 2]
     assert all(state == "success" for state in states.values())
 
-    bounds = [
-        datetime(2025, 12, 10, tzinfo=UTC),
-        datetime(2025, 12, 11, tzinfo=UTC),
-        datetime(2025, 12, 12, tzinfo=UTC),
-        datetime(2025, 12, 13, tzinfo=UTC),
-        datetime(2025, 12, 13, 12, tzinfo=UTC),
-    ]
+    days = [datetime(2025, 12, 10, tzinfo=UTC) + timedelta(days=i) for i in range(4)]
     total = 0
     for index in mapped:
-        since, until = bounds[index], bounds[index + 1]
+        since, until = days[index], days[index + 1]
         manifest = xcom(dag_run, "export_window", index)
         expected = runs_between(airflow_env.emu, since, until)
         path = export_root / "runs" / f"dt={since:%Y-%m-%d}" / "runs.jsonl"
@@ -162,7 +157,143 @@ def test_backfill_maps_one_task_per_window(
         assert manifest["count"] == len(expected)
         assert _jsonl_runs(path) == expected
         total += len(expected)
-    assert total == len(runs_between(airflow_env.emu, bounds[0], bounds[-1]))
+    assert total == len(runs_between(airflow_env.emu, days[0], days[-1]))
+
+    # The UI names each mapped task by its day, not by 0, 1, 2.
+    labels = {
+        ti.map_index: ti.rendered_map_index
+        for ti in dag_run.get_task_instances()
+        if ti.task_id == "export_window"
+    }
+    assert labels == {0: "2025-12-10", 1: "2025-12-11", 2: "2025-12-12"}
+
+    # One asset event per window, read back from Airflow's metadata DB.
+    events = _asset_events(dag_run)
+    assert sorted(event["map_index"] for event in events) == [0, 1, 2]
+    for event in events:
+        manifest = xcom(dag_run, "export_window", event["map_index"])
+        assert event["uri"] == f"file://{manifest['path']}"
+        assert event["aliases"] == ["timbal_runs"]
+        assert event["extra"] == {
+            key: manifest[key] for key in ("count", "sha256", "bytes", "format", "since", "until")
+        }
+
+
+def _asset_events(dag_run: Any) -> list[dict[str, Any]]:
+    """The asset events a DAG run's tasks emitted, from Airflow's metadata DB."""
+    from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+    from sqlalchemy.orm import selectinload
+
+    with create_session() as session:
+        rows = session.scalars(
+            select(AssetEvent)
+            .where(AssetEvent.source_dag_id == dag_run.dag_id)
+            .where(AssetEvent.source_run_id == dag_run.run_id)
+            .options(selectinload(AssetEvent.source_aliases))
+        ).all()
+        uris = {
+            asset.id: asset.uri
+            for asset in session.scalars(
+                select(AssetModel).where(AssetModel.id.in_([r.asset_id for r in rows]))
+            )
+        }
+        return [
+            {
+                "uri": uris[row.asset_id],
+                "extra": row.extra,
+                "map_index": row.source_map_index,
+                "task_id": row.source_task_id,
+                "aliases": [alias.name for alias in row.source_aliases],
+            }
+            for row in rows
+        ]
+
+
+def test_daily_export_emits_an_asset_event_for_its_file(
+    example_dags: dict[str, Any], run_dag: RunDag, xcom: Any, export_root: Path
+) -> None:
+    dag_run = run_dag(example_dags["timbal_daily_export"], logical_date=DAY)
+    manifest = xcom(dag_run, "export_runs")
+    (event,) = _asset_events(dag_run)
+    path = export_root / "runs" / "dt=2025-12-14" / "runs.jsonl"
+    assert event["uri"] == f"file://{path}"
+    assert event["task_id"] == "export_runs"
+    assert event["extra"]["count"] == manifest["count"] > 0
+    assert event["extra"]["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert event["extra"]["since"] == "2025-12-14T00:00:00.000Z"
+    assert event["extra"]["until"] == "2025-12-15T00:00:00.000Z"
+
+
+def test_backfill_refuses_a_start_that_is_not_midnight(
+    example_dags: dict[str, Any],
+    run_dag: RunDag,
+    task_states: Any,
+    export_root: Path,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    daily = run_dag(example_dags["timbal_daily_export"], logical_date=DAY)
+    partition = export_root / "runs" / "dt=2025-12-14" / "runs.jsonl"
+    before = partition.read_bytes()
+    capfd.readouterr()
+    dag_run = run_dag(
+        example_dags["timbal_backfill"],
+        logical_date=None,
+        run_conf={"start": "2025-12-13T06:00:00Z", "end": "2025-12-15"},
+    )
+    out, err = capfd.readouterr()
+    assert daily.state == "success"
+    assert dag_run.state == "failed"
+    assert task_states(dag_run)[("plan_windows", -1)] == "failed"  # at once, no retry
+    line = (
+        "start: 2025-12-13T06:00:00.000Z is not a midnight (UTC); each window writes a "
+        "whole-day partition"
+    )
+    assert line in out + err
+    assert partition.read_bytes() == before  # the day's partition was not overwritten
+    assert _parts(export_root) == [
+        "runs/dt=2025-12-14/runs.jsonl",
+        "runs/dt=2025-12-14/runs.jsonl.manifest.json",
+    ]
+
+
+def test_daily_export_without_a_logical_date_fails_with_one_line(
+    example_dags: dict[str, Any],
+    run_dag: RunDag,
+    task_states: Any,
+    export_root: Path,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    capfd.readouterr()
+    dag_run = run_dag(example_dags["timbal_daily_export"], logical_date=None)
+    out, err = capfd.readouterr()
+    assert task_states(dag_run)[("export_runs", -1)] == "failed"
+    assert "UndefinedError" not in out + err
+    assert (
+        "output_path: its template needs the data interval, which this DAG run does not "
+        "have (it was triggered without a logical date): trigger it with a logical date "
+        "(e.g. `airflow dags trigger timbal_daily_export --logical-date "
+        "2025-12-15T00:00:00+00:00`"
+    ) in out + err
+    assert not export_root.exists()
+
+
+def test_report_without_a_logical_date_does_not_advise_its_own_timetable(
+    example_dags: dict[str, Any],
+    run_dag: RunDag,
+    task_states: Any,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    capfd.readouterr()
+    dag_run = run_dag(example_dags["timbal_failed_runs_report"], logical_date=None)
+    out, err = capfd.readouterr()
+    assert task_states(dag_run)[("failed_runs", -1)] == "failed"
+    assert (
+        "since: this DAG run has no data interval to take since and until from (it was "
+        "triggered without a logical date): trigger it with a logical date"
+    ) in out + err
+    assert "CronDataIntervalTimetable" not in out + err  # the DAG already uses one
 
 
 def test_backfill_and_daily_export_write_the_same_partition(

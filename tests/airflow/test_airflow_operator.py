@@ -146,7 +146,10 @@ def test_a_manual_run_needs_an_explicit_window(
     log = _output(capfd)
     states = task_states(dag_run)
     assert states[("no_window", -1)] == "failed"
-    assert "this DAG run has no data interval (a manual run?) to take since and until" in log
+    assert "this DAG run has no data interval to take since and until from (it was" in log
+    # schedule=None: the advice is an explicit window, or a data-interval timetable
+    assert "pass since= and until=" in log
+    assert "CronDataIntervalTimetable" in log
     assert states[("half_window", -1)] == "failed"
     assert "to take until from" in log
     assert states[("explicit_window", -1)] == "success"

@@ -181,6 +181,49 @@ def test_hook_default_connection_and_argument_overrides(airflow_env: AirflowEnv)
     )
 
 
+def test_hook_builds_both_clients_from_one_config_with_the_airflow_retry_policy(
+    airflow_env: AirflowEnv,
+) -> None:
+    import asyncio
+    import dataclasses
+
+    from airflow_provider.hooks.timbal import AIRFLOW_RETRY_POLICY, TimbalHook
+    from timbal_integrations import RetryPolicy, defaults
+
+    # the policy's numbers are the core's defaults for Airflow: 0.5 + 1 + 2 + 4 = 7.5 s
+    assert (
+        RetryPolicy(
+            max_retries=defaults.AIRFLOW_MAX_RETRIES,
+            backoff_base=defaults.AIRFLOW_BACKOFF_BASE,
+            backoff_max=defaults.AIRFLOW_BACKOFF_MAX,
+        )
+        == AIRFLOW_RETRY_POLICY
+    )
+    assert (AIRFLOW_RETRY_POLICY.max_retries, AIRFLOW_RETRY_POLICY.backoff_max) == (4, 4.0)
+
+    async def async_client(hook: TimbalHook, **kwargs: Any) -> tuple[Any, RetryPolicy, float]:
+        client = await hook.get_async_conn(**kwargs)
+        try:
+            return client.config, client.retry_policy, client.timeout.read
+        finally:
+            await client.aclose()
+
+    with TimbalHook(timeout=7.0) as hook:
+        sync = hook.get_conn()
+        config, policy, timeout = asyncio.run(async_client(hook))
+        assert config == sync.config  # one resolution path, sync and async
+        assert policy == sync.retry_policy == AIRFLOW_RETRY_POLICY
+        assert timeout == sync.timeout.read == 7.0
+        # a trigger asks for fewer retries: the count changes, the ceilings stay
+        _, fewer, _ = asyncio.run(async_client(hook, max_retries=1))
+        assert fewer == dataclasses.replace(AIRFLOW_RETRY_POLICY, max_retries=1)
+    with TimbalHook(max_retries=9) as hook:
+        assert hook.get_conn().retry_policy == dataclasses.replace(
+            AIRFLOW_RETRY_POLICY, max_retries=9
+        )
+        assert asyncio.run(async_client(hook))[1].max_retries == 9
+
+
 def test_hook_names_the_missing_connection_field(
     airflow_env: AirflowEnv, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -256,9 +299,43 @@ def test_test_connection_reports_a_failing_server(
     assert message.startswith("500 ")
 
 
+def test_sensors_and_triggers_are_registered(airflow_db: Path) -> None:
+    from airflow.providers_manager import ProvidersManager
+
+    manager = ProvidersManager()
+    triggers = {t.package_name: t for t in manager.trigger}
+    ours = [t for t in manager.trigger if t.package_name == "timbal-integrations"]
+    assert [(t.integration_name, t.trigger_class_name) for t in ours] == [
+        ("Timbal", "airflow_provider.triggers.timbal")
+    ]
+    assert "timbal-integrations" in triggers
+    info = manager.providers["timbal-integrations"].data
+    assert info["sensors"] == [
+        {"integration-name": "Timbal", "python-modules": ["airflow_provider.sensors.timbal"]}
+    ]
+    # No extra links: Timbal's API has no web address for a project's runs or a run.
+    assert "extra-links" not in info
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW_CONN_")}
+    airflow = str(Path(sys.executable).with_name("airflow"))
+    out = subprocess.run(
+        [airflow, "providers", "triggers", "-o", "json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    listed = [t for t in json.loads(out.stdout) if t["package_name"] == "timbal-integrations"]
+    assert [t["class"] for t in listed] == ["airflow_provider.triggers.timbal"]
+
+
 def test_public_names(airflow_db: Path) -> None:
     from airflow_provider.hooks import timbal as hooks
     from airflow_provider.operators import timbal as operators
+    from airflow_provider.sensors import timbal as sensors
+    from airflow_provider.triggers import timbal as triggers
 
     assert airflow_provider.__all__ == [
         "CONN_TYPE",
@@ -266,8 +343,15 @@ def test_public_names(airflow_db: Path) -> None:
         "PACKAGE_NAME",
         "get_provider_info",
     ]
-    assert hooks.__all__ == ["TimbalHook"]
-    assert operators.__all__ == ["DEFAULT_MAX_XCOM_RUNS", "TimbalListRunsOperator"]
-    for module in (airflow_provider, hooks, operators):
+    assert hooks.__all__ == ["AIRFLOW_RETRY_POLICY", "TimbalHook"]
+    assert operators.__all__ == ["DEFAULT_MAX_XCOM_RUNS", "TimbalListRunsOperator", "asset_uri"]
+    assert sensors.__all__ == ["TimbalRunSensor"]
+    assert triggers.__all__ == [
+        "MAX_TRACKED_RUNS",
+        "MIN_POKE_INTERVAL",
+        "TimbalNewRunsTrigger",
+        "TimbalRunTrigger",
+    ]
+    for module in (airflow_provider, hooks, operators, sensors, triggers):
         for name in module.__all__:
             assert getattr(module, name) is not None

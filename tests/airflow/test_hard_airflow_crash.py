@@ -126,6 +126,7 @@ def test_a_task_failing_midway_is_retried_by_airflow_into_an_exact_file(
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
 ) -> None:
+    from airflow_provider.hooks.timbal import AIRFLOW_RETRY_POLICY
     from airflow_provider.operators.timbal import TimbalListRunsOperator
 
     emu: Emulator = timbal_emulator_factory(
@@ -133,7 +134,7 @@ def test_a_task_failing_midway_is_retried_by_airflow_into_an_exact_file(
     )
     monkeypatch.setenv("AIRFLOW_CONN_TIMBAL_HARD_CRASH", connection_json(emu))
     target = tmp_path / "runs.csv"
-    attempts = 7  # the hook's default policy: 1 request + 6 retries
+    attempts = 1 + AIRFLOW_RETRY_POLICY.max_retries  # the hook's default policy in Airflow
 
     def break_the_api_midway() -> None:
         """The API fails (500) once a third of the runs are written, until the first

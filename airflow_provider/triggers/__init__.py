@@ -1,0 +1,1 @@
+"""Airflow triggers of the Timbal provider (they run in Airflow's triggerer)."""
