@@ -176,6 +176,7 @@ class Concurrency:
         self._epoch_counts: PacerCounts | None = None
         self._last_rate: float | None = None
         self._cooldown = 0
+        self._grown_from = 0  # the target before the last growth (0: it did not grow)
         self.history: list[tuple[float, int]] = [(0.0, self.target)]
         """(seconds since start, target) at every change: for logs and benchmarks."""
         self._started = self._epoch_start
@@ -218,8 +219,8 @@ class Concurrency:
             self._grow(counts)
         elif self._slow_start:
             self._slow_start = False
-            if rate < 1.1 * previous:  # the last doubling bought (almost) nothing
-                self._set(max(self.minimum, math.ceil(self.target / 2)), counts)
+            if rate < 1.1 * previous and self._grown_from:  # the last doubling bought ~nothing
+                self._set(self._grown_from, counts)
             else:
                 self._last_rate = rate
                 self._new_epoch(counts)
@@ -232,9 +233,13 @@ class Concurrency:
 
     def _grow(self, counts: PacerCounts) -> None:
         step = self.target if self._slow_start else 1
-        self._set(min(self.maximum, self.target + step), counts)
+        grown = min(self.maximum, self.target + step)
+        self._grown_from = self.target if grown > self.target else 0
+        self._set(grown, counts)
 
     def _set(self, target: int, counts: PacerCounts) -> None:
+        if target < self.target:
+            self._grown_from = 0
         if target != self.target:
             self.target = target
             self.history.append((self._clock() - self._started, target))

@@ -120,10 +120,14 @@ def split_point(lo: int, hi: int, descending: bool) -> int | None:
     return hi - half if descending else lo + half
 
 
-def take_page(page: Any, stop_ms: int, descending: bool) -> tuple[Any, list[int]]:
+def take_page(
+    page: Any, stop_ms: int, descending: bool, times: list[int] | None = None
+) -> tuple[Any, list[int]]:
     """A page as its piece keeps it: cut before the piece's stop (then it is the piece's
-    last), and the ``created_at`` milliseconds of the runs kept."""
-    times = created_ms(page)
+    last), and the ``created_at`` milliseconds of the runs kept (``times``: all of the
+    page's, when already known)."""
+    if times is None:
+        times = created_ms(page)
     keep = kept(times, stop_ms, descending)
     if keep < len(times):
         return cut_at(page, keep), times[:keep]

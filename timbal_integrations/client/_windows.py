@@ -31,8 +31,8 @@ from .. import defaults
 from ..limits import AUTO, Parallel
 from ..pacing import Concurrency
 from ..query import RunQuery
-from ._core import WindowPage
-from ._pieces import Piece, PieceSplit, split_point, take_page
+from ._core import WindowPage, logger
+from ._pieces import Piece, PieceSplit, created_ms, split_point, take_page
 
 if TYPE_CHECKING:
     import asyncio
@@ -200,24 +200,30 @@ class _Live:
         "closed",
         "density",
         "done",
+        "extent",
         "hi",
         "id",
         "lo",
         "next",
         "owned",
+        "origin",
         "reached",
+        "runs_seen",
         "token",
         "whi",
         "wlo",
     )
 
-    def __init__(self, piece: Piece, density: float | None = None) -> None:
+    def __init__(self, piece: Piece, descending: bool, density: float | None = None) -> None:
         self.id = piece.id
         self.lo, self.hi = piece.since_ms, piece.until_ms
         self.wlo, self.whi = piece.window_since_ms, piece.window_until_ms
         self.token = piece.token
         self.reached: int | None = None  # created_at (ms) of the last run fetched
-        self.density = density  # runs per millisecond in its latest full page
+        self.density = density  # runs per millisecond met so far (or its parent's)
+        self.origin = piece.until_ms - 1 if descending else piece.since_ms  # where it starts
+        self.runs_seen = 0
+        self.extent = 0  # milliseconds crossed from its origin
         self.done = False  # its last page has arrived
         self.closed = False  # ... and has been handed on
         self.owned = False
@@ -254,7 +260,7 @@ class _Listing:
         self.concurrency = concurrency
         self.descending = query.effective_sort_order == "desc"
         self.cv = asyncio.Condition()
-        live = [_Live(piece) for piece in pieces]
+        live = [_Live(piece, self.descending) for piece in pieces]
         live.sort(key=lambda p: -p.lo if self.descending else p.lo)  # yield order
         for before, after in itertools.pairwise(live):
             before.next = after
@@ -274,6 +280,7 @@ class _Listing:
         self.events: deque[WindowPage[Any] | PieceSplit] = deque()
         self.queued = 0
         self.splits = 0
+        self.stopping = False
 
     # -- workers
 
@@ -288,7 +295,7 @@ class _Listing:
 
     def _staff(self) -> None:
         """Start workers while fewer are at work than wanted and there is work."""
-        if self.failure is not None:
+        if self.failure is not None or self.stopping:
             return
         head = self.head
         if self.ordered and head is not None and not head.owned and not head.done:
@@ -381,7 +388,7 @@ class _Listing:
             piece.hi = at
         self.next_id += 1
         self.splits += 1
-        taken = _Live(new, piece.density)
+        taken = _Live(new, self.descending, piece.density)
         self.live[new.id] = taken
         self.open += 1
         if self.ordered:
@@ -432,14 +439,19 @@ class _Listing:
                 token = piece.token
                 stop = piece.lo if self.descending else piece.hi
                 size = len(fetched.runs)
-                page, times = take_page(fetched, stop, self.descending)
+                every = created_ms(fetched)
+                page, times = take_page(fetched, stop, self.descending, every)
                 if times:
                     piece.reached = times[-1]
-                    span = abs(times[-1] - times[0]) + 1
-                    if page.next_page_token is not None and size > 1:
-                        piece.density = size / span
-                    self.seen_runs += len(times)
-                    self.seen_ms += span
+                if every:
+                    # How dense the piece is: all it has met (cut runs too: they tell where
+                    # the next runs are) over the time it has crossed since its start.
+                    extent = abs(every[-1] - piece.origin) + 1
+                    self.seen_runs += size
+                    self.seen_ms += max(0, extent - piece.extent)
+                    piece.runs_seen += size
+                    piece.extent = max(piece.extent, extent)
+                    piece.density = piece.runs_seen / piece.extent
                 self.page_size = max(self.page_size, size)
                 piece.token = page.next_page_token
                 piece.done = page.next_page_token is None
@@ -490,8 +502,10 @@ class _Listing:
     # -- the consumer
 
     async def stop(self) -> None:
-        """Cancel every worker and wait for them."""
-        await _cancel(list(self.tasks))
+        """Cancel every worker and wait for them (none starts from now on)."""
+        self.stopping = True
+        while self.tasks:
+            await _cancel(list(self.tasks))
 
     async def pages_in_order(self) -> AsyncGenerator[WindowPage[Any]]:
         """Every page, pieces in yield order."""
@@ -561,15 +575,8 @@ async def piece_pages(
                 yield item
     finally:
         await listing.stop()
-        import os
-
-        if os.environ.get("TIMBAL_DEBUG_PIECES"):
-            print(
-                "DEBUG splits",
-                listing.splits,
-                "next_id",
-                listing.next_id,
-                "hist",
-                concurrency.history[-5:],
-                flush=True,
-            )
+        logger.debug(
+            "parallel listing: %d splits; requests in flight (seconds, target): %s",
+            listing.splits,
+            concurrency.history,
+        )
