@@ -24,7 +24,6 @@ real client would be instead of burning its retries in microseconds.
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -35,6 +34,8 @@ from . import defaults
 __all__ = ["LOW_BUDGET_SHARE", "Concurrency", "Pacer", "PacerCounts", "RateLimitInfo"]
 
 Clock = Callable[[], float]
+
+_PACED_SHARE: Final = 0.85  # an epoch this close to the pacer's rate is limited by it
 
 LOW_BUDGET_SHARE: Final = 0.1
 """A response whose ``RateLimit-Remaining`` is below this share of ``RateLimit-Limit``
@@ -65,6 +66,8 @@ class PacerCounts:
     """Responses reporting less than :data:`LOW_BUDGET_SHARE` of the budget left."""
     waits: int
     """Requests held back to keep within the budget."""
+    interval: float = 0.0
+    """Seconds between request starts the budget allows now (0: no pacing)."""
 
 
 class Pacer:
@@ -102,7 +105,7 @@ class Pacer:
 
     def counts(self) -> PacerCounts:
         """What the pacer has seen so far."""
-        return PacerCounts(self._responses, self._throttled, self._low, self._waits)
+        return PacerCounts(self._responses, self._throttled, self._low, self._waits, self._interval)
 
     def reserve(self) -> float:
         """Book the next request's start; the seconds to wait before sending it (0: now)."""
@@ -127,7 +130,8 @@ class Pacer:
             return
         self.last = info
         now = self._clock()
-        reset = min(max(info.reset or 0.0, 0.0), self.max_pause)
+        full = max(info.reset or 0.0, 0.0)
+        reset = min(full, self.max_pause)
         remaining = max(info.remaining, 0)
         if info.limit is not None and remaining < LOW_BUDGET_SHARE * info.limit:
             self._low += 1
@@ -139,7 +143,7 @@ class Pacer:
             self._next = min(self._next, self._paused_until)
             return
         # Spread what is left over the time until the reset.
-        self._interval = reset / remaining
+        self._interval = min(full / remaining, self.max_pause)
         self._next = min(self._next, now + self._interval)
 
 
@@ -152,7 +156,8 @@ class Concurrency:
     of about two rounds of requests (``2 * target`` pages): it doubles the target while
     an epoch's throughput is at least 1.5x the one before, then adds one while it still
     grows; any 429 in an epoch halves it, and so does a low budget (before a 429); an
-    epoch in which the pacer held requests back, or not every slot was busy, holds it.
+    epoch that ran at (nearly) the rate the pacer allows, or in which not every slot was
+    busy, holds it.
     """
 
     def __init__(
@@ -208,7 +213,7 @@ class Concurrency:
             return self.target
         rate = self._epoch_pages / max(self._clock() - self._epoch_start, 1e-6)
         previous = self._last_rate
-        if counts.waits > start.waits:
+        if counts.interval > 0 and rate * counts.interval >= _PACED_SHARE:
             # The budget, not the number in flight, limits the rate: more would only wait.
             self._slow_start = False
             self._new_epoch(counts)

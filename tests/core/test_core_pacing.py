@@ -174,11 +174,18 @@ def test_auto_holds_while_the_pacer_is_what_limits_the_rate() -> None:
     clock = FakeClock()
     control = Concurrency(clock=clock, initial=4)
     server = Server(clock, capacity=1000)
-    waits = 0
-    for _ in range(200):
-        waits += 1
-        server.counts = PacerCounts(0, 0, 0, waits)
+    for _ in range(200):  # 50 pages a second, all the budget's spacing allows
+        server.counts = PacerCounts(0, 0, 0, 0, interval=0.02)
         clock.advance(0.02)
         control.page_done(server.counts, busy=True)
     assert control.target == 4
     assert control.history == [(0.0, 4)]
+
+
+def test_auto_grows_when_the_pacer_allows_more_than_it_gets() -> None:
+    clock = FakeClock()
+    control = Concurrency(clock=clock, initial=4)
+    server = Server(clock, capacity=1000, latency=0.2)  # 20 pages a second at 4
+    server.counts = PacerCounts(0, 0, 0, 0, interval=0.02)  # the budget allows 50
+    server.run(control, 40)
+    assert control.target > 4

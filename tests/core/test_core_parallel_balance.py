@@ -52,7 +52,8 @@ def test_a_split_point_lies_strictly_inside_the_unfetched_range() -> None:
     for lo, hi in [(0, 2), (0, 3), (5, 100), (7, 8_000_000)]:
         for descending in (False, True):
             at = split_point(lo, hi, descending)
-            assert at is not None and lo < at < hi
+            assert at is not None
+            assert lo < at < hi
 
 
 def test_the_owner_stops_before_the_split_point_and_the_thief_starts_at_it() -> None:
@@ -73,7 +74,8 @@ def test_a_page_cut_at_the_stop_ends_its_piece() -> None:
     stop = (datetime(2025, 12, 1, 0, 0, 2, tzinfo=UTC) - EPOCH) // timedelta(milliseconds=1)
     cut, times = take_page(page, stop, descending=False)
     assert [r["id"] for r in cut.runs] == ["run_00000", "run_00001"]
-    assert cut.next_page_token is None and len(times) == 2
+    assert cut.next_page_token is None
+    assert len(times) == 2
     whole, _ = take_page(page, stop + 10_000, descending=False)
     assert whole is page
     assert cut_at(page, 0).runs == []

@@ -50,7 +50,8 @@ def assert_it_was_a_bad_day(emu: Emulator, *, rate_limited: bool = True) -> None
     if rate_limited:
         # More requests than the bucket holds, so the limit was in force; the clients
         # space their requests by its RateLimit-* headers, so it refused a handful at most.
-        assert stats.requests_total > 2 * (emu.app.settings["rate_limit_burst"] or 100)
+        settings = emu.app.settings
+        assert stats.requests_total > 2 * (settings["rate_limit_burst"] or settings["rate_limit"])
         assert stats.rate_limited <= 5, "the clients ignored the rate limit's headers"
 
 
