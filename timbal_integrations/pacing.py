@@ -140,11 +140,10 @@ class Pacer:
             wait = max(reset, min(retry_after or 0.0, self.max_pause))
             self._paused_until = max(self._paused_until, now + wait)
             self._interval = 0.0
-            self._next = min(self._next, self._paused_until)
             return
-        # Spread what is left over the time until the reset.
+        # Spread what is left over the time until the reset. Slots already booked stay
+        # booked: moving them earlier would send more than the budget allows.
         self._interval = min(full / remaining, self.max_pause)
-        self._next = min(self._next, now + self._interval)
 
 
 class Concurrency:
