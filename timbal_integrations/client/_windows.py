@@ -325,8 +325,12 @@ class _Listing:
         return self._front_chunk() if self.ordered else self._halve_largest()
 
     def _density(self, piece: _Live) -> float | None:
-        """Runs per millisecond: the piece's own latest, else the listing's so far."""
-        return piece.density or (self.seen_runs / self.seen_ms if self.seen_ms else None)
+        """Runs per millisecond: the piece's own once it has met two pages of runs, else
+        the listing's so far (a single page, all in one millisecond, would look
+        boundless, and cut pieces too small to hold a run)."""
+        if piece.runs_seen >= 2 * self.page_size and piece.density:
+            return piece.density
+        return self.seen_runs / self.seen_ms if self.seen_ms else piece.density
 
     def _front_chunk(self) -> _Live | None:
         """Ordered: the first piece (in yield order) with more than two chunks of
@@ -357,7 +361,6 @@ class _Listing:
     def _halve_largest(self) -> _Live | None:
         """As fetched: split the largest unfetched range in two (by the runs it is
         expected to hold), unless every one is down to about two pages."""
-        density = self.seen_runs / self.seen_ms if self.seen_ms else None
         best: _Live | None = None
         best_size = 0.0
         for piece in self.live.values():
@@ -366,7 +369,7 @@ class _Listing:
             lo, hi = piece.unfetched(self.descending)
             if hi - lo < 2:
                 continue
-            size = (hi - lo) * (piece.density or density or 1.0)
+            size = (hi - lo) * (self._density(piece) or 1.0)
             if self.page_size and size < 2 * self.page_size:
                 continue  # about a page long: not worth another request
             if size > best_size:
