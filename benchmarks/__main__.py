@@ -10,7 +10,11 @@ Every figure is measured in the same run, on the same emulator data, on this mac
 3. peak RSS of exporting 20k vs 200k runs, jsonl and parquet;
 4. MCP: cold start of ``timbal-mcp`` over stdio to a listed tool set, the added cost of a
    ``list_runs`` call over the same HTTP request made directly, and the size of a
-   ``list_runs`` result at limit 200 against the raw API JSON of the same runs.
+   ``list_runs`` result at limit 200 against the raw API JSON of the same runs;
+5. with 40 ms of latency, ``--parallel 1, 8, 16, auto`` on even and growing history, 8k
+   and 40k runs, repetitions interleaved, medians of same-repetition ratios;
+6. ``auto`` against a 50 requests/s token bucket: exact, 429s, request rate
+   (``benchmarks/balance.py``).
 
 ``--smoke`` runs every section on tiny data with one repetition: it checks that the
 suite still works (``make test`` runs it), not the targets.
@@ -34,6 +38,7 @@ from pathlib import Path
 import httpx
 import orjson
 
+from .balance import section_balance, section_rate_limit
 from .bare import fetch_all
 from .common import BIN, Emulator, emulator_process, median, run_timed
 
@@ -452,6 +457,10 @@ SECTIONS: dict[str, Callable[[Report, Path, bool], None]] = {
     "2": lambda r, t, s: section_parallel(r, t, 600 if s else 20_000, [2] if s else [4, 8, 16]),
     "3": lambda r, t, s: section_memory(r, t, 500 if s else 20_000, 2_000 if s else 200_000),
     "4": lambda r, t, s: section_mcp(r, 500 if s else 5_000, 1 if s else 9, 3 if s else 100),
+    "5": lambda r, t, s: section_balance(
+        r, t, [1_000] if s else [8_000, 40_000], 1 if s else 3, cli_export, ids_of
+    ),
+    "6": lambda r, t, s: section_rate_limit(r, t, 1_000 if s else 30_000, 50.0),
 }
 
 

@@ -59,9 +59,18 @@ class Emulator:
 
 @contextmanager
 def emulator_process(
-    runs: int, *, latency_ms: int = 0, page_size: int = 50, seed: int = 1
+    runs: int,
+    *,
+    latency_ms: int = 0,
+    page_size: int = 50,
+    seed: int = 1,
+    shape: str = "even",
+    rate_limit: float | None = None,
 ) -> Iterator[Emulator]:
-    """Start ``python -m timbal_integrations.emulator`` on a free port; stop it after."""
+    """Start ``python -m timbal_integrations.emulator`` on a free port; stop it after.
+
+    ``shape`` is the history's (``even``, ``growing``, ``bursty``); ``rate_limit`` a
+    token bucket of that many requests per second (burst: the same number)."""
     cmd = [
         sys.executable,
         "-m",
@@ -80,7 +89,11 @@ def emulator_process(
         FIXED_END,
         "--api-key",
         "bench-key",
+        "--shape",
+        shape,
     ]
+    if rate_limit is not None:
+        cmd += ["--rate-limit", str(rate_limit)]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         assert proc.stdout is not None

@@ -24,6 +24,7 @@ from mcp.types import CallToolResult, TextContent
 from timbal_integrations import defaults
 from timbal_integrations.config import ClientConfig
 from timbal_integrations.errors import PaginationLoopError, QueryError, TimbalError
+from timbal_integrations.limits import AUTO, Parallel
 from timbal_integrations.models import Run
 from timbal_integrations.query import FILTER_NAMES, RunQuery, parse_time, to_epoch_ms
 from timbal_integrations.summary import RunSummary, SummaryBuilder
@@ -427,12 +428,16 @@ async def _summarize(
     """Stream up to ``max_runs`` matching runs into the core's :class:`SummaryBuilder`.
 
     Runs are read with ``async for`` on the tool's own task: when the call is cancelled,
-    the request in flight is cancelled with it and no other is made.
+    the requests in flight are cancelled with it and no other is made. Sorted by
+    ``created_at`` (the default), they are fetched with ``parallel="auto"``, as fast as
+    an export: as many requests in flight as throughput and the rate limit allow.
     """
     builder = SummaryBuilder()
     scanned = 0
     more = False
-    async with contextlib.aclosing(client.list_runs(query, limit=max_runs + 1)) as runs:
+    parallel: Parallel = AUTO if query.effective_sort_by == "created_at" else 1
+    listing = client.list_runs(query, limit=max_runs + 1, parallel=parallel)
+    async with contextlib.aclosing(listing) as runs:
         async for run in runs:
             if scanned >= max_runs:
                 more = True

@@ -27,6 +27,8 @@ __all__ = [
     "AIRFLOW_BACKOFF_MAX",
     "AIRFLOW_MAX_RETRIES",
     "ARROW_BATCH_ROWS",
+    "AUTO_PARALLEL_INITIAL",
+    "AUTO_PARALLEL_MAX",
     "BACKOFF_BASE",
     "BACKOFF_MAX",
     "CHECKPOINT_INTERVAL",
@@ -98,6 +100,12 @@ MAX_PARALLEL: Final = 64
 
 PARALLEL_BUFFER_PAGES: Final = 16
 """Pages buffered per window of an ordered parallel listing (bounds its memory)."""
+
+AUTO_PARALLEL_INITIAL: Final = 4
+"""Requests ``parallel="auto"`` keeps in flight at first (it grows while throughput does)."""
+
+AUTO_PARALLEL_MAX: Final = 32
+"""The most requests ``parallel="auto"`` keeps in flight (the client's connection pool)."""
 
 # --------------------------------------------------------------------------- exports
 

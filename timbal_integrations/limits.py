@@ -8,10 +8,18 @@ naming the argument.
 
 from __future__ import annotations
 
+from typing import Final, Literal
+
 from .defaults import MAX_PARALLEL, MAX_RETRIES_LIMIT
 from .errors import QueryError
 
-__all__ = ["check_limit", "check_max_retries", "check_parallel"]
+__all__ = ["AUTO", "Parallel", "check_limit", "check_max_retries", "check_parallel"]
+
+AUTO: Final = "auto"
+"""``parallel="auto"``: the listing picks its own concurrency within the rate limit."""
+
+Parallel = int | Literal["auto"]
+"""A parallel setting: a number of requests in flight, or ``"auto"``."""
 
 
 def _whole(value: object) -> int | None:
@@ -29,14 +37,18 @@ def check_limit(limit: object) -> int | None:
     return value
 
 
-def check_parallel(parallel: object) -> int:
-    """``parallel``: the number of time windows fetched at once (None means 1)."""
+def check_parallel(parallel: object) -> Parallel:
+    """``parallel``: how many requests are in flight at once (None means 1), or
+    ``"auto"`` (any case): as many as throughput and the rate limit allow."""
     if parallel is None:
         return 1
+    if isinstance(parallel, str) and parallel.strip().lower() == AUTO:
+        return AUTO
     value = _whole(parallel)
     if value is None or not 1 <= value <= MAX_PARALLEL:
         raise QueryError(
-            "parallel", f"{parallel!r} is not a number of windows from 1 to {MAX_PARALLEL}"
+            "parallel",
+            f"{parallel!r} is not a number of windows from 1 to {MAX_PARALLEL}, or 'auto'",
         )
     return value
 

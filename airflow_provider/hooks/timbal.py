@@ -47,6 +47,7 @@ from timbal_integrations import (
 )
 from timbal_integrations.config import VARIABLES, ClientConfig, Secret, resolve_config
 from timbal_integrations.errors import TimbalError
+from timbal_integrations.limits import Parallel
 from timbal_integrations.models import Run
 from timbal_integrations.wording import restate
 
@@ -285,7 +286,7 @@ class TimbalHook(BaseHook):
         query: RunQuery | None = None,
         *,
         limit: int | None = None,
-        parallel: int | None = None,
+        parallel: Parallel | None = None,
         **filters: Any,
     ) -> Iterator[Run]:
         """Every matching run across pages, lazily (see :meth:`TimbalClient.list_runs`)."""

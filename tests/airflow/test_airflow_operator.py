@@ -46,7 +46,7 @@ def test_operator_arguments_and_template_fields(airflow_db: Any) -> None:
 
     templated = set(TimbalListRunsOperator.template_fields)
     assert templated >= (set(FILTER_NAMES) - {"roots"}) | {"roots_only"}
-    assert templated >= {"output_path", "format", "limit", "org_id", "project_id"}
+    assert templated >= {"output_path", "format", "limit", "parallel", "org_id", "project_id"}
 
     with _daily_dag("timbal_test_arguments"):
         op = TimbalListRunsOperator(task_id="runs", roots=True, status="error")
@@ -190,7 +190,10 @@ def test_object_storage_output_is_uploaded_and_replaced(
     attach("memory", fs=memory)  # what the amazon/google providers do for s3:// and gs://
     uri = "memory://timbal-bucket/exports/dt={{ data_interval_start | ds }}/runs.jsonl"
     with _daily_dag("timbal_test_object_storage") as dag:
-        TimbalListRunsOperator(task_id="runs", output_path=uri, status="success")
+        # parallel from a template, as a string: the file is the sequential one all the same
+        TimbalListRunsOperator(
+            task_id="runs", output_path=uri, status="success", parallel="{{ 'auto' }}"
+        )
     key = "/timbal-bucket/exports/dt=2025-12-14/runs.jsonl"
     memory.pipe(key, b'{"stale": true}\n' * 1000)  # a previous, wrong upload
 
@@ -236,11 +239,14 @@ def test_permanent_errors_fail_at_once_without_retries(
         TimbalListRunsOperator(task_id="bad_key", timbal_conn_id="timbal_wrong")
         TimbalListRunsOperator(task_id="bad_filter", timbal_conn_id="timbal_right", sort_by="x")
         TimbalListRunsOperator(task_id="bad_format", timbal_conn_id="timbal_right", format="xml")
+        TimbalListRunsOperator(
+            task_id="bad_parallel", timbal_conn_id="timbal_right", parallel="lots"
+        )
     capfd.readouterr()
     dag_run = run_dag(dag, logical_date=DAY)
     log = _output(capfd)
     tis = {ti.task_id: ti for ti in dag_run.get_task_instances()}
-    for task_id in ("bad_key", "bad_filter", "bad_format"):
+    for task_id in ("bad_key", "bad_filter", "bad_format", "bad_parallel"):
         assert str(tis[task_id].state) == "failed"
         assert tis[task_id].try_number == 1, f"{task_id} was retried"
     assert "401 Unauthorized from GET" in log
@@ -248,6 +254,7 @@ def test_permanent_errors_fail_at_once_without_retries(
     assert "the API key was rejected — check the password of connection 'timbal_wrong'" in log
     assert "sort_by: 'x' is not one of id, created_at" in log
     assert "format: 'xml' is not one of jsonl, csv, parquet" in log
+    assert "parallel: 'lots' is not a number of windows from 1 to 64, or 'auto'" in log
     assert "tk-wrong-000000" not in log
 
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from .. import defaults
 from ..config import VARIABLES
+from ..limits import AUTO, Parallel
 from ..query import FILTER_NAMES, RunQuery
 from .parsing import OneLineParser, Subcommands, flag, seconds, whole_number
 
@@ -61,8 +62,19 @@ _METAVARS: Final = {
 NON_NEGATIVE: Final = whole_number(minimum=0)
 """A whole number, 0 or more (``--limit``, ``--runs``)."""
 
-PARALLEL: Final = whole_number(minimum=1, maximum=defaults.MAX_PARALLEL, what="a number of windows")
-"""``--parallel``: a number of time windows."""
+_WINDOWS: Final = whole_number(minimum=1, maximum=defaults.MAX_PARALLEL, what="a number")
+
+
+def PARALLEL(text: str) -> Parallel:
+    """``--parallel``: a number of requests in flight (1 to 64), or ``auto``."""
+    if text.strip().lower() == AUTO:
+        return AUTO
+    try:
+        return _WINDOWS(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a number from 1 to {defaults.MAX_PARALLEL}, or auto"
+        ) from None
 
 
 RETRIES: Final = whole_number(
@@ -72,10 +84,14 @@ RETRIES: Final = whole_number(
 
 
 def add_parallel(
-    parser: argparse.ArgumentParser, help: str = "fetch N time windows concurrently"
+    parser: argparse.ArgumentParser,
+    help: str = "keep N requests in flight (or auto: as many as the rate limit allows)",
+    default: Parallel | None = None,
 ) -> None:
-    """Add ``--parallel N`` (the number of time windows fetched at once)."""
-    parser.add_argument("--parallel", type=PARALLEL, metavar="N", help=help)
+    """Add ``--parallel N|auto`` (requests in flight over pieces of time that balance
+    themselves; ``auto`` picks N within the API's rate limit). ``default`` is what a
+    command uses without the flag (None: sequential). ``sync`` should call this too."""
+    parser.add_argument("--parallel", type=PARALLEL, metavar="N|auto", help=help, default=default)
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,15 @@ from __future__ import annotations
 
 from ._async import AsyncTimbalClient
 from ._core import DEFAULT_TIMEOUT, USER_AGENT, WindowPage
+from ._pieces import Piece, PieceSplit
 from ._sync import TimbalClient
 
-__all__ = ["DEFAULT_TIMEOUT", "USER_AGENT", "AsyncTimbalClient", "TimbalClient", "WindowPage"]
+__all__ = [
+    "DEFAULT_TIMEOUT",
+    "USER_AGENT",
+    "AsyncTimbalClient",
+    "Piece",
+    "PieceSplit",
+    "TimbalClient",
+    "WindowPage",
+]

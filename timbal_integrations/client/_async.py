@@ -18,7 +18,8 @@ import httpx
 
 from .. import defaults
 from ..config import ClientConfig, Secret, resolve_config
-from ..limits import check_limit, check_parallel
+from ..limits import AUTO, Parallel, check_limit, check_parallel
+from ..pacing import Pacer
 from ..query import RunQuery
 from ..retry import OnRetry, RetryPolicy, is_testing
 from ._core import (
@@ -36,9 +37,11 @@ from ._core import (
     logger,
     ssl_context,
     transport_for,
+    window_bounds,
     windows_for,
 )
-from ._windows import window_pages, window_pages_as_fetched
+from ._pieces import Piece, PieceSplit, pieces_of
+from ._windows import piece_pages, window_pages, window_pages_as_fetched
 
 if TYPE_CHECKING:  # loaded when first needed: an export never builds these models
     from .._pages import RawPage
@@ -163,6 +166,12 @@ class AsyncTimbalClient:
         self._core.on_retry = hook
 
     @property
+    def pacer(self) -> Pacer:
+        """What the client learned of the API's rate limit (``RateLimit-*`` headers,
+        429s), and how it spaces requests to stay within it."""
+        return self._core.pacer
+
+    @property
     def requests_made(self) -> int:
         """HTTP requests sent so far, retries included."""
         return self._core.requests_made
@@ -193,11 +202,17 @@ class AsyncTimbalClient:
         while True:
             response: httpx.Response | None = None
             error: Exception | None = None
+            wait = core.pacer.reserve()  # within the server's rate limit, even in tests
+            if wait > 0:
+                import asyncio  # only pacing and retries need it
+
+                await asyncio.sleep(wait)
             core.requests_made += 1
             try:
                 response = await self._send(core.request(self._http, core.url(path, params)))
             except TRANSPORT_ERRORS as exc:
                 error = exc
+            core.observe(response)
             delay = core.retry_delay(response, error, attempt, path)
             if delay is None:
                 if error is not None:
@@ -262,38 +277,53 @@ class AsyncTimbalClient:
         query: RunQuery | None = None,
         *,
         limit: int | None = None,
-        parallel: int | None = None,
+        parallel: Parallel | None = None,
         **filters: Any,
     ) -> AsyncGenerator[Run]:
         """Every matching run across pages, lazily; at most ``limit`` runs.
 
-        ``parallel=N`` fetches N time windows concurrently (sort by created_at only).
-        Filters are validated here, before the first run is asked for.
+        ``parallel=N`` keeps N requests in flight over pieces of ``[since, until)`` that
+        split as they are fetched, so that uneven history keeps every request busy;
+        ``parallel="auto"`` picks N itself, within the API's rate limit (sort by
+        created_at only). Runs come once each, in the listing's order. Filters are
+        validated here, before the first run is asked for.
         """
         q = build_query(query, filters)
         check_limit(limit)
         n = check_parallel(parallel)
-        if n > 1:
+        if n != 1:
             check_window_sort(q)
         return self._list(q, limit, n)
 
-    async def _list(self, q: RunQuery, limit: int | None, parallel: int) -> AsyncGenerator[Run]:
+    async def _list(
+        self, q: RunQuery, limit: int | None, parallel: Parallel
+    ) -> AsyncGenerator[Run]:
         if limit == 0:
             return
-        windows = [q] if parallel == 1 else await self.resolve_windows(q, parallel)
         count = 0
-        async with aclosing(self.iter_window_pages(windows)) as pages:
-            async for item in pages:
-                for run in item.page.runs:
+        pages = self.iter_pages(q) if parallel == 1 else self._ordered_pages(q, parallel)
+        async with aclosing(pages):
+            async for page in pages:
+                for run in page.runs:
                     yield run
                     count += 1
                     if limit is not None and count >= limit:
                         return
 
+    async def _ordered_pages(self, q: RunQuery, parallel: Parallel) -> AsyncGenerator[RunsPage]:
+        # One piece: the workers cut it next to the consumer once a page tells its size.
+        pieces = await self.resolve_pieces(q, 1)
+        items = self.iter_pieces(q, pieces, parallel=parallel, ordered=True)
+        async with aclosing(items):
+            async for item in items:
+                if isinstance(item, WindowPage):
+                    yield item.page
+
     async def resolve_windows(
-        self, query: RunQuery | None = None, parallel: int = 1
+        self, query: RunQuery | None = None, parallel: Parallel = 1
     ) -> list[RunQuery]:
-        """Cut the query's ``[since, until)`` into ``parallel`` windows, in yield order.
+        """Cut the query's ``[since, until)`` into ``parallel`` windows, in yield order
+        (``"auto"``: as many as an automatic listing starts with).
 
         A missing ``since`` is found with one ascending request for the earliest matching
         run, a missing ``until`` with one descending request for the latest. Newest window
@@ -307,7 +337,45 @@ class AsyncTimbalClient:
         if q.until is None:
             runs = (await self.get_runs_page(latest_query(q))).runs
             last = runs[0] if runs else None
-        return windows_for(q, first, last, n)
+        return windows_for(q, first, last, defaults.AUTO_PARALLEL_INITIAL if n == AUTO else n)
+
+    async def resolve_pieces(
+        self, query: RunQuery | None = None, parallel: Parallel = AUTO
+    ) -> list[Piece]:
+        """The pieces a parallel listing of ``query`` starts from: its windows
+        (:meth:`resolve_windows`), nothing fetched yet, ids from 0."""
+        windows = await self.resolve_windows(query, parallel)
+        return pieces_of([window_bounds(w) for w in windows])
+
+    def iter_pieces(
+        self,
+        query: RunQuery,
+        pieces: Sequence[Piece],
+        *,
+        parallel: Parallel = AUTO,
+        raw: bool = False,
+        ordered: bool = False,
+        next_id: int | None = None,
+    ) -> AsyncGenerator[WindowPage[Any] | PieceSplit]:
+        """The pages of ``pieces`` of ``query``, fetched by workers that balance the work.
+
+        ``parallel`` workers (``"auto"``: as many as throughput and the rate limit allow,
+        see :class:`~timbal_integrations.pacing.Concurrency`) page the pieces; a worker
+        that runs out splits the largest unfetched range left and takes half, until
+        pieces are about a page long. Each page comes as a :class:`WindowPage` whose
+        ``window`` is its piece's id (cut before the piece's end, where a split put it;
+        no ``next_page_token`` once the piece is done). With ``ordered=True`` pages come
+        in the listing's order (bounded buffers hold what is fetched ahead); otherwise
+        as they arrive, each split announced by a :class:`PieceSplit` before any page of
+        the new piece, and before any page of the old one fetched after it. New pieces
+        get ids from ``next_id`` (default: one more than the largest given). Every run
+        is yielded once; closing the iterator stops every request.
+        """
+        n = check_parallel(parallel)
+        check_window_sort(query)
+        return piece_pages(
+            self, query, pieces, parallel=n, raw=raw, ordered=ordered, next_id=next_id
+        )
 
     @overload
     def iter_window_pages(

@@ -25,16 +25,19 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from .. import defaults
+from ..limits import Parallel
 from ..query import RunQuery
 from ._core import WindowPage
+from ._pieces import Piece, PieceSplit, take_page
 
 if TYPE_CHECKING:
     from ._async import AsyncTimbalClient
     from ._sync import TimbalClient
 
-__all__ = ["window_pages", "window_pages_as_fetched"]
+__all__ = ["piece_pages", "window_pages", "window_pages_as_fetched"]
 
-_MakePages = Callable[["AsyncTimbalClient"], AsyncGenerator[WindowPage[Any]]]
+_MakePages = Callable[["AsyncTimbalClient"], AsyncGenerator[Any]]
 
 
 def window_pages(
@@ -89,6 +92,61 @@ def window_pages_as_fetched(
     )
 
 
+def piece_pages(
+    client: TimbalClient,
+    query: RunQuery,
+    pieces: Sequence[Piece],
+    *,
+    parallel: Parallel,
+    raw: bool = False,
+    ordered: bool = False,
+    next_id: int | None = None,
+) -> Generator[WindowPage[Any] | PieceSplit]:
+    """The pages of ``pieces``, balanced across workers.
+
+    See :meth:`TimbalClient.iter_pieces`.
+    """
+    if parallel == 1 or len(pieces) == 0 or _sync_only(client):
+        yield from _pieces_in_turn(client, query, pieces, raw)
+        return
+    yield from _bridged(
+        client,
+        lambda bridged: bridged.iter_pieces(
+            query, pieces, parallel=parallel, raw=raw, ordered=ordered, next_id=next_id
+        ),
+        2 * defaults.PARALLEL_BUFFER_PAGES,
+    )
+
+
+def _pieces_in_turn(
+    client: TimbalClient, query: RunQuery, pieces: Sequence[Piece], raw: bool
+) -> Iterator[WindowPage[Any]]:
+    """Page the pieces one after another in this thread, in yield order, unsplit."""
+    from datetime import UTC, datetime, timedelta
+
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    descending = query.effective_sort_order == "desc"
+    for piece in sorted(pieces, key=lambda p: -p.since_ms if descending else p.since_ms):
+        window = query.replace(
+            since=epoch + timedelta(milliseconds=piece.window_since_ms),
+            until=epoch + timedelta(milliseconds=piece.window_until_ms),
+        )
+        token = piece.token
+        pages: Iterator[Any] = (
+            client.iter_raw_pages(window, page_token=token)
+            if raw
+            else client.iter_pages(window, page_token=token)
+        )
+        stop = piece.since_ms if descending else piece.until_ms
+        with contextlib.closing(pages):  # type: ignore[type-var]
+            for fetched in pages:
+                page, _ = take_page(fetched, stop, descending)
+                yield WindowPage(piece.id, page, token)
+                if page.next_page_token is None:
+                    break
+                token = page.next_page_token
+
+
 def _sync_only(client: TimbalClient) -> bool:
     """True when the injected transport cannot serve an asynchronous client."""
     transport = client._transport  # the sync client's own (this module is part of it)
@@ -111,7 +169,7 @@ def _in_turn(
             token = page.next_page_token
 
 
-def _bridged(client: TimbalClient, make: _MakePages, buffer: int) -> Iterator[WindowPage[Any]]:
+def _bridged(client: TimbalClient, make: _MakePages, buffer: int) -> Iterator[Any]:
     """Run an async page listing on a private event loop in a helper thread.
 
     Pages cross a queue of ``buffer`` items; closing this generator (or an error on

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 import ssl
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
@@ -37,7 +39,8 @@ from ..errors import (
     ResponseValidationError,
     status_error,
 )
-from ..query import RunQuery
+from ..pacing import Pacer, RateLimitInfo
+from ..query import RunQuery, to_epoch_ms
 from ..retry import RETRYABLE_STATUS, OnRetry, RetryDetails, RetryPolicy, parse_retry_after
 
 if TYPE_CHECKING:  # loaded when first needed: an export never builds these models
@@ -57,8 +60,10 @@ __all__ = [
     "check_window_sort",
     "earliest_query",
     "latest_query",
+    "rate_limit_info",
     "ssl_context",
     "transport_for",
+    "window_bounds",
     "windows_for",
 ]
 
@@ -155,6 +160,34 @@ def check_run_id(run_id: object) -> str:
     return run_id.strip()
 
 
+_NUMBER = re.compile(r"\s*(\d+(?:\.\d+)?)")
+_EPOCH_SECONDS = 1e9  # a Reset this large is a point in time, not a number of seconds
+
+
+def _header_number(response: httpx.Response, name: str) -> float | None:
+    """The leading number of a header (``100`` in ``100, 100;w=60``), or None."""
+    value = response.headers.get(name)
+    match = _NUMBER.match(value) if value else None
+    return float(match.group(1)) if match else None
+
+
+def rate_limit_info(response: httpx.Response) -> RateLimitInfo | None:
+    """What a response's ``RateLimit-Limit``/``-Remaining``/``-Reset`` headers say
+    (None when it sent none of them)."""
+    limit = _header_number(response, "ratelimit-limit")
+    remaining = _header_number(response, "ratelimit-remaining")
+    reset = _header_number(response, "ratelimit-reset")
+    if limit is None and remaining is None and reset is None:
+        return None
+    if reset is not None and reset > _EPOCH_SECONDS:
+        reset = max(0.0, reset - time.time())
+    return RateLimitInfo(
+        None if limit is None else int(limit),
+        None if remaining is None else int(remaining),
+        reset,
+    )
+
+
 def server_message(response: httpx.Response) -> str:
     """The server's own explanation of an error, on one line and bounded."""
     body = response.content
@@ -222,6 +255,16 @@ class Core:
         self.timeout = check_timeout(timeout)
         self.timeouts = self.timeout.as_dict()  # the form each request carries
         self.requests_made = 0
+        self.pacer = Pacer(max_pause=retry_policy.retry_after_max)
+
+    def observe(self, response: httpx.Response | None) -> None:
+        """Tell the pacer what an answer said of the rate limit (None: no answer)."""
+        if response is None:
+            return
+        retry_after = None
+        if response.status_code == 429:
+            retry_after = parse_retry_after(response.headers.get("Retry-After"))
+        self.pacer.observe(response.status_code, rate_limit_info(response), retry_after)
 
     def headers(self) -> dict[str, str]:
         """The headers of every request (the key's only place)."""
@@ -446,3 +489,10 @@ def windows_for(
     if query.effective_sort_order == "desc":
         windows.reverse()
     return windows
+
+
+def window_bounds(window: RunQuery) -> tuple[int, int]:
+    """A window's ``[since, until)`` in epoch milliseconds."""
+    if window.since is None or window.until is None:
+        raise QueryError("since", "a window needs both since and until")
+    return to_epoch_ms(window.since), to_epoch_ms(window.until)

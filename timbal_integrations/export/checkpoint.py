@@ -2,9 +2,10 @@
 
 A checkpoint says which export it belongs to (:class:`Identity`: format, filters,
 parallelism, limit, API host, org and project), the time window it froze, how far the
-listing got (a window and a page token, or one :class:`SpoolState` per window of a
-parallel export), how many runs and bytes of ``PATH.part`` that covers, the statistics of
-those runs (:class:`ExportStats`), and, once the file is complete, its size and SHA-256
+listing got (a window and a page token, or one :class:`SpoolState` per piece of a
+parallel export: pieces split while they are fetched, and each split adds one), how many
+runs and bytes of ``PATH.part`` that covers, the statistics of those runs
+(:class:`ExportStats`), and, once the file is complete, its size and SHA-256
 (:class:`Finished`).
 
 On disk it is JSON (version :data:`CHECKPOINT_VERSION`), replaced atomically. Loading
@@ -42,7 +43,8 @@ __all__ = [
 
 CHECKPOINT_VERSION: Final = 2
 """The version of the checkpoint format this module reads and writes (2: the statistics
-of what was written)."""
+of what was written; a parallel export's spools are pieces with their own time ranges,
+and ``parallel`` may be ``"auto"``)."""
 
 _START_OVER: Final = "export without resume to start over"
 
@@ -54,7 +56,7 @@ class Identity:
 
     format: str
     filters: dict[str, Any]
-    parallel: int
+    parallel: int | str
     limit: int | None
     base_url: str
     org_id: str
@@ -84,16 +86,25 @@ class Identity:
 
 @dataclass
 class SpoolState:
-    """Where one window of a parallel export stands, in its spool file."""
+    """Where one piece of a parallel export stands, in its spool file ``PATH.part.w<id>``.
+
+    The piece holds the runs created in ``[since_ms, until_ms)`` and is paged with the
+    query of ``[window_since_ms, window_until_ms)`` (see
+    :class:`~timbal_integrations.client.Piece`)."""
 
     token: str | None = None
-    """The page token to continue from (None: the window's first page, or done)."""
+    """The page token to continue from (None: the piece's first page, or done)."""
     offset: int = 0
     """Bytes of the spool the checkpoint covers."""
     count: int = 0
     """Runs in those bytes."""
     done: bool = False
-    """True once the window's last page is in the spool."""
+    """True once the piece's last page is in the spool."""
+    id: int = 0
+    since_ms: int = 0
+    until_ms: int = 0
+    window_since_ms: int = 0
+    window_until_ms: int = 0
 
 
 _STATUS: Final = itemgetter("status")
@@ -165,7 +176,9 @@ class Checkpoint:
     """The earliest ``created_at`` exported, in epoch microseconds."""
     last_us: int | None = None
     spools: list[SpoolState] | None = None
-    """Parallel export: one state per window (None until the windows are fetched)."""
+    """Parallel export: one state per piece (None until the pieces are fetched)."""
+    next_piece: int = 0
+    """Parallel export: the id the next piece split off gets."""
     base_offset: int = 0
     """Parallel export: the bytes of ``PATH.part`` before the spools are appended."""
     concatenated: bool = False
@@ -204,9 +217,20 @@ class Checkpoint:
             "spools": None
             if self.spools is None
             else [
-                {"token": s.token, "offset": s.offset, "count": s.count, "done": s.done}
+                {
+                    "token": s.token,
+                    "offset": s.offset,
+                    "count": s.count,
+                    "done": s.done,
+                    "id": s.id,
+                    "since_ms": s.since_ms,
+                    "until_ms": s.until_ms,
+                    "window_since_ms": s.window_since_ms,
+                    "window_until_ms": s.window_until_ms,
+                }
                 for s in self.spools
             ],
+            "next_piece": self.next_piece,
             "base_offset": self.base_offset,
             "concatenated": self.concatenated,
             "finished": None
@@ -231,7 +255,7 @@ class Checkpoint:
         identity = Identity(
             format=read.value(ident, "format", str, at="identity."),
             filters=dict(read.mapping(ident.get("filters", _MISSING), "identity.filters")),
-            parallel=read.value(ident, "parallel", int, at="identity."),
+            parallel=read.parallel(ident),
             limit=read.value(ident, "limit", int, optional=True, at="identity."),
             base_url=read.value(ident, "base_url", str, at="identity."),
             org_id=read.value(ident, "org_id", str, at="identity."),
@@ -259,6 +283,7 @@ class Checkpoint:
             first_us=read.value(top, "first_us", int, optional=True, signed=True),
             last_us=read.value(top, "last_us", int, optional=True, signed=True),
             spools=read.spools(top),
+            next_piece=read.value(top, "next_piece", int),
             base_offset=read.value(top, "base_offset", int, default=0),
             concatenated=read.value(top, "concatenated", bool, default=False),
             finished=read.finished(top),
@@ -373,9 +398,20 @@ class _Reader:
                     offset=self.value(spool, "offset", int, at=at),
                     count=self.value(spool, "count", int, at=at),
                     done=self.value(spool, "done", bool, at=at),
+                    id=self.value(spool, "id", int, at=at),
+                    since_ms=self.value(spool, "since_ms", int, at=at),
+                    until_ms=self.value(spool, "until_ms", int, at=at),
+                    window_since_ms=self.value(spool, "window_since_ms", int, at=at),
+                    window_until_ms=self.value(spool, "window_until_ms", int, at=at),
                 )
             )
         return out
+
+    def parallel(self, ident: Mapping[str, Any]) -> int | str:
+        if ident.get("parallel") == "auto":
+            return "auto"
+        value: int = self.value(ident, "parallel", int, at="identity.")
+        return value
 
     def finished(self, top: Mapping[str, Any]) -> Finished | None:
         raw = top.get("finished", _MISSING)

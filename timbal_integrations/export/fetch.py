@@ -1,9 +1,10 @@
-"""Fetching an export's pages into ``PATH.part``: in order, or spooled per window.
+"""Fetching an export's pages into ``PATH.part``: in order, or spooled per piece.
 
 A sequential export (or one with a ``limit``) appends each page to ``PATH.part`` in
 listing order and checkpoints the window and page token it reached. A parallel export
-fetches every window at once, each into its own spool file with its own position in the
-checkpoint, and appends the spools to ``PATH.part`` in window order at the end.
+fetches pieces of time at once (pieces split while they are fetched, so uneven history
+keeps every request busy), each into its own spool file with its own position in the
+checkpoint, and appends the spools to ``PATH.part`` in time order at the end.
 """
 
 from __future__ import annotations
@@ -12,10 +13,12 @@ import os
 from typing import TYPE_CHECKING
 
 from .. import defaults
+from ..client._core import window_bounds
+from ..client._pieces import Piece, PieceSplit, pieces_of
 from ..errors import ExportError
 from ..query import RunQuery
 from .checkpoint import SpoolState
-from .files import open_temp, remove, sha256_file, write_all
+from .files import ExportPaths, open_temp, remove, sha256_file, write_all
 from .writers import raw_encoder
 
 if TYPE_CHECKING:
@@ -75,26 +78,32 @@ def fetch(job: ExportJob, fd: int) -> None:
 
 
 def _fetch_spooled(job: ExportJob, fd: int, windows: list[RunQuery]) -> None:
-    """Fetch every window at once, each into its own spool file, then concatenate.
+    """Fetch every piece at once, each into its own spool file, then concatenate.
 
-    Pages are written as they arrive, whatever their window, so no window waits for
-    an earlier one and memory stays flat. Each spool has its own position in the
-    checkpoint (page token, byte offset, runs), so a resume truncates each spool to
-    its offset and continues every unfinished window where it stopped. The spools
-    are appended to ``PATH.part`` in window order (the order of a sequential export)
-    once all are complete; an interrupted concatenation is redone from the spools.
+    The listing starts from the frozen windows and splits them as it goes (pieces that
+    hold more runs are shared out among the workers, see ``iter_pieces``). Pages are
+    written as they arrive, whatever their piece, so no piece waits for an earlier one
+    and memory stays flat. Each spool has its own position in the checkpoint (time range,
+    page token, byte offset, runs), and a split adds one, with its own spool file, before
+    any page of it is written. A resume truncates each spool to its offset and continues
+    every unfinished piece where it stopped. The spools are appended to ``PATH.part`` in
+    time order (the order of a sequential export) once all are complete; an interrupted
+    concatenation is redone from the spools.
     """
     state = job.state
     paths = job.paths
     if state.spools is None:
-        state.spools = [SpoolState() for _ in windows]
+        bounds = [window_bounds(window) for window in windows]
+        state.spools = [_spool_of(piece) for piece in pieces_of(bounds)]
+        state.next_piece = len(state.spools)
         state.base_offset = state.offset
         job.save()
-    spools = state.spools
+    spools = {spool.id: spool for spool in state.spools}
+    _remove_strays(paths, set(spools))  # spools of pieces a crash kept out of the checkpoint
     encode = raw_encoder(job.format)
     fds: dict[int, int] = {}
     try:
-        for index, spool in enumerate(spools):
+        for index, spool in spools.items():
             if spool.done and state.concatenated:
                 continue
             spool_fd = open_temp(paths.window(index))
@@ -107,13 +116,16 @@ def _fetch_spooled(job: ExportJob, fd: int, windows: list[RunQuery]) -> None:
                 )
             os.ftruncate(spool_fd, spool.offset)
             os.lseek(spool_fd, spool.offset, os.SEEK_SET)
-        positions = {i: spool.token for i, spool in enumerate(spools) if not spool.done}
-        if positions:
-            pages = job.client.iter_window_pages_as_fetched(
-                windows, positions=positions, raw=True, concurrency=job.parallel
+        todo = [_piece_of(spool) for spool in spools.values() if not spool.done]
+        if todo:
+            items = job.client.iter_pieces(
+                job.query, todo, parallel=job.parallel, raw=True, next_id=state.next_piece
             )
             try:
-                for item in pages:
+                for item in items:
+                    if isinstance(item, PieceSplit):
+                        _split(job, spools, fds, item)
+                        continue
                     page = item.page
                     spool = spools[item.window]
                     if page.runs:
@@ -129,19 +141,71 @@ def _fetch_spooled(job: ExportJob, fd: int, windows: list[RunQuery]) -> None:
                     job.pages += 1
                     job.after_page()
             finally:
-                pages.close()
+                items.close()
         state.fetched_all = True
         job.save()
-        _concatenate(job, fd, fds)
+        descending = job.query.effective_sort_order == "desc"
+        order = sorted(spools.values(), key=lambda s: -s.since_ms if descending else s.since_ms)
+        _concatenate(job, fd, [fds[spool.id] for spool in order if spool.id in fds])
     finally:
         for spool_fd in fds.values():
             os.close(spool_fd)
-    for index in range(len(spools)):
+    for index in spools:
         remove(paths.window(index))
 
 
-def _concatenate(job: ExportJob, fd: int, fds: dict[int, int]) -> None:
-    """Append the window spools to ``PATH.part`` in window order (redone if cut)."""
+def _spool_of(piece: Piece) -> SpoolState:
+    return SpoolState(
+        token=piece.token,
+        id=piece.id,
+        since_ms=piece.since_ms,
+        until_ms=piece.until_ms,
+        window_since_ms=piece.window_since_ms,
+        window_until_ms=piece.window_until_ms,
+    )
+
+
+def _piece_of(spool: SpoolState) -> Piece:
+    return Piece(
+        spool.id,
+        spool.since_ms,
+        spool.until_ms,
+        spool.window_since_ms,
+        spool.window_until_ms,
+        spool.token,
+    )
+
+
+def _split(
+    job: ExportJob, spools: dict[int, SpoolState], fds: dict[int, int], split: PieceSplit
+) -> None:
+    """A piece gave part of its range to a new one: record both, start the new spool."""
+    old = spools[split.piece]
+    if job.query.effective_sort_order == "desc":
+        old.since_ms = split.at_ms
+    else:
+        old.until_ms = split.at_ms
+    new = _spool_of(split.new)
+    fds[new.id] = open_temp(job.paths.window(new.id), truncate=True)
+    spools[new.id] = new
+    state = job.state
+    assert state.spools is not None
+    state.spools.append(new)
+    state.next_piece = max(state.next_piece, new.id + 1)
+
+
+def _remove_strays(paths: ExportPaths, keep: set[int]) -> None:
+    """Remove the spool files beside ``PATH.part`` that belong to no piece in ``keep``."""
+    folder, name = os.path.split(paths.part)
+    prefix = name + ".w"
+    for entry in os.listdir(folder or "."):
+        suffix = entry[len(prefix) :]
+        if entry.startswith(prefix) and suffix.isdigit() and int(suffix) not in keep:
+            remove(os.path.join(folder, entry))
+
+
+def _concatenate(job: ExportJob, fd: int, spool_fds: list[int]) -> None:
+    """Append the spools (given in time order) to ``PATH.part`` (redone if cut)."""
     state = job.state
     if state.concatenated:
         return
@@ -152,8 +216,7 @@ def _concatenate(job: ExportJob, fd: int, fds: dict[int, int]) -> None:
     if hashing:
         job.digest, _ = sha256_file(job.paths.part, base)
     offset = base
-    for index in sorted(fds):
-        spool_fd = fds[index]
+    for spool_fd in spool_fds:
         os.lseek(spool_fd, 0, os.SEEK_SET)
         while True:
             chunk = os.read(spool_fd, defaults.SPOOL_READ_BYTES)

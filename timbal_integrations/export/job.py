@@ -22,7 +22,7 @@ import orjson
 
 from .. import defaults
 from ..errors import ExportError, QueryError
-from ..limits import check_limit, check_parallel
+from ..limits import Parallel, check_limit, check_parallel
 from ..query import RunQuery, to_epoch_ms
 from .checkpoint import Checkpoint, Finished, Identity, read_checkpoint
 from .fetch import fetch
@@ -74,7 +74,7 @@ class ExportJob:
         fmt: str,
         *,
         resume: bool,
-        parallel: int,
+        parallel: Parallel,
         limit: int | None,
         manifest: bool,
         progress: Callable[[ExportProgress], None] | None,
@@ -231,6 +231,8 @@ class ExportJob:
         remove(paths.checkpoint)  # it describes data about to be dropped
         for index in range(len(old.windows) if old is not None else 0):
             remove(paths.window(index))
+        for spool in (old.spools or []) if old is not None else []:
+            remove(paths.window(spool.id))
         os.ftruncate(fd, 0)
         os.lseek(fd, 0, os.SEEK_SET)
         remove(paths.convert)
@@ -369,7 +371,7 @@ def export_runs(
     *,
     format: str | None = None,
     resume: bool = False,
-    parallel: int | None = None,
+    parallel: Parallel | None = None,
     limit: int | None = None,
     manifest: bool = True,
     progress: Callable[[ExportProgress], None] | None = None,
@@ -380,8 +382,10 @@ def export_runs(
     ``format`` is one of :data:`FORMATS` (default: from the extension). ``resume``
     continues an interrupted export of the same query and format from its checkpoint
     (without it, a stale partial export is discarded, with a warning on the
-    ``timbal_integrations.export`` logger). ``parallel=N`` fetches N time windows
-    concurrently (sort by created_at only; a missing ``since`` is found with one request).
+    ``timbal_integrations.export`` logger). ``parallel=N`` keeps N requests in flight over
+    pieces of time that split as they are fetched; ``parallel="auto"`` picks N itself
+    within the API's rate limit (sort by created_at only; a missing ``since`` is found
+    with one request). The file is the same, byte for byte, as a sequential export's.
     ``limit`` caps the number of runs. ``progress`` is called after every page. ``now``
     (default: the current time) is what a missing ``until`` is frozen to.
 

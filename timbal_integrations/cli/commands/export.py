@@ -51,7 +51,11 @@ def add_parser(commands: Subcommands, parents: Parents) -> None:
         action="store_true",
         help="continue an interrupted export of the same query into PATH",
     )
-    add_parallel(p, "fetch N time windows concurrently (between --since and --until, default now)")
+    add_parallel(
+        p,
+        "keep N requests in flight over pieces of [--since, --until) that balance "
+        "themselves, or auto: as many as throughput and the rate limit allow",
+    )
     p.add_argument("--limit", type=NON_NEGATIVE, metavar="N", help="at most N runs")
     p.add_argument("--no-manifest", action="store_true", help="do not write PATH.manifest.json")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress or messages")
