@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
+from ._exact import ExactSum
 from .models import Run
 
 __all__ = [
@@ -109,39 +110,6 @@ def percentile(sorted_values: list[int], p: float) -> int | None:
 
 def _share(count: int, total: int) -> float:
     return round(count / total, 6) if total else 0.0
-
-
-class ExactSum:
-    """A running sum of floats that is exact: :meth:`value` equals :func:`math.fsum` of
-    every number added, in any order, while keeping only a few partial sums.
-
-    Shewchuk's algorithm (the one behind ``math.fsum``): the partials never overlap, so
-    their exact sum is the exact sum of the inputs.
-    """
-
-    __slots__ = ("_partials",)
-
-    def __init__(self) -> None:
-        self._partials: list[float] = []
-
-    def add(self, x: float) -> None:
-        """Add ``x`` (a finite float)."""
-        partials = self._partials
-        i = 0
-        for y in partials:
-            if abs(x) < abs(y):
-                x, y = y, x
-            hi = x + y
-            lo = y - (hi - x)
-            if lo:
-                partials[i] = lo
-                i += 1
-            x = hi
-        partials[i:] = [x]
-
-    def value(self) -> float:
-        """The correctly rounded sum of everything added."""
-        return math.fsum(self._partials)
 
 
 class _Tally:

@@ -23,8 +23,12 @@ Guarantees of :func:`export_runs`:
   run exactly once. Parquet cannot be appended to after a crash, so it is spooled to
   ``PATH.part`` (one compact JSON array per run) and converted in row groups at the end.
 - **Described.** ``PATH.manifest.json`` records the filters, the resolved window, the run
-  count, the first and last ``created_at``, the byte size, the SHA-256, the format and the
-  tool version.
+  count, the first and last ``created_at``, the byte size, the SHA-256, the format, the
+  tool version, and exact statistics of what was written: runs per status, how many were
+  still ``running`` (the file is then a snapshot of runs that had not ended), how many
+  ended in ``error``, and the total costs (``math.fsum``-exact). They are tallied from
+  the pages as they are written and kept in the checkpoint, so a resumed export reports
+  the same numbers.
 
 JSON Lines keeps every field the server sent, unknown ones included (and only those).
 CSV and Parquet use the flat record form (:data:`~timbal_integrations.RECORD_FIELDS`)

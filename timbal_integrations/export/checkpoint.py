@@ -3,8 +3,9 @@
 A checkpoint says which export it belongs to (:class:`Identity`: format, filters,
 parallelism, limit, API host, org and project), the time window it froze, how far the
 listing got (a window and a page token, or one :class:`SpoolState` per window of a
-parallel export), how many runs and bytes of ``PATH.part`` that covers, and, once the
-file is complete, its size and SHA-256 (:class:`Finished`).
+parallel export), how many runs and bytes of ``PATH.part`` that covers, the statistics of
+those runs (:class:`ExportStats`), and, once the file is complete, its size and SHA-256
+(:class:`Finished`).
 
 On disk it is JSON (version :data:`CHECKPOINT_VERSION`), replaced atomically. Loading
 checks every entry: a missing or malformed one is an
@@ -14,13 +15,16 @@ a ``KeyError`` from deep inside an export.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from operator import itemgetter
 from typing import Any, Final
 
 import orjson
 
+from .._exact import ExactSum
 from .._version import __version__
 from ..errors import ExportError
 from .files import ExportPaths, replace_json
@@ -29,14 +33,16 @@ from .records import micros
 __all__ = [
     "CHECKPOINT_VERSION",
     "Checkpoint",
+    "ExportStats",
     "Finished",
     "Identity",
     "SpoolState",
     "read_checkpoint",
 ]
 
-CHECKPOINT_VERSION: Final = 1
-"""The version of the checkpoint format this module reads and writes."""
+CHECKPOINT_VERSION: Final = 2
+"""The version of the checkpoint format this module reads and writes (2: the statistics
+of what was written)."""
 
 _START_OVER: Final = "export without resume to start over"
 
@@ -90,6 +96,42 @@ class SpoolState:
     """True once the window's last page is in the spool."""
 
 
+_STATUS: Final = itemgetter("status")
+_COST_USD: Final = itemgetter("cost_usd")
+_COST_CREDITS: Final = itemgetter("cost_credits")
+
+
+@dataclass
+class ExportStats:
+    """Exact statistics of the runs written so far: how many per status, and the total
+    costs (:class:`~timbal_integrations._exact.ExactSum`, so a total is the correctly
+    rounded sum of every run's cost, across a resume too)."""
+
+    status_counts: dict[str, int] = field(default_factory=dict)
+    cost_usd: ExactSum = field(default_factory=ExactSum)
+    cost_credits: ExactSum = field(default_factory=ExactSum)
+
+    def tally(self, runs: Sequence[Mapping[str, Any]]) -> None:
+        """Count runs (the server's dicts) that were just written."""
+        counts = self.status_counts
+        for status, n in Counter(map(_STATUS, runs)).items():
+            counts[status] = counts.get(status, 0) + n
+        self.cost_usd.add_all(map(_COST_USD, runs))
+        self.cost_credits.add_all(map(_COST_CREDITS, runs))
+
+    def sorted_counts(self) -> dict[str, int]:
+        """Runs per status, statuses sorted by name."""
+        return {status: self.status_counts[status] for status in sorted(self.status_counts)}
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON form: counts, and each total's exact partials as ``float.hex``."""
+        return {
+            "status_counts": self.sorted_counts(),
+            "cost_usd": [x.hex() for x in self.cost_usd.partials],
+            "cost_credits": [x.hex() for x in self.cost_credits.partials],
+        }
+
+
 @dataclass(frozen=True)
 class Finished:
     """The finished file, before it is renamed into place."""
@@ -129,6 +171,8 @@ class Checkpoint:
     concatenated: bool = False
     """Parallel export: the spools are appended to ``PATH.part``."""
     finished: Finished | None = None
+    stats: ExportStats = field(default_factory=ExportStats)
+    """The statistics of the ``count`` runs written."""
 
     def widen_span(self, created: Sequence[datetime]) -> None:
         """Widen the first/last ``created_at`` the manifest reports to cover ``created``."""
@@ -168,6 +212,7 @@ class Checkpoint:
             "finished": None
             if self.finished is None
             else {"bytes": self.finished.bytes, "sha256": self.finished.sha256},
+            "stats": self.stats.to_json(),
         }
 
     @classmethod
@@ -217,6 +262,7 @@ class Checkpoint:
             base_offset=read.value(top, "base_offset", int, default=0),
             concatenated=read.value(top, "concatenated", bool, default=False),
             finished=read.finished(top),
+            stats=read.stats(top),
         )
 
 
@@ -340,6 +386,31 @@ class _Reader:
             bytes=self.value(done, "bytes", int, at="finished."),
             sha256=self.value(done, "sha256", str, at="finished."),
         )
+
+    def stats(self, top: Mapping[str, Any]) -> ExportStats:
+        raw = self.mapping(top.get("stats", _MISSING), "stats")
+        counts = self.mapping(raw.get("status_counts", _MISSING), "stats.status_counts")
+        status_counts = {
+            str(status): self.value(counts, status, int, at="stats.status_counts.")
+            for status in counts
+        }
+        totals = [self.partials(raw, key) for key in ("cost_usd", "cost_credits")]
+        return ExportStats(status_counts, *totals)
+
+    def partials(self, raw: Mapping[str, Any], key: str) -> ExactSum:
+        name = f"stats.{key}"
+        values = raw.get(key, _MISSING)
+        if not isinstance(values, list):
+            raise self.invalid(name, f"expected a list of float.hex strings, got {_shown(values)}")
+        floats = []
+        for i, value in enumerate(values):
+            try:
+                floats.append(float.fromhex(value))
+            except (TypeError, ValueError):
+                raise self.invalid(
+                    f"{name}[{i}]", f"expected a float.hex string, got {_shown(value)}"
+                ) from None
+        return ExactSum(floats)
 
 
 def _shown(value: object) -> str:

@@ -57,6 +57,7 @@ def fetch(job: ExportJob, fd: int) -> None:
                 state.widen_span(
                     page.created[:count] if count < len(page.created) else page.created
                 )
+                state.stats.tally(page.runs[:count] if count < len(page.runs) else page.runs)
                 state.offset += len(data)
                 state.count += count
             if page.next_page_token is None:
@@ -119,6 +120,7 @@ def _fetch_spooled(job: ExportJob, fd: int, windows: list[RunQuery]) -> None:
                         data = encode(page, len(page.runs))
                         write_all(fds[item.window], data)
                         state.widen_span(page.created)
+                        state.stats.tally(page.runs)
                         spool.offset += len(data)
                         spool.count += len(page.runs)
                         state.count += len(page.runs)

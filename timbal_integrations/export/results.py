@@ -86,6 +86,16 @@ class ExportResult:
     filters: dict[str, Any] = field(default_factory=dict)
     manifest_path: str | None = None
     resumed: bool = False
+    status_counts: dict[str, int] = field(default_factory=dict)
+    """Runs written per status (statuses sorted by name)."""
+    running_count: int = 0
+    """Runs still ``running`` when exported: the file is a snapshot of runs not yet ended."""
+    error_count: int = 0
+    """Runs that ended in ``error``."""
+    cost_usd: float = 0.0
+    """The total ``cost_usd`` of the runs written, exactly rounded (``math.fsum``)."""
+    cost_credits: float = 0.0
+    """The total ``cost_credits`` of the runs written, exactly rounded (``math.fsum``)."""
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (times as ISO 8601 UTC strings)."""
@@ -102,6 +112,7 @@ def result_of(
     finished = state.finished
     if finished is None:  # pragma: no cover - only finished exports are reported
         raise ExportError(f"the export of {paths.target} is not finished", path=paths.target)
+    counts = state.stats.sorted_counts()
     return ExportResult(
         path=paths.target,
         format=state.identity.format,
@@ -115,6 +126,11 @@ def result_of(
         filters=dict(state.identity.filters),
         manifest_path=paths.manifest if manifest else None,
         resumed=resumed,
+        status_counts=counts,
+        running_count=counts.get("running", 0),
+        error_count=counts.get("error", 0),
+        cost_usd=state.stats.cost_usd.value(),
+        cost_credits=state.stats.cost_credits.value(),
     )
 
 
@@ -130,6 +146,11 @@ def manifest_document(result: ExportResult, state: Checkpoint) -> dict[str, Any]
         "window": {"since": iso(result.since), "until": iso(result.until)},
         "first_created_at": iso(result.first_created_at),
         "last_created_at": iso(result.last_created_at),
+        "status_counts": result.status_counts,
+        "running_count": result.running_count,
+        "error_count": result.error_count,
+        "cost_usd": result.cost_usd,
+        "cost_credits": result.cost_credits,
         "parallel": state.identity.parallel,
         "limit": state.identity.limit,
         "resumed": result.resumed,
