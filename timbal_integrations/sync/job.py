@@ -106,7 +106,6 @@ class SyncJob:
         # Filled by the steps below.
         self.state: SyncState | None = None
         self.manifest = Manifest("jsonl")
-        self.old_manifest: Manifest | None = None
         self.format = "jsonl"
         self.lookback = DEFAULT_LOOKBACK
         self.window = Window(None, now)
@@ -138,7 +137,7 @@ class SyncJob:
         """Sync the dataset; returns what was done."""
         store = self.store
         with store.lock():
-            recovered = recover(store)
+            recovered = recover(store, discard=self.full_refresh)
             self._load()
             counter = RetryCounter(self.client.on_retry)
             self.client.on_retry = counter
@@ -160,35 +159,40 @@ class SyncJob:
     def _load(self) -> None:
         """Read the state and the manifest; settle the format, lookback and window."""
         store = self.store
-        state_data = None if self.full_refresh else store.read(STATE)
+        state_data = store.read(STATE)
         manifest_data = store.read(MANIFEST)
-        if state_data is not None:
-            self.state = parse_state(state_data, store.where(STATE))
+        previous: SyncState | None = None
+        if self.full_refresh:
+            # Rebuilt from nothing: the old state only says the format and lookback to
+            # keep when none is given (a damaged one says nothing).
+            try:
+                previous = None if state_data is None else parse_state(state_data, "")
+            except SyncStateError:
+                previous = None
+        elif state_data is not None:
+            previous = self.state = parse_state(state_data, store.where(STATE))
             if manifest_data is None:
                 raise SyncStateError(
                     f"the dataset in {store.location} has a {STATE} but no {MANIFEST}",
                     path=store.where(MANIFEST),
                 )
-            self.old_manifest = parse_manifest(manifest_data, store.where(MANIFEST))
-        elif self.full_refresh:
-            self.old_manifest = self._old_manifest_if_readable(manifest_data)
+            self.manifest = parse_manifest(manifest_data, store.where(MANIFEST))
         elif manifest_data is not None or store.partition_names():
             raise SyncStateError(
                 f"{store.location} holds partitions or a {MANIFEST} but no {STATE}: it was "
                 "not made by a sync, or its state was removed",
                 path=store.where(STATE),
             )
-        state = self.state
         if self.requested_format is not None:
             self.format = self.requested_format
-        elif state is not None:
-            self.format = state.identity.format
+        elif previous is not None:
+            self.format = previous.identity.format
         if self.format == "parquet":
             pyarrow_modules()
         if self.requested_lookback is not None:
             self.lookback = self.requested_lookback
-        elif state is not None:
-            self.lookback = state.lookback
+        elif previous is not None:
+            self.lookback = previous.lookback
         config = self.client.config
         self.identity = DatasetIdentity(
             format=self.format,
@@ -197,27 +201,18 @@ class SyncJob:
             org_id=config.org_id,
             project_id=config.project_id,
         )
+        state = self.state
         if state is not None:
             state.check(self.identity, self.query.since, self.query.until, store.location)
-            if self.old_manifest is not None and self.old_manifest.format != self.format:
+            if self.manifest.format != self.format:
                 raise SyncStateError(
-                    f"the manifest {store.where(MANIFEST)} describes {self.old_manifest.format} "
+                    f"the manifest {store.where(MANIFEST)} describes {self.manifest.format} "
                     f"partitions, but the state says {self.format}",
                     path=store.where(MANIFEST),
                 )
-            assert self.old_manifest is not None  # read with the state
-            self.manifest = Manifest(self.format, dict(self.old_manifest.partitions))
         else:
             self.manifest = Manifest(self.format)
         self.window = plan_window(state, self.query, self.now, self.lookback)
-
-    def _old_manifest_if_readable(self, data: bytes | None) -> Manifest | None:
-        if data is None:
-            return None
-        try:
-            return parse_manifest(data, self.store.where(MANIFEST))
-        except SyncStateError:
-            return None
 
     @property
     def mode(self) -> str:
@@ -406,7 +401,7 @@ class SyncJob:
         data = encode_partition(runs, self.format)
         partition = Partition.of(day, name, runs, data)
         self.manifest.partitions[day] = partition
-        if partition.sha256 == self._current_sha256(day, name, before):
+        if partition.sha256 == self._sha256_in_place(name, before):
             return
         self.store.stage(name, data)
         crash_point("staged")
@@ -414,13 +409,12 @@ class SyncJob:
         self.rewritten.append(name)
         self.written_bytes += partition.bytes
 
-    def _current_sha256(self, day: date, name: str, before: Partition | None) -> str | None:
-        """The SHA-256 of the partition file in place now (None: there is none)."""
+    def _sha256_in_place(self, name: str, before: Partition | None) -> str | None:
+        """The SHA-256 of the partition file in place now (None: there is none): the
+        manifest's, which matches the file (checked when the file is read, and kept
+        true by the journal); a full refresh trusts no manifest and reads the file."""
         if not self.full_refresh:
             return before.sha256 if before is not None else None
-        old = self.old_manifest.partitions.get(day) if self.old_manifest else None
-        if old is not None and old.name == name:
-            return old.sha256
         data = self.store.read(name)
         return None if data is None else hashlib.sha256(data).hexdigest()
 

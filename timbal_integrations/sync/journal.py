@@ -78,11 +78,16 @@ def commit(
     _apply(store, journal, check=False)
 
 
-def recover(store: DatasetStore) -> bool:
+def recover(store: DatasetStore, *, discard: bool = False) -> bool:
     """Finish a sync that was committed but not fully applied, and discard the staged
-    files of one that was not committed. True when a journal was applied."""
+    files of one that was not committed. True when a journal was applied.
+
+    ``discard`` (a full refresh, which trusts nothing it finds) drops the journal
+    instead of applying it.
+    """
     data = store.read(JOURNAL)
-    if data is None:
+    if data is None or discard:
+        store.delete(JOURNAL)
         store.clear_staging()
         return False
     where = store.where(JOURNAL)
