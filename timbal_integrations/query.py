@@ -54,8 +54,6 @@ another status, and ``last_reaction_sentiment`` follows the latest reaction. The
 filters are on fields a run keeps for life (its user, workforce, group, revision,
 metadata, parent and ``created_at``)."""
 
-_LOCAL_FILTERS: Final = ("status", "sentiment", "user_id", "group_id", "workforce_id")
-
 _MIN_MS: Final = 0
 _MAX_MS: Final = 253402300799999  # 9999-12-31T23:59:59.999Z
 _SECONDS_LIKE_MS: Final = 100_000_000_000  # below this, an epoch-ms value means 1973 or before
@@ -437,6 +435,9 @@ class RunQuery:
         for name in names:
             if name not in FILTER_NAMES:
                 raise QueryError(name, f"unknown filter; expected one of {', '.join(FILTER_NAMES)}")
+            if name in ("rev", "metadata", "roots") and getattr(self, name) is not None:
+                raise QueryError(name, "cannot be checked on a listed run")
+        for name in names:
             wanted = getattr(self, name)
             if wanted is None or name in ("sort_by", "sort_order"):
                 continue
@@ -444,11 +445,8 @@ class RunQuery:
                 created = parse_time(run["created_at"], field="created_at")
                 if created < wanted if name == "since" else created >= wanted:
                     return False
-            elif name in _LOCAL_FILTERS:
-                if _run_value(run, name) != wanted:
-                    return False
-            else:
-                raise QueryError(name, "cannot be checked on a listed run")
+            elif _run_value(run, name) != wanted:
+                return False
         return True
 
     def to_params(self) -> dict[str, str]:
