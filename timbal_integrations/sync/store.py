@@ -226,12 +226,16 @@ class FsspecStore:
     run one sync of a dataset at a time (an orchestrator's task concurrency of 1).
     """
 
-    def __init__(self, fs: Any, root: str) -> None:
+    def __init__(self, fs: Any, root: str, *, location: str | None = None) -> None:
+        """The dataset under ``root`` (a path of ``fs``); ``location`` is how messages and
+        reports name it (default: ``PROTOCOL://root``)."""
         self.fs = fs
         self.root = root.rstrip("/")
-        protocol = getattr(fs, "protocol", "")
-        scheme = protocol[0] if isinstance(protocol, (tuple, list)) else protocol
-        self.location = f"{scheme}://{self.root}" if scheme else self.root
+        if location is None:
+            protocol = getattr(fs, "protocol", "")
+            scheme = protocol[0] if isinstance(protocol, (tuple, list)) else protocol
+            location = f"{scheme}://{self.root.lstrip('/')}" if scheme else self.root
+        self.location = location.rstrip("/")
 
     def __repr__(self) -> str:
         return f"FsspecStore({self.location!r})"
@@ -280,9 +284,9 @@ class FsspecStore:
 
     def partition_names(self) -> list[str]:
         """Every ``runs/dt=*/runs.*`` object present."""
-        prefix = self.root + "/"
-        found = self.fs.glob(self._path("runs/dt=*/runs.*"))
-        names = [str(path)[len(prefix) :] for path in found if str(path).startswith(prefix)]
+        prefix = self.root.lstrip("/") + "/"  # file systems differ on a leading "/"
+        found = [str(path).lstrip("/") for path in self.fs.glob(self._path("runs/dt=*/runs.*"))]
+        names = [path[len(prefix) :] for path in found if path.startswith(prefix)]
         return sorted(name for name in names if partition_day(name) is not None)
 
     def clear_staging(self) -> None:
