@@ -10,7 +10,9 @@ Every figure is measured in the same run, on the same emulator data, on this mac
 3. peak RSS of exporting 20k vs 200k runs, jsonl and parquet;
 4. MCP: cold start of ``timbal-mcp`` over stdio to a listed tool set, the added cost of a
    ``list_runs`` call over the same HTTP request made directly, and the size of a
-   ``list_runs`` result at limit 200 against the raw API JSON of the same runs.
+   ``list_runs`` result at limit 200 against the raw API JSON of the same runs;
+5. sync: the first sync of 100k runs over 90 days, a sync that changes nothing, and a
+   daily sync a day later, in requests and seconds (see ``benchmarks/sync.py``).
 
 ``--smoke`` runs every section on tiny data with one repetition: it checks that the
 suite still works (``make test`` runs it), not the targets.
@@ -36,6 +38,7 @@ import orjson
 
 from .bare import fetch_all
 from .common import BIN, Emulator, emulator_process, median, run_timed
+from .sync import section_sync
 
 
 @dataclass
@@ -452,6 +455,9 @@ SECTIONS: dict[str, Callable[[Report, Path, bool], None]] = {
     "2": lambda r, t, s: section_parallel(r, t, 600 if s else 20_000, [2] if s else [4, 8, 16]),
     "3": lambda r, t, s: section_memory(r, t, 500 if s else 20_000, 2_000 if s else 200_000),
     "4": lambda r, t, s: section_mcp(r, 500 if s else 5_000, 1 if s else 9, 3 if s else 100),
+    "5": lambda r, t, s: section_sync(
+        r, t, 3_000 if s else 100_000, 10 if s else 90, 2 if s else 5
+    ),
 }
 
 

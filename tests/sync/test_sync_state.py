@@ -46,7 +46,12 @@ def test_the_state_file_records_what_the_next_sync_needs(synced: Path) -> None:
     assert state["since"] == "2025-12-25T00:00:00.000000Z"
     assert state["high_water_mark"] == "2026-02-01T00:00:00.001000Z"
     assert state["lookback_seconds"] == 3 * 86400
-    assert all(set(entry) == {"id", "created_at", "record"} for entry in state["open"])
+    # The runs still running do not match status=error (yet): tracked, not in the dataset.
+    assert state["open"]
+    for entry in state["open"]:
+        assert set(entry) == {"id", "created_at", "in_dataset", "record"}
+        assert entry["in_dataset"] is False
+        assert entry["record"]["status"] == "running"
     manifest = read_json(synced / "manifest.json")
     assert manifest["filters"] == {"status": "error"}
     assert manifest["format"] == "csv"
@@ -144,15 +149,24 @@ def test_a_damaged_state_is_named(
 
 
 def test_a_partition_changed_outside_a_sync_is_refused(
-    timbal_emulator: Emulator, client_of: ClientOf, synced: Path
+    timbal_emulator: Emulator, client_of: ClientOf, tmp_path: Path
 ) -> None:
-    last = sorted(synced.glob("runs/dt=*/runs.csv"))[-1]
-    last.write_bytes(last.read_bytes() + b"x\n")
-    with pytest.raises(SyncStateError, match="does not match the manifest"):
-        again(timbal_emulator, client_of, synced)
-    last.unlink()
+    """A partition the sync must read (here the day the window starts in, which it lists
+    only from the window's start) is checked against the manifest first."""
+    out = tmp_path / "data"
+    noon = datetime(2025, 12, 31, 12, tzinfo=UTC)
+    client = client_of(timbal_emulator)
+    sync_runs(client, RunQuery(), out, now=noon)  # the next window starts 2025-12-28T12:00
+    day = out / "runs/dt=2025-12-28/runs.jsonl"
+    day.write_bytes(day.read_bytes() + b"\n")
+    with pytest.raises(SyncStateError, match="does not match the manifest") as caught:
+        sync_runs(client, RunQuery(), out, now=noon + timedelta(hours=1))
+    assert caught.value.path == str(day)
+    day.unlink()
     with pytest.raises(SyncStateError, match="is missing"):
-        again(timbal_emulator, client_of, synced)
+        sync_runs(client, RunQuery(), out, now=noon + timedelta(hours=1))
+    report = sync_runs(client, RunQuery(), out, full_refresh=True, now=noon)
+    assert report.partitions_rewritten == 1  # the one day put back; the rest untouched
 
 
 def test_missing_state_or_manifest(

@@ -42,6 +42,7 @@ from .dataset import (
     encode_partition,
     parse_manifest,
     sorted_runs,
+    view,
 )
 from .fetch import RetryCounter, list_window, recheck
 from .journal import commit, crash_point, recover
@@ -294,8 +295,7 @@ class SyncJob:
             return
         unmatched.add(run.id)
         listed.pop(run.id, None)
-        if run.record["status"] == "running":
-            self.open.append(OpenRun(run.id, run.created, run.record))
+        self._track(run)
 
     def _merge_until(
         self, pending: list[date], day: date, listed: dict[str, StoredRun], unmatched: set[str]
@@ -324,10 +324,37 @@ class SyncJob:
         return decode_partition(data, self.format, where)
 
     def _merge(self, day: date, listed: dict[str, StoredRun], unmatched: set[str]) -> None:
-        """Build a day's new content, report what changed, and stage it if it differs."""
-        window, changes = self.window, self.changes
+        """Build a day's new content, report what changed, and stage it if it differs.
+
+        The old partition is read only when its content may have changed: a day the
+        window lists whole is read only when its new bytes differ from the manifest's (to
+        report what changed); a day outside the window only when a run re-checked by id
+        changed as the dataset keeps it (or left or joined the dataset).
+        """
+        window, changes, details = self.window, self.changes, self.details
+        rechecked = self.rechecked_open.get(day, [])
+        if not window.overlaps(day) and not any(map(self._moved, rechecked)):
+            for open_run in rechecked:  # the partition stays as it is; the running stay open
+                detail = details.get(open_run.id)
+                if detail is not None:
+                    record = apply_detail(open_run.record, detail)
+                    self._track(StoredRun(open_run.created_at, record))
+            return
+        encoded: bytes | None = None
+        if window.covers(day):
+            whole = sorted_runs(listed.values())
+            before = self.manifest.partitions.get(day)
+            encoded = encode_partition(whole, self.format) if whole else None
+            if (
+                encoded is not None
+                and before is not None
+                and not self.full_refresh
+                and hashlib.sha256(encoded).hexdigest() == before.sha256
+            ):
+                for run in whole:  # the same bytes: the same runs, nothing to report
+                    self._track(run)
+                return
         old = self._old_runs(day)
-        details = self.details
         new: list[StoredRun] = []
         gone: dict[str, IdList] = {}
         for run in old:
@@ -338,38 +365,51 @@ class SyncJob:
             if run.id not in details:
                 new.append(run)
                 continue
-            kept = self._updated(run, details[run.id])
+            detail = details[run.id]
+            if detail is None:
+                gone[run.id] = changes.vanished
+                continue
+            kept = self._track(StoredRun(run.created, apply_detail(run.record, detail)))
             if kept is None:
-                gone[run.id] = changes.vanished if details[run.id] is None else changes.unmatched
+                gone[run.id] = changes.unmatched
             else:
                 new.append(kept)
         stored = {run.id for run in old}
-        for open_run in self.rechecked_open.get(day, ()):
-            if open_run.record is not None and open_run.id not in stored:
-                detail = details.get(open_run.id)
-                if detail is not None:
-                    kept = self._updated(StoredRun(open_run.created_at, open_run.record), detail)
-                    if kept is not None:
-                        new.append(kept)
+        for open_run in rechecked:
+            detail = details.get(open_run.id)
+            if open_run.id in stored or open_run.in_dataset or detail is None:
+                continue
+            joined = StoredRun(open_run.created_at, apply_detail(open_run.record, detail))
+            kept = self._track(joined)
+            if kept is not None:
+                new.append(kept)
+        for run in listed.values():
+            self._track(run)
         new.extend(listed.values())
         new = sorted_runs(new)
         self._tally(old, new, gone)
-        self.open.extend(
-            OpenRun(run.id, run.created) for run in new if run.record["status"] == "running"
-        )
-        self._write(day, new)
+        self._write(day, new, encoded)
 
-    def _updated(self, run: StoredRun, detail: dict[str, Any] | None) -> StoredRun | None:
-        """A re-checked run updated from its detail, or None when it leaves the dataset
-        (vanished, or no longer matching; a running one is still tracked)."""
+    def _moved(self, run: OpenRun) -> bool:
+        """Whether a re-checked run changes its partition: it vanished from or left the
+        dataset, joined it, or changed as the dataset keeps it."""
+        detail = self.details.get(run.id)
         if detail is None:
-            return None
-        updated = StoredRun(run.created, apply_detail(run.record, detail))
-        if self.query.matches(updated.record, only=self.changing):
-            return updated
-        if updated.record["status"] == "running":
-            self.open.append(OpenRun(run.id, run.created, updated.record))
-        return None
+            return run.in_dataset
+        updated = StoredRun(run.created_at, apply_detail(run.record, detail))
+        matches = self.query.matches(updated.record, only=self.changing)
+        if not run.in_dataset:
+            return matches
+        before = StoredRun(run.created_at, run.record)
+        return not matches or view(updated, self.format) != view(before, self.format)
+
+    def _track(self, run: StoredRun) -> StoredRun | None:
+        """A run as it is now: returned when it belongs in the dataset (it matches the
+        query), else None; kept open (in the dataset or not) while it is running."""
+        matches = self.query.matches(run.record, only=self.changing)
+        if run.record["status"] == "running":
+            self.open.append(OpenRun(run.id, run.created, run.record, in_dataset=matches))
+        return run if matches else None
 
     def _tally(self, old: list[StoredRun], new: list[StoredRun], gone: dict[str, IdList]) -> None:
         changes = self.changes
@@ -387,8 +427,9 @@ class SyncJob:
         for run_id, tally in gone.items():
             tally.add(run_id)
 
-    def _write(self, day: date, runs: list[StoredRun]) -> None:
-        """Stage a day's partition if its bytes changed (or mark it for removal)."""
+    def _write(self, day: date, runs: list[StoredRun], encoded: bytes | None = None) -> None:
+        """Stage a day's partition if its bytes changed (or mark it for removal);
+        ``encoded`` is the bytes of ``runs``, when already made."""
         name = partition_name(day, self.format)
         before = self.manifest.partitions.get(day)
         if not runs:
@@ -398,7 +439,7 @@ class SyncJob:
                 self.removed += 1
                 self.rewritten.append(name)
             return
-        data = encode_partition(runs, self.format)
+        data = encode_partition(runs, self.format) if encoded is None else encoded
         partition = Partition.of(day, name, runs, data)
         self.manifest.partitions[day] = partition
         if partition.sha256 == self._sha256_in_place(name, before):

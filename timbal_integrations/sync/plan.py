@@ -52,6 +52,13 @@ class Window:
             return False
         return (self.since is None or start + _DAY > self.since) and start < self.until
 
+    def covers(self, day: date) -> bool:
+        """Whether the window lists every run of the UTC ``day`` that can exist: the day
+        starts inside it (runs after ``until`` are not created yet, or are past a
+        query's ``until``)."""
+        start = datetime(day.year, day.month, day.day, tzinfo=UTC)
+        return not self.empty and (self.since is None or start >= self.since) and start < self.until
+
     def listing(self, query: RunQuery) -> RunQuery:
         """The listing of this window: ``query``'s filters on fields a run keeps for
         life (``status`` and ``sentiment`` are checked on each run instead, see

@@ -26,7 +26,7 @@ is listed again.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
@@ -96,9 +96,12 @@ class OpenRun:
     id: str
     created_at: datetime
     """Its ``created_at`` (aware UTC): the day of its partition."""
-    record: dict[str, Any] | None = None
-    """The run as last seen, when it is not in the dataset (it was running but did not
-    match a ``status`` or ``sentiment`` filter then); None when it is in the dataset."""
+    record: dict[str, Any]
+    """The run as the last sync left it: as its partition holds it, or, when it is not
+    in the dataset, as last seen."""
+    in_dataset: bool = True
+    """False when it did not match a ``status`` or ``sentiment`` filter then: it is
+    tracked until it ends, in case it comes to match."""
 
 
 @dataclass
@@ -136,8 +139,6 @@ class SyncState:
             raise SyncMismatchError(
                 "since", stored=_text(self.since), given=_text(since), path=path
             )
-        if since is not None and self.since is None:
-            pass  # the dataset starts at the first run: it holds every later start too
         if until is not None and until < self.high_water_mark:
             raise SyncMismatchError(
                 "until", stored=_text(self.high_water_mark), given=_text(until), path=path
@@ -153,16 +154,17 @@ class SyncState:
             "high_water_mark": _text(self.high_water_mark),
             "lookback_seconds": self.lookback.total_seconds(),
             "open": [
-                {"id": run.id, "created_at": _text(run.created_at), "record": run.record}
+                {
+                    "id": run.id,
+                    "created_at": _text(run.created_at),
+                    "in_dataset": run.in_dataset,
+                    "record": run.record,
+                }
                 for run in self.open
             ],
             "synced_at": _text(self.synced_at),
             "syncs": self.syncs,
         }
-
-    def to_bytes(self) -> bytes:
-        """The JSON form, as written to ``state.json``."""
-        return orjson.dumps(self.to_json(), option=orjson.OPT_INDENT_2)
 
 
 def _text(value: datetime | None) -> str | None:
@@ -260,20 +262,19 @@ class _Entries:
             created = self.time(entry, "created_at", at)
             if created is None:
                 raise self.invalid(at + "created_at", "missing")
+            run_id = self.text(entry, "id", at)
             record = entry.get("record")
-            if record is not None and not isinstance(record, dict):
+            if not isinstance(record, dict) or record.get("id") != run_id:
+                raise self.invalid(at + "record", f"expected the run, got {_shown(record)}")
+            in_dataset = entry.get("in_dataset")
+            if not isinstance(in_dataset, bool):
                 raise self.invalid(
-                    at + "record", f"expected an object or null, got {_shown(record)}"
+                    at + "in_dataset", f"expected true or false, got {_shown(in_dataset)}"
                 )
-            runs.append(OpenRun(self.text(entry, "id", at), created, record))
+            runs.append(OpenRun(run_id, created, record, in_dataset))
         return runs
 
 
 def _shown(value: object) -> str:
     text = "nothing" if value is None else repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
-
-
-def open_ids(runs: Sequence[OpenRun]) -> set[str]:
-    """The ids of ``runs``."""
-    return {run.id for run in runs}
