@@ -51,6 +51,7 @@ __all__ = [
     "REQUEST_TIMEOUT",
     "RETRY_AFTER_MAX",
     "SPOOL_READ_BYTES",
+    "SYNC_COMMIT_SECONDS",
     "SYNC_LOOKBACK_SECONDS",
     "SYNC_RECHECK_CONCURRENCY",
     "SYNC_REPORT_IDS",
@@ -116,6 +117,11 @@ SPOOL_READ_BYTES: Final = 1 << 20
 SYNC_LOOKBACK_SECONDS: Final = 3 * 86_400
 """How far back of its high-water mark a sync lists runs again (3 days): runs created
 then may still finish, be priced or gain reactions."""
+
+SYNC_COMMIT_SECONDS: Final = 30.0
+"""Seconds between two commits of a first sync's progress (the days it has completed),
+so that a first sync of a long history that is killed continues instead of starting
+over."""
 
 SYNC_RECHECK_CONCURRENCY: Final = 8
 """``get_run`` requests a sync has in flight at once to re-check runs that were still

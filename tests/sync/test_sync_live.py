@@ -280,3 +280,44 @@ def test_full_refresh_rebuilds_and_keeps_unchanged_partitions(
     unchanged = [name for name in after if after[name] == before.get(name)]
     assert len(unchanged) == len(after) == report.partitions_unchanged == 11
     assert report.partitions_rewritten == 0
+
+
+def test_a_first_sync_commits_its_progress_and_an_interrupted_one_continues(
+    live_emulator: LiveEmulator,
+    client_of: ClientOf,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A first sync of a long history commits the days it has completed now and then, so
+    one that is stopped continues from there (its lookback listed again) instead of
+    starting over."""
+    from timbal_integrations import defaults
+    from timbal_integrations.sync import SyncProgress
+
+    monkeypatch.setattr(defaults, "SYNC_COMMIT_SECONDS", 0.0)  # commit at every new day
+    emu = live_emulator()
+    out = tmp_path / "data"
+
+    def stop_after(pages: int) -> object:
+        def progress(p: SyncProgress) -> None:
+            if p.phase == "fetching" and p.pages >= pages:
+                raise KeyboardInterrupt
+
+        return progress
+
+    with pytest.raises(KeyboardInterrupt):
+        sync(client_of, emu, out, format="csv", progress=stop_after(12))
+    state = read_json(out / "state.json")
+    mark = state["high_water_mark"]
+    assert mark.endswith("T00:00:00.000000Z")  # complete up to a day's start
+    saved = read_dataset(out, "csv")
+    assert saved
+    assert all(run_id in truth(emu, "csv") for run_id in saved)
+    assert read_json(out / "manifest.json")["last_sync"]["mode"] == "first"
+
+    emu.request_log.clear()
+    report = sync(client_of, emu, out)
+    assert report.mode == "incremental"
+    assert read_dataset(out, "csv") == truth(emu, "csv")
+    full = -(-len(emu.runs) // 100)
+    assert report.requests.list_pages < full - 8  # did not list everything again

@@ -116,6 +116,8 @@ class SyncJob:
         self.journal: dict[str, dict[str, Any] | None] = {}
         self.rewritten: list[str] = []
         self.removed = 0
+        self.recovered = False
+        self.last_commit = time.monotonic()
 
     # -- reporting
 
@@ -138,7 +140,7 @@ class SyncJob:
         """Sync the dataset; returns what was done."""
         store = self.store
         with store.lock():
-            recovered = recover(store, discard=self.full_refresh)
+            recovered = self.recovered = recover(store, discard=self.full_refresh)
             self._load()
             counter = RetryCounter(self.client.on_retry)
             self.client.on_retry = counter
@@ -150,12 +152,30 @@ class SyncJob:
                 self.client.on_retry = counter.then
             self.requests.retries = counter.count
             self.requests.total = self.client.requests_made - before + recheck_requests
-            report = self._report(recovered)
-            state = self._new_state()
-            document = self.manifest.document(self._about(report))
-            commit(store, self.journal, document, state.to_json())
+            report = self._report(recovered, self.window.until)
+            self._commit(report, self.window.until)
         report.seconds = time.monotonic() - self.started
         return report
+
+    def _commit(self, report: SyncReport, mark: datetime) -> None:
+        """Commit the staged partitions, the manifest and the state of a dataset that is
+        complete up to ``mark`` (its new high-water mark)."""
+        document = self.manifest.document(self._about(report, mark))
+        commit(self.store, self.journal, document, self._new_state(mark).to_json())
+        self.journal = {}
+        self.last_commit = time.monotonic()
+
+    def _checkpoint(self, upto: date) -> None:
+        """Commit a first sync's progress now and then: every day before ``upto`` is
+        complete, so the dataset is a valid one up to that day, and a first sync that is
+        killed later continues from there (listing its lookback again) instead of
+        starting over. Every :data:`~timbal_integrations.defaults.SYNC_COMMIT_SECONDS`."""
+        if self.state is not None or self.full_refresh or not self.journal:
+            return
+        if time.monotonic() - self.last_commit < defaults.SYNC_COMMIT_SECONDS:
+            return
+        mark = datetime(upto.year, upto.month, upto.day, tzinfo=UTC)
+        self._commit(self._report(self.recovered, mark), mark)
 
     def _load(self) -> None:
         """Read the state and the manifest; settle the format, lookback and window."""
@@ -271,6 +291,7 @@ class SyncJob:
                         if current is not None:
                             pending = self._merge_until(pending, current, listed, unmatched)
                             listed, unmatched = {}, set()
+                            self._checkpoint(day)
                         current = day
                     self._take(StoredRun(created, run), listed, unmatched)
                 self.report_progress("fetching")
@@ -461,22 +482,23 @@ class SyncJob:
 
     # -- the results
 
-    def _new_state(self) -> SyncState:
+    def _new_state(self, mark: datetime) -> SyncState:
         state = self.state
         seen: dict[str, OpenRun] = {}
         for run in self.open:
-            seen[run.id] = run
+            if run.created_at < mark:
+                seen[run.id] = run
         return SyncState(
             identity=self.identity,
             since=state.since if state is not None else self.query.since,
-            high_water_mark=self.window.until,
+            high_water_mark=mark,
             lookback=self.lookback,
             open=sorted(seen.values(), key=lambda run: (run.created_at, run.id)),
             synced_at=self.now.astimezone(UTC),
             syncs=state.syncs + 1 if state is not None else 1,
         )
 
-    def _report(self, recovered: bool) -> SyncReport:
+    def _report(self, recovered: bool, until: datetime) -> SyncReport:
         changes = self.changes
         count, counts = self.manifest.totals()
         rewritten = sorted(self.rewritten)
@@ -487,7 +509,7 @@ class SyncJob:
             format=self.format,
             mode=self.mode,
             since=self.window.since,
-            until=self.window.until,
+            until=until,
             lookback=self.lookback,
             runs=count,
             still_open=counts.get("running", 0),
@@ -512,14 +534,14 @@ class SyncJob:
             state_path=self.store.where(STATE),
         )
 
-    def _about(self, report: SyncReport) -> dict[str, Any]:
+    def _about(self, report: SyncReport, mark: datetime) -> dict[str, Any]:
         state = self.state
         since = state.since if state is not None else self.query.since
         return {
             "dataset": "timbal-runs",
             "filters": self.identity.filters,
             "since": iso(since),
-            "high_water_mark": iso(self.window.until),
+            "high_water_mark": iso(mark),
             "lookback": format_span(self.lookback),
             "synced_at": iso(self.now),
             "last_sync": report.to_dict(),
