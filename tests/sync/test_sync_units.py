@@ -317,3 +317,44 @@ def test_any_partition_reads_back_to_the_same_bytes(batch: list[dict[str, Any]])
         back = decode_partition(data, fmt, "p")
         assert encode_partition(back, fmt) == data
         assert [r.id for r in back] == [r.id for r in ordered]
+
+
+# --------------------------------------------------------------------------- the package
+
+
+def test_the_package_serves_its_all_and_the_documented_signature() -> None:
+    import inspect
+
+    import timbal_integrations.sync as sync
+    from tests.support.exports import exposed_members
+
+    assert set(sync.__all__) == exposed_members(sync)
+    parameters = inspect.signature(sync.sync_runs).parameters
+    assert list(parameters) == [
+        "client",
+        "query",
+        "out",
+        "format",
+        "lookback",
+        "full_refresh",
+        "parallel",
+        "now",
+        "progress",
+    ]
+    assert [p.name for p in parameters.values() if p.kind is p.KEYWORD_ONLY] == list(parameters)[3:]
+
+
+def test_importing_the_sync_loads_nothing_heavy() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from timbal_integrations.sync import sync_runs, SyncReport\n"
+        "heavy = ('pyarrow', 'airflow', 'pydantic.main', 'timbal_integrations.models')\n"
+        "print([m for m in heavy if m in sys.modules])\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert result.stdout.strip() == "[]"
