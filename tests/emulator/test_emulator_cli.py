@@ -262,6 +262,19 @@ def test_cli_on_every_interface_warns_and_shows_the_real_address(spawn: Any) -> 
     assert "--host 127.0.0.1" in stderr
 
 
+# Runs a command and writes its peak RSS (KB) to a file. A process's ru_maxrss starts at
+# the RSS of the process it was forked from (Linux keeps the high-water mark across
+# exec), so a child of the test process would report the test process's own size (over
+# 500 MB once Airflow is loaded); a grandchild forked from this small launcher does not.
+_PEAK_RSS = (
+    "import os, subprocess, sys\n"
+    "child = subprocess.Popen(sys.argv[2:])\n"
+    "_, status, usage = os.wait4(child.pid, 0)\n"
+    "open(sys.argv[1], 'w').write(str(usage.ru_maxrss))\n"
+    "sys.exit(os.waitstatus_to_exitcode(status))\n"
+)
+
+
 @pytest.mark.parametrize(
     ("argv", "words"),
     [
@@ -271,19 +284,22 @@ def test_cli_on_every_interface_warns_and_shows_the_real_address(spawn: Any) -> 
         (["--shape", "lumpy"], ["--shape", "growing"]),
     ],
 )
-def test_too_many_runs_and_bad_live_flags_exit_2_at_once(argv: list[str], words: list[str]) -> None:
+def test_too_many_runs_and_bad_live_flags_exit_2_at_once(
+    argv: list[str], words: list[str], tmp_path: Path
+) -> None:
     # In a child process, to see its peak memory: nothing is generated before failing.
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    peak = tmp_path / "peak-rss"
+    command = [sys.executable, "-m", "timbal_integrations.emulator", "--port", "0", *argv]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "timbal_integrations.emulator", "--port", "0", *argv],
+        [sys.executable, "-c", _PEAK_RSS, str(peak), *command],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         env=env,
     )
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
+    proc.wait()
     assert proc.stdout is not None
     assert proc.stderr is not None
     out, err = proc.stdout.read(), proc.stderr.read()
@@ -295,4 +311,4 @@ def test_too_many_runs_and_bad_live_flags_exit_2_at_once(argv: list[str], words:
     assert len(lines) == 1, err
     for word in words:
         assert word in lines[0]
-    assert usage.ru_maxrss < 200 * 1024  # KB: the interpreter and imports, no runs
+    assert int(peak.read_text()) < 200 * 1024  # KB: the interpreter and imports, no runs
