@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
+import orjson
 import pytest
 
 from tests.sync.conftest import ClientOf, LiveEmulator
@@ -151,13 +152,7 @@ def test_a_sync_that_changes_nothing_lists_the_window_and_rechecks_open_runs(
     assert report.partitions_unchanged == report.partitions == len(before)
     assert mtimes(out) == before
     assert read_dataset(out, "jsonl") == truth(emu, "jsonl")
-    assert read_json(out / "manifest.json")["partitions"] == read_json_bytes(manifest)
-
-
-def read_json_bytes(data: bytes) -> object:
-    import orjson
-
-    return orjson.loads(data)["partitions"]
+    assert read_json(out / "manifest.json")["partitions"] == orjson.loads(manifest)["partitions"]
 
 
 def test_default_lookback_misses_only_late_reactions_on_old_final_runs(
