@@ -7,7 +7,8 @@ An export to ``PATH`` writes only these files beside it (:class:`ExportPaths`):
 (Parquet being converted) and, at the end, ``PATH`` and ``PATH.manifest.json``.
 
 Every file an export creates is opened by :func:`open_temp`: the one place to tighten
-how (say, refusing symbolic links or existing files).
+how (say, refusing symbolic links or existing files). A sync's local dataset
+(:class:`~timbal_integrations.sync.LocalStore`) writes its files through it too.
 """
 
 from __future__ import annotations
