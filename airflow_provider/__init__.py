@@ -7,7 +7,8 @@ declares:
 - the connection type ``timbal`` (host = API host, password = API key, extra fields
   ``org_id`` and ``project_id``), served by
   :class:`airflow_provider.hooks.timbal.TimbalHook`;
-- the operator :class:`airflow_provider.operators.timbal.TimbalListRunsOperator`;
+- the operators :class:`airflow_provider.operators.timbal.TimbalListRunsOperator` and
+  :class:`airflow_provider.operators.sync.TimbalSyncRunsOperator`;
 - the sensor :class:`airflow_provider.sensors.timbal.TimbalRunSensor`;
 - the triggers :class:`airflow_provider.triggers.timbal.TimbalRunTrigger` (the sensor's
   deferred wait) and :class:`airflow_provider.triggers.timbal.TimbalNewRunsTrigger` (an
@@ -71,7 +72,10 @@ def get_provider_info() -> dict[str, Any]:
         "operators": [
             {
                 "integration-name": _INTEGRATION,
-                "python-modules": ["airflow_provider.operators.timbal"],
+                "python-modules": [
+                    "airflow_provider.operators.timbal",
+                    "airflow_provider.operators.sync",
+                ],
             }
         ],
         "sensors": [

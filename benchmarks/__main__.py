@@ -14,7 +14,9 @@ Every figure is measured in the same run, on the same emulator data, on this mac
 5. with 40 ms of latency, ``--parallel 1, 8, 16, auto`` on even and growing history, 8k
    and 40k runs, repetitions interleaved, medians of same-repetition ratios;
 6. ``auto`` against a 50 requests/s token bucket: exact, 429s, request rate
-   (``benchmarks/balance.py``).
+   (``benchmarks/balance.py``);
+7. sync: the first sync of 100k runs over 90 days, a sync that changes nothing, and a
+   daily sync a day later, in requests and seconds (see ``benchmarks/sync.py``).
 
 ``--smoke`` runs every section on tiny data with one repetition: it checks that the
 suite still works (``make test`` runs it), not the targets.
@@ -41,6 +43,7 @@ import orjson
 from .balance import section_balance, section_rate_limit
 from .bare import fetch_all
 from .common import BIN, Emulator, emulator_process, median, run_timed
+from .sync import section_sync
 
 
 @dataclass
@@ -461,6 +464,9 @@ SECTIONS: dict[str, Callable[[Report, Path, bool], None]] = {
         r, t, [1_000] if s else [8_000, 40_000], 1 if s else 3, cli_export, ids_of
     ),
     "6": lambda r, t, s: section_rate_limit(r, t, 1_000 if s else 30_000, 50.0),
+    "7": lambda r, t, s: section_sync(
+        r, t, 3_000 if s else 100_000, 10 if s else 90, 2 if s else 5
+    ),
 }
 
 

@@ -58,6 +58,10 @@ __all__ = [
     "REQUEST_TIMEOUT",
     "RETRY_AFTER_MAX",
     "SPOOL_READ_BYTES",
+    "SYNC_COMMIT_SECONDS",
+    "SYNC_LOOKBACK_SECONDS",
+    "SYNC_RECHECK_CONCURRENCY",
+    "SYNC_REPORT_IDS",
     "XCOM_MAX_RUNS",
 ]
 
@@ -120,6 +124,24 @@ ARROW_BATCH_ROWS: Final = 4096
 
 SPOOL_READ_BYTES: Final = 1 << 20
 """Bytes read at a time when hashing, concatenating or converting spool files."""
+
+# --------------------------------------------------------------------------- syncs
+
+SYNC_LOOKBACK_SECONDS: Final = 3 * 86_400
+"""How far back of its high-water mark a sync lists runs again (3 days): runs created
+then may still finish, be priced or gain reactions."""
+
+SYNC_COMMIT_SECONDS: Final = 30.0
+"""Seconds between two commits of a first sync's progress (the days it has completed),
+so that a first sync of a long history that is killed continues instead of starting
+over."""
+
+SYNC_RECHECK_CONCURRENCY: Final = 8
+"""``get_run`` requests a sync has in flight at once to re-check runs that were still
+running at the last sync."""
+
+SYNC_REPORT_IDS: Final = 20
+"""Run ids a sync report lists at most per kind of change (the counts are always whole)."""
 
 # --------------------------------------------------------------------------- front ends
 

@@ -5,7 +5,9 @@ Every error the library raises on purpose is a :class:`TimbalError`::
     TimbalError
     ├── ConfigError                  missing or malformed configuration (names the variable)
     ├── QueryError (ValueError)      a bad filter value (names the field and what was expected)
+    │   └── SyncMismatchError        a sync's setting differs from its dataset's
     ├── ExportError                  a file export could not be written or resumed
+    │   └── SyncStateError           a synced dataset cannot be continued as it is
     ├── APIConnectionError           the request never got an HTTP answer (after retries)
     │   └── APITimeoutError          ... because it timed out
     ├── APIStatusError               the API answered with an error status (after retries)
@@ -45,6 +47,8 @@ __all__ = [
     "RateLimitError",
     "ResponseValidationError",
     "ServerError",
+    "SyncMismatchError",
+    "SyncStateError",
     "TimbalError",
     "status_error",
 ]
@@ -114,6 +118,42 @@ class ExportError(TimbalError):
         self.path = path
         self.field = field
         super().__init__(message)
+
+
+class SyncMismatchError(QueryError):
+    """A sync was asked for with a setting other than the one its dataset was built with.
+
+    ``field`` names the setting (a filter such as ``status``, ``format``, or the
+    ``TIMBAL_API_HOST``/``TIMBAL_ORG_ID``/``TIMBAL_PROJECT_ID`` it reads), ``stored``
+    and ``given`` are the two values (as the dataset's state writes them), ``path``
+    the dataset. The way out is the same setting, or a full refresh (``full_refresh``,
+    worded by each front end).
+    """
+
+    def __init__(self, field: str, *, stored: object, given: object, path: str) -> None:
+        self.stored = stored
+        self.given = given
+        self.path = path
+        super().__init__(field, f"the dataset in {path} was synced with {stored!r}, not {given!r}")
+        self.args = (_worded(self),)  # the reason above, and the way out
+
+
+class SyncStateError(ExportError):
+    """A synced dataset cannot be continued as it is: its state or manifest is missing,
+    damaged or out of step with its partitions, or another sync holds it.
+
+    ``reason`` says what is wrong, ``path`` the file concerned, ``field`` the entry of
+    a state or manifest that is malformed; ``rebuild`` is True when a full refresh
+    (``full_refresh``, worded by each front end) is the way out.
+    """
+
+    def __init__(
+        self, reason: str, *, path: str, field: str | None = None, rebuild: bool = True
+    ) -> None:
+        self.reason = reason
+        self.rebuild = rebuild
+        super().__init__(reason, path=path, field=field)
+        self.args = (_worded(self),)
 
 
 class APIConnectionError(TimbalError):

@@ -13,7 +13,7 @@ from __future__ import annotations
 import itertools
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Final
 
@@ -21,12 +21,15 @@ from . import defaults
 from .errors import QueryError
 
 __all__ = [
+    "CHANGING_FILTERS",
     "FILTER_NAMES",
     "SORT_FIELDS",
     "SORT_ORDERS",
     "RunQuery",
+    "format_span",
     "format_time",
     "parse_bool",
+    "parse_span",
     "parse_time",
     "to_epoch_ms",
 ]
@@ -44,6 +47,12 @@ FILTER_NAMES: Final = (
     "sort_order",
 )
 """The filter names, the same in every front end."""
+
+CHANGING_FILTERS: Final = ("status", "sentiment")
+"""Filters on fields that change after a run is created: a ``running`` run ends with
+another status, and ``last_reaction_sentiment`` follows the latest reaction. The other
+filters are on fields a run keeps for life (its user, workforce, group, revision,
+metadata, parent and ``created_at``)."""
 
 _MIN_MS: Final = 0
 _MAX_MS: Final = 253402300799999  # 9999-12-31T23:59:59.999Z
@@ -141,13 +150,12 @@ def _parse_time_string(value: str, field: str, now: datetime | None) -> datetime
     reference = (now or _utc_now()).astimezone(UTC)
     if text.lower() == "now":
         return reference
-    match = _SPAN.match(text.lower())
-    if match:
-        seconds = int(match.group(1)) * _SPAN_UNITS[match.group(2)]
-        try:
-            return reference - timedelta(seconds=seconds)
-        except OverflowError:
-            raise QueryError(field, f"{shown!r} reaches back before year 1") from None
+    try:
+        span = _span(text)
+        if span is not None:
+            return reference - span
+    except OverflowError:
+        raise QueryError(field, f"{shown!r} reaches back before year 1") from None
     if text[-1:] == "z":  # RFC 3339 allows a lower-case zone designator
         text = text[:-1] + "Z"
     try:
@@ -160,6 +168,48 @@ def _parse_time_string(value: str, field: str, now: datetime | None) -> datetime
         return parsed.astimezone(UTC)
     except OverflowError:
         raise QueryError(field, f"{shown!r} is out of range") from None
+
+
+def _span(text: str) -> timedelta | None:
+    """``90m``, ``24h``, ``7d``... as a timedelta; None when ``text`` is not a span."""
+    match = _SPAN.match(text.lower())
+    if match is None:
+        return None
+    return timedelta(seconds=int(match.group(1)) * _SPAN_UNITS[match.group(2)])
+
+
+def parse_span(value: object, *, field: str) -> timedelta:
+    """A length of time: a ``timedelta`` (0 or more), or a span such as ``90m``, ``24h``,
+    ``3d``, ``2w`` (the spelling of relative ``since`` values).
+
+    Raises :class:`QueryError` naming ``field`` when the value is not understood.
+    """
+    expected = "a span such as 3d, 72h or 90m"
+    if isinstance(value, timedelta):
+        if value < timedelta(0):
+            raise QueryError(field, f"{format_span(value)} is negative; expected {expected}")
+        return value
+    if isinstance(value, str):
+        shown = value if len(value) <= 64 else value[:61] + "..."
+        try:
+            span = _span(value.strip())
+        except OverflowError:
+            raise QueryError(field, f"{shown!r} is too long") from None
+        if span is None:
+            raise QueryError(field, f"{shown!r} is not {expected}")
+        return span
+    raise QueryError(
+        field, f"a {type(value).__name__} is not a length of time; expected {expected}"
+    )
+
+
+def format_span(value: timedelta) -> str:
+    """A span in the largest whole unit: ``3d``, ``36h``, ``90m``, ``45s``."""
+    seconds = int(value.total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds and seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
 
 
 def parse_bool(value: object, *, field: str) -> bool:
@@ -217,6 +267,16 @@ def _check_metadata(value: object) -> dict[str, Any]:
     if not all(isinstance(k, str) for k in parsed):
         raise QueryError("metadata", "keys must be strings")
     return dict(parsed)
+
+
+def _run_value(run: Mapping[str, Any], name: str) -> Any:
+    """The value of ``run`` that filter ``name`` compares."""
+    if name == "sentiment":
+        return run.get("last_reaction_sentiment")
+    if name in ("user_id", "workforce_id"):
+        nested = run.get("user" if name == "user_id" else "workforce")
+        return nested.get("id") if isinstance(nested, Mapping) else None
+    return run.get(name)
 
 
 class RunQuery:
@@ -358,6 +418,36 @@ class RunQuery:
                 continue
             out[name] = format_time(value) if isinstance(value, datetime) else value
         return out
+
+    def matches(self, run: Mapping[str, Any], *, only: Iterable[str] | None = None) -> bool:
+        """Whether ``run`` (a run dict as the API sends it) passes this query's filters,
+        as the API evaluates them: exact, case-sensitive equality of ``status``,
+        ``last_reaction_sentiment`` (``sentiment``), ``user.id``, ``group_id`` and
+        ``workforce.id``, and ``since <= created_at < until``.
+
+        ``only`` names the filters to check (default: every filter that is set). ``rev``,
+        ``metadata`` and ``roots`` cannot be checked from a listed run (it carries no
+        revision or metadata, and what ``roots=false`` selects is the server's choice):
+        asking for one that is set raises :class:`QueryError` naming it. Sorting is not
+        a filter and is never checked.
+        """
+        names = FILTER_NAMES if only is None else tuple(only)
+        for name in names:
+            if name not in FILTER_NAMES:
+                raise QueryError(name, f"unknown filter; expected one of {', '.join(FILTER_NAMES)}")
+            if name in ("rev", "metadata", "roots") and getattr(self, name) is not None:
+                raise QueryError(name, "cannot be checked on a listed run")
+        for name in names:
+            wanted = getattr(self, name)
+            if wanted is None or name in ("sort_by", "sort_order"):
+                continue
+            if name in ("since", "until"):
+                created = parse_time(run["created_at"], field="created_at")
+                if created < wanted if name == "since" else created >= wanted:
+                    return False
+            elif _run_value(run, name) != wanted:
+                return False
+        return True
 
     def to_params(self) -> dict[str, str]:
         """The query-string parameters of ``GET .../runs`` (``since``/``until`` as from/to ms)."""

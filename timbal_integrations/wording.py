@@ -44,6 +44,8 @@ from .errors import (
     RateLimitError,
     ResponseValidationError,
     ServerError,
+    SyncMismatchError,
+    SyncStateError,
     TimbalError,
 )
 
@@ -60,9 +62,9 @@ Names = Mapping[str, str]
 _WHERE_TO_GET: Final = {"TIMBAL_API_KEY": "get one from the Timbal platform settings"}
 # How hints name the run asked for, by default (a front end's names take precedence).
 _DEFAULT_NAMES: Final[dict[Audience, dict[str, str]]] = {
-    "terminal": {"run_id": "the run id (or idempotency key)"},
-    "airflow": {"run_id": "the run id (or idempotency key)"},
-    "assistant": {"run_id": "the id (list_runs shows run ids)"},
+    "terminal": {"run_id": "the run id (or idempotency key)", "full_refresh": "full_refresh=True"},
+    "airflow": {"run_id": "the run id (or idempotency key)", "full_refresh": "full_refresh=True"},
+    "assistant": {"run_id": "the id (list_runs shows run ids)", "full_refresh": "full_refresh"},
 }
 
 E = TypeVar("E", bound=BaseException)
@@ -153,6 +155,26 @@ def _checks(exc: APIStatusError, words: _Words) -> str:
     return f"check {listed}" if listed else ""
 
 
+def _sync(exc: SyncMismatchError | SyncStateError, words: _Words) -> str:
+    """A sync that cannot go on: what differs or is wrong, and the way out."""
+    rebuild = words.hints["full_refresh"]
+    if isinstance(exc, SyncMismatchError):
+        name = words.name(exc.field)
+        if exc.stored is None:
+            synced, again = f"without {name}", "without it"
+        elif exc.given is None:
+            synced, again = f"with {name} {exc.stored!r}", f"with the same {name}"
+        else:
+            synced, again = f"with {exc.stored!r}, not {exc.given!r}", f"with the same {name}"
+        return (
+            f"{name}: the dataset in {exc.path} was synced {synced}; sync {again}, or with "
+            f"{rebuild} to start over"
+        )
+    if not exc.rebuild:
+        return exc.reason
+    return f"{exc.reason}; sync with {rebuild} to rebuild the dataset"
+
+
 # --------------------------------------------------------------------------- people
 
 
@@ -176,6 +198,8 @@ def _hint(exc: APIStatusError, words: _Words) -> str:
 
 def _for_people(exc: BaseException, words: _Words) -> str:
     """The terminal's and Airflow's wording: the error as the library states it."""
+    if isinstance(exc, (SyncMismatchError, SyncStateError)):
+        return _sync(exc, words)
     if isinstance(exc, QueryError):
         return f"{words.name(exc.field)}: {exc.reason}"
     if isinstance(exc, ConfigError):
@@ -204,6 +228,8 @@ def _status(exc: APIStatusError, words: _Words) -> str:
 
 def _for_assistant(exc: BaseException, words: _Words) -> str:
     """What went wrong and what to do next, for a model (one line, no traceback)."""
+    if isinstance(exc, (SyncMismatchError, SyncStateError)):
+        return _sync(exc, words)
     if isinstance(exc, QueryError):
         return f"invalid `{words.name(exc.field)}`: {exc.reason}"
     if isinstance(exc, ConfigError):

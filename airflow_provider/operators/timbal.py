@@ -89,6 +89,14 @@ def _whole(name: str, value: object, *, minimum: int) -> int | None:
     return value
 
 
+def _parallel(value: object) -> Parallel:
+    """A templated ``parallel``: a whole number (templates render strings) or ``auto``."""
+    given = _given(value)
+    if isinstance(given, str) and given.strip().isascii() and given.strip().isdigit():
+        given = int(given.strip())
+    return check_parallel(given)
+
+
 def _is_local(path: str) -> bool:
     """A plain path or a ``file://`` URI (written in place, atomically by rename)."""
     scheme = urlsplit(path).scheme
@@ -432,10 +440,7 @@ class TimbalListRunsOperator(BaseOperator):
         try:
             query = self.build_query(context)
             limit = _whole("limit", self.limit, minimum=0)
-            parallel = _given(self.parallel)
-            if isinstance(parallel, str) and parallel.strip().isdigit():
-                parallel = int(parallel.strip())  # templates render strings
-            parallel = check_parallel(parallel)
+            parallel = _parallel(self.parallel)
             fmt = _given(self.format)
             if fmt is not None:
                 infer_format("", fmt)  # a bad format fails even when output goes to XCom

@@ -24,7 +24,7 @@ def test_benchmark_suite_smoke_run() -> None:
     assert result.returncode == 0, result.stderr[-2000:]
     out = result.stdout
     assert "smoke run" in out
-    for section in ("1 export", "2 parallel", "3 memory", "4 mcp"):
+    for section in ("1 export", "2 parallel", "3 memory", "4 mcp", "5 sync"):
         assert section in out, f"section {section!r} missing:\n{out}"
     # The exported ids of every parallel level equal the sequential export's.
     assert "ids identical: True" in out

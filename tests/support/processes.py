@@ -13,6 +13,7 @@ from typing import Any, Final, Protocol
 __all__ = [
     "BIN",
     "cli_env",
+    "on_terminal",
     "one_error_line",
     "run_cli",
     "start_cli",
@@ -73,6 +74,30 @@ def start_cli(args: Sequence[str], settings: Settings, **popen: Any) -> subproce
     popen.setdefault("stderr", subprocess.PIPE)
     popen.setdefault("stdin", subprocess.DEVNULL)
     return subprocess.Popen([str(BIN), *args], env=cli_env(settings), text=True, **popen)
+
+
+def on_terminal(args: Sequence[str], settings: Settings, *, timeout: float = 60) -> str:
+    """``timbal-runs ARGS`` with stderr on a pseudo-terminal (stdout discarded), to
+    completion: what it showed there. Asserts that it succeeded."""
+    import pty
+
+    master, slave = pty.openpty()
+    process = subprocess.Popen(
+        [str(BIN), *args], env=cli_env(settings), stdout=subprocess.DEVNULL, stderr=slave
+    )
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 65536)
+        except OSError:  # the terminal closed: the process ended
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(master)
+    assert process.wait(timeout=timeout) == 0
+    return b"".join(chunks).decode()
 
 
 def wait_until(condition: Callable[[], bool], *, timeout: float = 60, what: str = "") -> None:

@@ -4,6 +4,7 @@
 
     timbal-runs list --status error --since 24h
     timbal-runs export --out runs.parquet --since 7d --parallel 8
+    timbal-runs sync --out timbal-runs/ --format parquet
     timbal-runs summary --since 30d
     timbal-runs emulator --port 8000
     timbal-runs demo
@@ -40,7 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
     """The ``timbal-runs`` argument parser (``emulator`` is handed over before parsing)."""
     parser = OneLineParser(
         prog=PROG,
-        description="Timbal run history from a shell: list, export to files, summarize.",
+        description=(
+            "Timbal run history from a shell: list, export to files, sync a dataset, summarize."
+        ),
         epilog="Run 'timbal-runs demo' to try everything against a built-in emulator.",
     )
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")

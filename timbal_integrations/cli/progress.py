@@ -1,16 +1,33 @@
-"""A one-line progress display on stderr for ``timbal-runs export`` (terminals only),
-and the short human forms of durations and sizes."""
+"""A one-line progress display on stderr for ``timbal-runs export`` and ``sync``
+(terminals only), and the short human forms of durations and sizes."""
 
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Final, TextIO
+from typing import TYPE_CHECKING, Final, Protocol, TextIO
 
 if TYPE_CHECKING:
-    from ..export import ExportProgress
     from ..retry import RetryDetails
 
-__all__ = ["ProgressLine", "human_bytes", "human_duration"]
+__all__ = ["Progress", "ProgressLine", "human_bytes", "human_duration"]
+
+
+class Progress(Protocol):
+    """What the line shows: an export's ``ExportProgress`` or a sync's ``SyncProgress``."""
+
+    @property
+    def count(self) -> int: ...
+    @property
+    def bytes(self) -> int: ...
+    @property
+    def elapsed(self) -> float: ...
+    @property
+    def resumed_from(self) -> int: ...
+    @property
+    def phase(self) -> str: ...
+    @property
+    def rate(self) -> float: ...
+
 
 _MIN_INTERVAL: Final = 0.1  # seconds between redraws
 _CLEAR: Final = "\r\x1b[K"
@@ -44,8 +61,8 @@ def human_bytes(size: int) -> str:
 class ProgressLine:
     """Redraws one status line (at most ten times a second) when ``enabled``.
 
-    Call it with each :class:`ExportProgress`; :meth:`clear` erases the line (before
-    printing anything else, and at the end).
+    Call it with each :class:`Progress`; :meth:`clear` erases the line (before printing
+    anything else, and at the end).
     """
 
     def __init__(self, stream: TextIO, *, enabled: bool, label: str = "exporting") -> None:
@@ -60,8 +77,8 @@ class ProgressLine:
         """A client's ``on_retry`` hook: the line shows how many retries happened."""
         self.retries += 1
 
-    def __call__(self, progress: ExportProgress) -> None:
-        """Show ``progress`` (an export's ``progress`` callback)."""
+    def __call__(self, progress: Progress) -> None:
+        """Show ``progress`` (an export's or a sync's ``progress`` callback)."""
         if not self.enabled:
             return
         now = time.monotonic()

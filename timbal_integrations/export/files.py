@@ -7,7 +7,8 @@ An export to ``PATH`` writes only these files beside it (:class:`ExportPaths`):
 (Parquet being converted) and, at the end, ``PATH`` and ``PATH.manifest.json``.
 
 Every file an export creates is opened by :func:`open_temp`: the one place to tighten
-how (say, refusing symbolic links or existing files).
+how (say, refusing symbolic links or existing files). A sync's local dataset
+(:class:`~timbal_integrations.sync.LocalStore`) writes its files through it too.
 """
 
 from __future__ import annotations
@@ -30,8 +31,10 @@ __all__ = [
     "manifest_path",
     "open_temp",
     "remove",
+    "replace_bytes",
     "replace_json",
     "sha256_file",
+    "try_lock",
     "write_all",
 ]
 
@@ -78,13 +81,23 @@ def write_all(fd: int, data: bytes) -> None:
 
 def replace_json(path: str, data: dict[str, Any]) -> None:
     """Write ``data`` as JSON to ``path`` atomically (temporary file, then rename)."""
+    replace_bytes(path, orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS))
+
+
+def replace_bytes(path: str, data: bytes, *, durable: bool = False) -> None:
+    """Write ``data`` to ``path`` atomically (``PATH.tmp``, then rename); ``durable``
+    also syncs the data before the rename and the directory after it."""
     tmp = path + ".tmp"
     fd = open_temp(tmp, truncate=True)
     try:
-        write_all(fd, orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS))
+        write_all(fd, data)
+        if durable:
+            os.fsync(fd)
     finally:
         os.close(fd)
     os.replace(tmp, path)
+    if durable:
+        fsync_dir(path)
 
 
 def fsync_path(path: str) -> None:
@@ -108,15 +121,24 @@ def remove(path: str) -> None:
         os.remove(path)
 
 
-def lock(fd: int, paths: ExportPaths) -> None:
-    """Hold an exclusive lock on ``PATH.part``: two exports of one file cannot mix."""
+def try_lock(fd: int) -> bool:
+    """Take an exclusive lock on the open file ``fd`` without waiting; False when another
+    process holds it (always True where the system has no ``flock``). The lock goes
+    with the descriptor: closing it, or the process ending, releases it."""
     try:
         import fcntl
     except ImportError:  # pragma: no cover - not POSIX
-        return
+        return True
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
+        return False
+    return True
+
+
+def lock(fd: int, paths: ExportPaths) -> None:
+    """Hold an exclusive lock on ``PATH.part``: two exports of one file cannot mix."""
+    if not try_lock(fd):
         raise ExportError(
             f"another export is writing {paths.target} right now ({paths.part} is locked)",
             path=paths.part,

@@ -8,13 +8,18 @@ whose value is not the server's string but the run's parsed time (an aware UTC
 datetime): CSV writes it ``YYYY-MM-DDTHH:MM:SS.ffffffZ``, Parquet as
 ``timestamp[us, tz=UTC]`` (epoch microseconds in the spool).
 
+The inverse conversions read a flat record back (a dataset that is merged and rewritten,
+as a sync does): :func:`csv_values` turns a CSV row's cells into the column values, and
+:func:`record_from_row` a flat row into the run dict it was read from (the columns'
+fields only). ``record_row(record_from_row(row), row[CREATED_AT]) == row``.
+
 This module imports nothing heavy (no pydantic models, no pyarrow): the export path and
 ``from timbal_integrations import RECORD_FIELDS`` load it alone.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
@@ -27,8 +32,10 @@ __all__ = [
     "Column",
     "arrow_schema",
     "csv_row",
+    "csv_values",
     "iso_us",
     "micros",
+    "record_from_row",
     "record_row",
 ]
 
@@ -71,6 +78,22 @@ class Column:
     optional: bool = False
     csv: Callable[[Any], Any] | None = None
     time: bool = False
+
+    def from_csv(self, cell: str) -> Any:
+        """The value a CSV cell written by :func:`csv_row` holds: ``created_at`` an aware
+        UTC datetime, numbers by the Arrow type, an optional column's empty cell None.
+
+        Raises ``ValueError`` for a cell that is not of the column's type.
+        """
+        if self.time:
+            return datetime.fromisoformat(cell).astimezone(UTC)
+        if self.optional and cell == "":
+            return None
+        if self.arrow == "int64":
+            return int(cell)
+        if self.arrow == "float64":
+            return float(cell)
+        return cell
 
     def arrow_type(self, pa: Any) -> Any:
         """This column's ``pyarrow`` type (``pa`` is the pyarrow module)."""
@@ -166,6 +189,57 @@ def csv_row(run: Mapping[str, Any], created: datetime) -> list[Any]:
     for index, spell in _CSV:
         row[index] = spell(row[index])
     return row
+
+
+def csv_values(cells: Sequence[str]) -> list[Any]:
+    """A CSV row's cells (column order) read back as the flat record's values.
+
+    Raises ``ValueError`` naming the column when a cell is not of its type, or when the
+    row does not have one cell a column.
+    """
+    if len(cells) != len(COLUMNS):
+        raise ValueError(f"{len(cells)} cells, expected {len(COLUMNS)}")
+    values = []
+    for column, cell in zip(COLUMNS, cells, strict=True):
+        try:
+            values.append(column.from_csv(cell))
+        except ValueError:
+            raise ValueError(f"{column.name}: {cell[:40]!r} is not a {column.arrow}") from None
+    return values
+
+
+def _compile_from_row() -> Callable[[Sequence[Any]], dict[str, Any]]:
+    """:func:`record_from_row`, compiled from :data:`COLUMNS` like :func:`record_row`: one
+    dict display (a sync reads every run of the partitions it merges back with it)."""
+    values: dict[str, Any] = {}  # a field's expression, or a nested dict's expressions
+    for i, column in enumerate(COLUMNS):
+        head, *nested = column.path
+        if nested:
+            values.setdefault(head, {})[nested[0]] = f"row[{i}]"
+        else:
+            values[head] = f"row[{i}]"
+
+    def display(value: Any) -> str:
+        if isinstance(value, str):
+            return value
+        return "{" + ", ".join(f"{key!r}: {display(v)}" for key, v in value.items()) + "}"
+
+    source = f"def record_from_row(row):\n    return {display(values)}"
+    namespace: dict[str, Any] = {}
+    exec(source, namespace)  # noqa: S102 - the source is built from COLUMNS above, nothing else
+    function: Callable[[Sequence[Any]], dict[str, Any]] = namespace["record_from_row"]
+    function.__module__ = __name__
+    function.__doc__ = (
+        "The run dict a flat row (column order) was made from, with the columns' fields "
+        "only: nested as the API sends it, ``created_at`` holding the row's value as is."
+    )
+    return function
+
+
+record_from_row: Final = _compile_from_row()
+"""``record_from_row(row)``: the run dict a flat row (column order) was made from, with
+the columns' fields only: nested as the API sends it (``user``, ``workforce``),
+``created_at`` holding the row's ``created_at`` value as it is."""
 
 
 def arrow_schema(pa: Any) -> Any:

@@ -13,7 +13,7 @@ from typing import Final, Protocol
 from ..failures import Context
 from ..options import Parents
 from ..parsing import Subcommands
-from . import demo, emulator, export, summary
+from . import demo, emulator, export, summary, sync
 from . import list as list_runs
 
 __all__ = ["COMMANDS", "CommandModule"]
@@ -36,6 +36,7 @@ class CommandModule(Protocol):
 COMMANDS: Final[tuple[CommandModule, ...]] = (
     list_runs,
     export,
+    sync,
     summary,
     emulator,
     demo,
