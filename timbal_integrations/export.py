@@ -23,8 +23,11 @@ Guarantees of :func:`export_runs`:
   run exactly once. Parquet cannot be appended to after a crash, so it is spooled to
   ``PATH.part`` (one compact JSON array per run) and converted in row groups at the end.
 - **Described.** ``PATH.manifest.json`` records the filters, the resolved window, the run
-  count, the first and last ``created_at``, the byte size, the SHA-256, the format and the
-  tool version.
+  count, the first and last ``created_at``, the byte size, the SHA-256, the format, the tool
+  version, and exact statistics of what was written: runs per status, how many were still
+  ``running`` (the file is then a snapshot of runs that have not ended), how many ended in
+  ``error``, and the total cost (``math.fsum``-exact). They are tallied from the pages as
+  they are written and kept in the checkpoint, so a resumed export reports the same numbers.
 
 JSON Lines keeps every field the server sent, unknown ones included (and only those).
 CSV and Parquet use the flat record form (:data:`~timbal_integrations.models.RECORD_FIELDS`)
@@ -41,11 +44,14 @@ import csv
 import hashlib
 import io
 import logging
+import math
 import os
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
+from operator import itemgetter
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Final, Protocol
 
@@ -94,7 +100,7 @@ _EXTENSIONS: Final = {
     ".parquet": "parquet",
     ".pq": "parquet",
 }
-_CHECKPOINT_VERSION: Final = 1
+_CHECKPOINT_VERSION: Final = 2  # 2: the statistics of what was written
 _CHECKPOINT_EVERY: Final = 0.2  # seconds between checkpoints while fetching
 _ROW_GROUP_SIZE: Final = 16_384  # rows; bounds the memory of a Parquet export (RESULTS.md)
 _ARROW_BATCH: Final = 4096
@@ -493,6 +499,16 @@ class ExportResult:
     filters: dict[str, Any] = field(default_factory=dict)
     manifest_path: str | None = None
     resumed: bool = False
+    status_counts: dict[str, int] = field(default_factory=dict)
+    """Runs written per status (statuses sorted by name)."""
+    running_count: int = 0
+    """Runs still ``running`` when exported: the file is a snapshot of unfinished runs."""
+    error_count: int = 0
+    """Runs that ended in ``error``."""
+    cost_usd: float = 0.0
+    """The total ``cost_usd`` of the runs written, exactly rounded (``math.fsum``)."""
+    cost_credits: float = 0.0
+    """The total ``cost_credits`` of the runs written, exactly rounded (``math.fsum``)."""
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (times as ISO 8601 UTC strings)."""
@@ -623,6 +639,55 @@ def _sha256_file(path: str, limit: int | None = None) -> tuple[Any, int]:
     return digest, size
 
 
+# The statistics of what was written are tallied page by page. A cost total must be the
+# correctly rounded sum of every run's cost (math.fsum) even across a resume, so the running
+# total is kept exactly: as a few non-overlapping floats whose exact sum is the sum so far
+# (each the rounded remainder of the previous ones), written to the checkpoint as hex.
+
+_STATUS: Final = itemgetter("status")
+_COST_USD: Final = itemgetter("cost_usd")
+_COST_CREDITS: Final = itemgetter("cost_credits")
+
+
+def _exact_add(partials: Sequence[float], values: Iterable[float]) -> list[float]:
+    """Floats whose exact sum is that of ``partials`` and ``values`` (largest first).
+
+    ``math.fsum`` rounds correctly, so each step peels off the rounded remainder; a
+    nonzero exact sum of floats never rounds to zero, so this ends, after a few steps.
+    """
+    terms = [*partials, *values]
+    out: list[float] = []
+    try:
+        total = math.fsum(terms)
+        while total != 0.0:
+            out.append(total)
+            if not math.isfinite(total):  # an infinite or NaN cost: the total is just that
+                return [total]
+            terms.append(-total)
+            total = math.fsum(terms)
+    except (OverflowError, ValueError):  # beyond float range, or inf + -inf: inf or NaN
+        return [sum(terms)]
+    return out
+
+
+def _fresh_stats() -> dict[str, Any]:
+    return {"status_counts": {}, "cost_usd": [], "cost_credits": []}
+
+
+def _tally(stats: dict[str, Any], runs: Sequence[dict[str, Any]]) -> None:
+    """Add a page's runs (the server's dicts) to the statistics kept in the checkpoint."""
+    counts: dict[str, int] = stats["status_counts"]
+    for status, n in Counter(map(_STATUS, runs)).items():
+        counts[status] = counts.get(status, 0) + n
+    for key, getter in (("cost_usd", _COST_USD), ("cost_credits", _COST_CREDITS)):
+        partials = [float.fromhex(x) for x in stats[key]]
+        stats[key] = [x.hex() for x in _exact_add(partials, map(getter, runs))]
+
+
+def _total(hex_partials: Sequence[str]) -> float:
+    return math.fsum(float.fromhex(x) for x in hex_partials)
+
+
 def _ms(value: datetime | None) -> int | None:
     return None if value is None else to_epoch_ms(value)
 
@@ -695,6 +760,7 @@ class _Export:
             "last_us": None,
             "spools": None,
             "finished": None,
+            "stats": _fresh_stats(),
         }
 
     def _save(self) -> None:
@@ -889,6 +955,9 @@ class _Export:
                         self.digest.update(data)
                     created = page.created[:count] if count < len(page.created) else page.created
                     self._widen_span(created)
+                    _tally(
+                        state["stats"], page.runs[:count] if count < len(page.runs) else page.runs
+                    )
                     state["offset"] += len(data)
                     state["count"] += count
                 if item.page.next_page_token is None:
@@ -954,6 +1023,7 @@ class _Export:
                             data = encode(page, len(page.runs))
                             _write_all(fds[item.window], data)
                             self._widen_span(page.created)
+                            _tally(state["stats"], page.runs)
                             spool["offset"] += len(data)
                             spool["count"] += len(page.runs)
                             state["count"] += len(page.runs)
@@ -1074,6 +1144,10 @@ class _Export:
         paths = self.paths
         state = self.state
         finished = state["finished"]
+        stats = state["stats"]
+        counts = {
+            status: int(stats["status_counts"][status]) for status in sorted(stats["status_counts"])
+        }
         result = ExportResult(
             path=paths.target,
             format=self.format,
@@ -1087,6 +1161,11 @@ class _Export:
             filters=dict(self.identity["filters"]),
             manifest_path=paths.manifest if self.manifest else None,
             resumed=self.resumed,
+            status_counts=counts,
+            running_count=counts.get("running", 0),
+            error_count=counts.get("error", 0),
+            cost_usd=_total(stats["cost_usd"]),
+            cost_credits=_total(stats["cost_credits"]),
         )
         if self.manifest:
             document = {
@@ -1099,6 +1178,11 @@ class _Export:
                 "window": {"since": _iso(result.since), "until": _iso(result.until)},
                 "first_created_at": _iso(result.first_created_at),
                 "last_created_at": _iso(result.last_created_at),
+                "status_counts": result.status_counts,
+                "running_count": result.running_count,
+                "error_count": result.error_count,
+                "cost_usd": result.cost_usd,
+                "cost_credits": result.cost_credits,
                 "parallel": self.parallel,
                 "limit": self.limit,
                 "resumed": result.resumed,

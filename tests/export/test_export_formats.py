@@ -326,6 +326,11 @@ def test_result_fields(client: TimbalClient, tmp_path: Path) -> None:
         "filters",
         "manifest_path",
         "resumed",
+        "status_counts",
+        "running_count",
+        "error_count",
+        "cost_usd",
+        "cost_credits",
     }
     runs = [Run.model_validate(r) for r in jsonl_rows(tmp_path / "r.jsonl")]
     assert len(runs) == 2

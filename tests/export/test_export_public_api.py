@@ -72,5 +72,10 @@ def test_export_result_fields() -> None:
         "filters",
         "manifest_path",
         "resumed",
+        "status_counts",
+        "running_count",
+        "error_count",
+        "cost_usd",
+        "cost_credits",
     ]
     assert export.FORMATS == ("jsonl", "csv", "parquet")

@@ -1,0 +1,205 @@
+"""The exact statistics of what an export wrote: per status, running, errors, cost.
+
+They are tallied from the pages as they are written (sequential and parallel paths), kept
+in the checkpoint, and reported by ``ExportResult`` and the manifest; a resumed export
+reports the same numbers as one that ran through.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from timbal_integrations import RunQuery
+from timbal_integrations.emulator import Emulator
+from timbal_integrations.export import FORMATS, ExportProgress, ExportResult, export_runs
+from timbal_integrations.export import _exact_add as exact_add
+
+from .conftest import ClientFor
+from .helpers_export import NOW, jsonl_rows
+
+pytest.importorskip("pyarrow.parquet")
+
+
+def _truth(runs: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """The statistics computed from the emulator's own runs."""
+    runs = list(runs)
+    counts = Counter(run["status"] for run in runs)
+    return {
+        "count": len(runs),
+        "status_counts": dict(sorted(counts.items())),
+        "running_count": counts["running"],
+        "error_count": counts["error"],
+        "cost_usd": math.fsum(run["cost_usd"] for run in runs),
+        "cost_credits": math.fsum(run["cost_credits"] for run in runs),
+    }
+
+
+def _stats(result: ExportResult) -> dict[str, Any]:
+    return {
+        "count": result.count,
+        "status_counts": result.status_counts,
+        "running_count": result.running_count,
+        "error_count": result.error_count,
+        "cost_usd": result.cost_usd,
+        "cost_credits": result.cost_credits,
+    }
+
+
+def _manifest_stats(result: ExportResult) -> dict[str, Any]:
+    assert result.manifest_path is not None
+    manifest = json.loads(Path(result.manifest_path).read_text())
+    return {key: manifest[key] for key in _stats(result)}
+
+
+def _created(run: Mapping[str, Any]) -> datetime:
+    return datetime.fromisoformat(run["created_at"])
+
+
+def _interrupt_after(pages: int) -> Callable[[ExportProgress], None]:
+    def progress(p: ExportProgress) -> None:
+        if p.phase == "fetching" and p.pages >= pages:
+            raise KeyboardInterrupt
+
+    return progress
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_fresh_export_reports_exact_statistics(
+    timbal_emulator: Emulator, client_for: ClientFor, tmp_path: Path, fmt: str
+) -> None:
+    result = export_runs(client_for(timbal_emulator), RunQuery(), tmp_path / f"r.{fmt}", now=NOW)
+    truth = _truth(timbal_emulator.runs)
+    assert truth["running_count"] > 0 and truth["error_count"] > 0  # the data has both
+    assert _stats(result) == truth
+    assert _manifest_stats(result) == truth
+    assert result.to_dict()["status_counts"] == truth["status_counts"]
+
+
+def test_statistics_follow_the_filters_and_the_limit(
+    timbal_emulator: Emulator, client_for: ClientFor, tmp_path: Path
+) -> None:
+    client = client_for(timbal_emulator)
+    since = "2025-12-20T00:00:00Z"
+    query = RunQuery(since=since, workforce_id="wf_sales")
+    result = export_runs(client, query, tmp_path / "sales.jsonl", now=NOW)
+    expected = [
+        run
+        for run in timbal_emulator.runs
+        if run["workforce"]["id"] == "wf_sales" and _created(run) >= _created({"created_at": since})
+    ]
+    assert _stats(result) == _truth(expected)
+    # A limit cuts a page: only the runs written are counted, exactly those of the file.
+    limited = export_runs(client, RunQuery(), tmp_path / "limited.jsonl", limit=73, now=NOW)
+    assert _stats(limited) == _truth(jsonl_rows(tmp_path / "limited.jsonl"))
+    assert _stats(limited) == _truth(timbal_emulator.runs[:73])
+    # Nothing matches: zeros, not missing keys.
+    empty = export_runs(client, RunQuery(status="nope"), tmp_path / "none.csv", now=NOW)
+    assert _stats(empty) == _truth([])
+    assert _manifest_stats(empty) == _truth([])
+
+
+def test_parallel_export_reports_the_sequential_statistics(
+    timbal_emulator: Emulator, client_for: ClientFor, tmp_path: Path
+) -> None:
+    sequential = export_runs(client_for(timbal_emulator), RunQuery(), tmp_path / "s.csv", now=NOW)
+    parallel = export_runs(
+        client_for(timbal_emulator), RunQuery(), tmp_path / "p.csv", parallel=4, now=NOW
+    )
+    assert _stats(parallel) == _stats(sequential) == _truth(timbal_emulator.runs)
+    assert _manifest_stats(parallel) == _truth(timbal_emulator.runs)
+
+
+@pytest.mark.parametrize(("fmt", "parallel"), [("jsonl", None), ("parquet", None), ("csv", 4)])
+def test_resumed_export_reports_the_same_statistics(
+    timbal_emulator: Emulator,
+    client_for: ClientFor,
+    tmp_path: Path,
+    fmt: str,
+    parallel: int | None,
+) -> None:
+    target = tmp_path / f"runs.{fmt}"
+    with pytest.raises(KeyboardInterrupt):
+        export_runs(
+            client_for(timbal_emulator),
+            RunQuery(),
+            target,
+            parallel=parallel,
+            progress=_interrupt_after(9),
+            now=NOW,
+        )
+    checkpoint = json.loads((tmp_path / f"runs.{fmt}.part.json").read_text())
+    assert sum(checkpoint["stats"]["status_counts"].values()) == checkpoint["count"] > 0
+    result = export_runs(
+        client_for(timbal_emulator), RunQuery(), target, parallel=parallel, resume=True, now=NOW
+    )
+    assert result.resumed
+    assert _stats(result) == _truth(timbal_emulator.runs)
+    assert _manifest_stats(result) == _truth(timbal_emulator.runs)
+
+
+def test_export_that_died_after_finishing_reports_its_statistics(
+    timbal_emulator: Emulator,
+    client_for: ClientFor,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Killed between finishing the file and renaming it: the resume publishes the file
+    from the checkpoint alone, statistics included, without a request."""
+    import os
+
+    target = tmp_path / "runs.jsonl"
+    real_replace = os.replace
+
+    def die_before_publishing(src: Any, dst: Any) -> None:
+        if str(dst) == str(target):
+            raise KeyboardInterrupt
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", die_before_publishing)
+    with pytest.raises(KeyboardInterrupt):
+        export_runs(client_for(timbal_emulator), RunQuery(status="error"), target, now=NOW)
+    monkeypatch.setattr(os, "replace", real_replace)
+    resumer = client_for(timbal_emulator)
+    result = export_runs(resumer, RunQuery(status="error"), target, resume=True, now=NOW)
+    assert result.resumed and resumer.requests_made == 0
+    errors = [run for run in timbal_emulator.runs if run["status"] == "error"]
+    assert _stats(result) == _truth(errors)
+    assert result.status_counts == {"error": len(errors)}
+
+
+_COST = st.floats(allow_nan=False, allow_infinity=False, min_value=-1e12, max_value=1e12)
+
+
+@given(chunks=st.lists(st.lists(_COST | st.sampled_from([0.1, 1e-300, 1e11, -1e11])), max_size=8))
+def test_exact_running_total_is_fsum_of_everything(chunks: list[list[float]]) -> None:
+    """Folding pages into the kept partials (through their hex form, as the checkpoint
+    stores them) ends at the correctly rounded sum of every value."""
+    partials: list[float] = []
+    for chunk in chunks:
+        partials = [float.fromhex(x.hex()) for x in exact_add(partials, chunk)]
+        assert len(partials) < 60
+    assert math.fsum(partials) == math.fsum(v for chunk in chunks for v in chunk)
+
+
+def test_exact_running_total_beats_a_rounded_running_total() -> None:
+    """Where adding page totals would lose the small costs, the kept partials do not."""
+    pages = [[1e16], [1.0], [1.0], [-1e16]]
+    rounded = 0.0
+    partials: list[float] = []
+    for page in pages:
+        rounded = math.fsum([rounded, *page])
+        partials = exact_add(partials, page)
+    assert rounded == 0.0
+    assert math.fsum(partials) == 2.0 == math.fsum(v for page in pages for v in page)
+    assert exact_add([], [math.inf, 1.0]) == [math.inf]
+    assert math.isnan(exact_add([], [math.inf, -math.inf])[0])
