@@ -1,0 +1,45 @@
+"""Fixtures of the Dagster tests: an emulator with a secret key, the resource, an instance.
+
+The emulator's key is not the public demo key, so the leak guard watches for it in every
+Dagster event, run, sensor tick, log line and output of these tests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from timbal_integrations.emulator import FIXED_END, Emulator, run_emulator
+
+dagster = pytest.importorskip("dagster")
+
+from helpers_dagster import SECRET_KEY, resource_for  # noqa: E402
+
+from dagster_timbal import TimbalResource  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def emu() -> Iterator[Emulator]:
+    """3,000 runs ending at FIXED_END (2026-01-01), 50 per page, a secret key."""
+    with run_emulator(runs=3000, seed=1, end=FIXED_END, page_size=50, api_key=SECRET_KEY) as e:
+        yield e
+
+
+@pytest.fixture(autouse=True)
+def _watch_the_key(leak_guard: Any) -> None:
+    leak_guard.register(SECRET_KEY)
+
+
+@pytest.fixture
+def resource(emu: Emulator) -> TimbalResource:
+    """The resource of the module's emulator."""
+    return resource_for(emu)
+
+
+@pytest.fixture
+def instance() -> Iterator[Any]:
+    """A fresh in-memory Dagster instance."""
+    with dagster.DagsterInstance.ephemeral() as inst:
+        yield inst
