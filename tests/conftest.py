@@ -318,13 +318,14 @@ def _tap_dagster() -> None:
         _guard.text("a Dagster event", repr(event))
         return handle(self, event, *args, **kwargs)
 
-    create_run = DagsterInstance.create_run
+    def recorded(create: Any) -> Any:
+        @functools.wraps(create)
+        def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+            run = create(self, *args, **kwargs)
+            _guard.text("a Dagster run (config, tags)", repr(run))
+            return run
 
-    @functools.wraps(create_run)
-    def create(self: Any, *args: Any, **kwargs: Any) -> Any:
-        run = create_run(self, *args, **kwargs)
-        _guard.text("a Dagster run (config, tags)", repr(run))
-        return run
+        return wrapper
 
     evaluate = SensorDefinition.evaluate_tick
 
@@ -335,7 +336,10 @@ def _tap_dagster() -> None:
         return result
 
     DagsterInstance.handle_new_event = handle_new_event  # type: ignore[method-assign]
-    DagsterInstance.create_run = create  # type: ignore[method-assign]
+    DagsterInstance.create_run = recorded(DagsterInstance.create_run)  # type: ignore[method-assign]
+    DagsterInstance.create_run_for_job = recorded(  # type: ignore[method-assign]
+        DagsterInstance.create_run_for_job
+    )
     SensorDefinition.evaluate_tick = evaluate_tick  # type: ignore[method-assign]
 
 
