@@ -52,11 +52,17 @@ _REQUIRE = {
 _skipped: dict[str, list[str]] = {marker: [] for marker in _REQUIRE}
 _executed = 0
 
+
+def _installed(name: str) -> bool:
+    """Whether the package is installed (this folder is on sys.path, and Python would take
+    its ``prefect`` folder for a namespace package of that name)."""
+    spec = importlib.util.find_spec(name)
+    return spec is not None and spec.origin is not None
+
+
 # Prefect's tests are the share of .venv-prefect: elsewhere they are not collected.
-collect_ignore_glob = (
-    []
-    if importlib.util.find_spec("prefect") is not None or os.environ.get(_REQUIRE["prefect"]) == "1"
-    else ["prefect/*"]
+collect_ignore = (
+    [] if _installed("prefect") or os.environ.get(_REQUIRE["prefect"]) == "1" else ["prefect"]
 )
 
 
