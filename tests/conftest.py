@@ -309,6 +309,29 @@ _dagster_tapped = False
 _prefect_tapped = False
 
 
+def _record_results(where: Callable[[Any], str], call: Any) -> Any:
+    """Wrap the method ``call`` so that the repr of what it returns is searched."""
+
+    @functools.wraps(call)
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+        result = call(self, *args, **kwargs)
+        _guard.text(where(self), repr(result))
+        return result
+
+    return wrapper
+
+
+def _record_argument(where: str, call: Any) -> Any:
+    """Wrap the method ``call`` so that the repr of its first argument is searched."""
+
+    @functools.wraps(call)
+    def wrapper(self: Any, item: Any, *args: Any, **kwargs: Any) -> Any:
+        _guard.text(where, repr(item))
+        return call(self, item, *args, **kwargs)
+
+    return wrapper
+
+
 def _tap_dagster() -> None:
     """Dagster's events (logs, materialisation metadata, failures), runs and sensor ticks."""
     global _dagster_tapped
@@ -317,36 +340,21 @@ def _tap_dagster() -> None:
     _dagster_tapped = True
     from dagster import DagsterInstance, SensorDefinition
 
-    handle = DagsterInstance.handle_new_event
+    def run(_: Any) -> str:
+        return "a Dagster run (config, tags)"
 
-    @functools.wraps(handle)
-    def handle_new_event(self: Any, event: Any, *args: Any, **kwargs: Any) -> Any:
-        _guard.text("a Dagster event", repr(event))
-        return handle(self, event, *args, **kwargs)
-
-    def recorded(create: Any) -> Any:
-        @functools.wraps(create)
-        def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
-            run = create(self, *args, **kwargs)
-            _guard.text("a Dagster run (config, tags)", repr(run))
-            return run
-
-        return wrapper
-
-    evaluate = SensorDefinition.evaluate_tick
-
-    @functools.wraps(evaluate)
-    def evaluate_tick(self: Any, *args: Any, **kwargs: Any) -> Any:
-        result = evaluate(self, *args, **kwargs)
-        _guard.text(f"the Dagster sensor tick of {self.name}", repr(result))
-        return result
-
-    DagsterInstance.handle_new_event = handle_new_event  # type: ignore[method-assign]
-    DagsterInstance.create_run = recorded(DagsterInstance.create_run)  # type: ignore[method-assign]
-    DagsterInstance.create_run_for_job = recorded(  # type: ignore[method-assign]
-        DagsterInstance.create_run_for_job
+    instance: Any = DagsterInstance
+    instance.handle_new_event = _record_argument("a Dagster event", instance.handle_new_event)
+    instance.create_run = _record_results(run, instance.create_run)
+    instance.create_run_for_job = _record_results(run, instance.create_run_for_job)
+    sensor: Any = SensorDefinition
+    sensor.evaluate_tick = _record_results(
+        lambda self: f"the Dagster sensor tick of {self.name}", sensor.evaluate_tick
     )
-    SensorDefinition.evaluate_tick = evaluate_tick  # type: ignore[method-assign]
+
+
+def _result_of(kind: str, runnable: Any) -> str:
+    return f"the result of Prefect {kind} {runnable.name}"
 
 
 def _tap_prefect() -> None:
@@ -360,25 +368,11 @@ def _tap_prefect() -> None:
     from prefect.flows import Flow
     from prefect.tasks import Task
 
-    send = EventsWorker.send
-
-    @functools.wraps(send)
-    def send_event(self: Any, event: Any, *args: Any, **kwargs: Any) -> Any:
-        _guard.text("a Prefect event", repr(event))
-        return send(self, event, *args, **kwargs)
-
-    def returned(kind: str, call: Any) -> Any:
-        @functools.wraps(call)
-        def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
-            result = call(self, *args, **kwargs)
-            _guard.text(f"the result of Prefect {kind} {self.name}", repr(result))
-            return result
-
-        return wrapper
-
-    EventsWorker.send = send_event  # type: ignore[method-assign]
-    Flow.__call__ = returned("flow", Flow.__call__)  # type: ignore[method-assign]
-    Task.__call__ = returned("task", Task.__call__)  # type: ignore[method-assign]
+    worker: Any = EventsWorker
+    worker.send = _record_argument("a Prefect event", worker.send)
+    for kind, cls in (("flow", Flow), ("task", Task)):
+        runnable: Any = cls
+        runnable.__call__ = _record_results(functools.partial(_result_of, kind), runnable.__call__)
 
 
 def _tap_mcp() -> None:

@@ -1,18 +1,46 @@
 """The emulator's truth for the orchestrator front ends' tests (Dagster, Prefect).
 
 Both front ends are thin: what they write must be exactly what the emulator holds for
-the same window and filters, run by run, with the same statistics.
+the same window and filters, run by run, with the same statistics. Their emulators use
+:data:`SECRET_KEY`, which the leak guard watches for.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-__all__ = ["created", "runs_between", "stats"]
+from timbal_integrations.emulator import FIXED_END, Emulator, run_emulator
+
+__all__ = ["SECRET_KEY", "created", "runs_between", "serve", "settings_for", "stats"]
+
+SECRET_KEY = "tk-orchestrators-SECRET-5f1a9c"
+"""The key of the orchestrator tests' emulators (not the public demo key)."""
+
+
+@contextlib.contextmanager
+def serve(runs: int | Sequence[Mapping[str, Any]] = 3000, **kwargs: Any) -> Iterator[Emulator]:
+    """An emulator with :data:`SECRET_KEY`: 3,000 runs ending at FIXED_END (2026-01-01),
+    50 per page, unless told otherwise."""
+    options: dict[str, Any] = {"seed": 1, "end": FIXED_END, "page_size": 50, **kwargs}
+    with run_emulator(runs=runs, api_key=SECRET_KEY, **options) as emulator:
+        yield emulator
+
+
+def settings_for(emu: Emulator, **overrides: Any) -> dict[str, Any]:
+    """The four settings of a front end's resource or block for ``emu`` (overridable)."""
+    fields: dict[str, Any] = {
+        "api_key": emu.api_key,
+        "host": emu.base_url,
+        "org_id": emu.org_id,
+        "project_id": emu.project_id,
+    }
+    fields.update(overrides)
+    return fields
 
 
 def created(run: Mapping[str, Any]) -> datetime:

@@ -11,20 +11,21 @@ from typing import Any
 
 import pytest
 
-from timbal_integrations.emulator import FIXED_END, Emulator, run_emulator
+from timbal_integrations.emulator import Emulator
 
 dagster = pytest.importorskip("dagster")
 
-from helpers_dagster import SECRET_KEY, resource_for  # noqa: E402
+from helpers_dagster import resource_for  # noqa: E402
+from helpers_truth import SECRET_KEY, serve  # noqa: E402
 
 from dagster_timbal import TimbalResource  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def emu() -> Iterator[Emulator]:
-    """3,000 runs ending at FIXED_END (2026-01-01), 50 per page, a secret key."""
-    with run_emulator(runs=3000, seed=1, end=FIXED_END, page_size=50, api_key=SECRET_KEY) as e:
-        yield e
+    """The module's emulator (3,000 runs, the watched secret key)."""
+    with serve() as emulator:
+        yield emulator
 
 
 @pytest.fixture(autouse=True)

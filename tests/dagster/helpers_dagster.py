@@ -4,25 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from helpers_truth import settings_for
+
 from dagster_timbal import TimbalResource
 from timbal_integrations.emulator import Emulator
 
-__all__ = ["SECRET_KEY", "metadata_values", "resource_for"]
-
-SECRET_KEY = "tk-dagster-SECRET-5f1a9c"
-"""The key of the Dagster tests' emulators: watched by the leak guard."""
+__all__ = ["metadata_values", "resource_for"]
 
 
 def resource_for(emu: Emulator, **overrides: Any) -> TimbalResource:
     """A resource configured for ``emu`` (fields overridable)."""
-    fields: dict[str, Any] = {
-        "api_key": emu.api_key,
-        "host": emu.base_url,
-        "org_id": emu.org_id,
-        "project_id": emu.project_id,
-    }
-    fields.update(overrides)
-    return TimbalResource(**fields)
+    return TimbalResource(**settings_for(emu, **overrides))
 
 
 def metadata_values(materialization: Any) -> dict[str, Any]:

@@ -24,12 +24,12 @@ from dagster import (  # noqa: E402
     materialize,
 )
 from helpers_dagster import metadata_values, resource_for  # noqa: E402
-from helpers_truth import runs_between, stats  # noqa: E402
+from helpers_truth import runs_between, serve, stats  # noqa: E402
 from upath import UPath  # noqa: E402
 
 from dagster_timbal import DEFAULT_BACKFILL_POLICY, TimbalResource, timbal_runs_asset  # noqa: E402
 from timbal_integrations import QueryError  # noqa: E402
-from timbal_integrations.emulator import Emulator, generate_runs, run_emulator  # noqa: E402
+from timbal_integrations.emulator import Emulator, generate_runs  # noqa: E402
 
 pyarrow_parquet = pytest.importorskip("pyarrow.parquet")
 
@@ -142,7 +142,7 @@ def test_rematerialising_replaces_the_day_whole(
     target = tmp_path / "dt=2025-12-05" / "runs.jsonl"
     metas = []
     for runs in (before, after):
-        with run_emulator(runs=runs, api_key=resource.api_key or "") as emu:
+        with serve(runs) as emu:
             result = materialize(
                 [asset],
                 resources={"timbal": resource_for(emu)},

@@ -16,8 +16,7 @@ import pytest
 dagster = pytest.importorskip("dagster")
 
 from dagster import DagsterInstance, build_sensor_context  # noqa: E402
-from helpers_dagster import SECRET_KEY  # noqa: E402
-from helpers_truth import runs_between, stats  # noqa: E402
+from helpers_truth import SECRET_KEY, runs_between, stats  # noqa: E402
 
 from dagster_timbal import TimbalSensorCursor  # noqa: E402
 from timbal_integrations.emulator import Emulator  # noqa: E402

@@ -12,7 +12,8 @@ dagster = pytest.importorskip("dagster")
 from dagster import Definitions, EnvVar, build_resources  # noqa: E402
 from dagster._core.remote_representation.external_data import RepositorySnap  # noqa: E402
 from dagster._serdes import serialize_value  # noqa: E402
-from helpers_dagster import SECRET_KEY, resource_for  # noqa: E402
+from helpers_dagster import resource_for  # noqa: E402
+from helpers_truth import SECRET_KEY  # noqa: E402
 
 import dagster_timbal  # noqa: E402
 from dagster_timbal import TimbalResource  # noqa: E402

@@ -22,12 +22,12 @@ from dagster import (  # noqa: E402
     job,
     op,
 )
-from helpers_dagster import SECRET_KEY, resource_for  # noqa: E402
-from helpers_truth import created  # noqa: E402
+from helpers_dagster import resource_for  # noqa: E402
+from helpers_truth import SECRET_KEY, created, serve  # noqa: E402
 
 from dagster_timbal import TimbalSensorCursor, timbal_runs_sensor  # noqa: E402
 from timbal_integrations import ConfigError, QueryError, Run  # noqa: E402
-from timbal_integrations.emulator import Emulator, generate_runs, run_emulator  # noqa: E402
+from timbal_integrations.emulator import Emulator, generate_runs  # noqa: E402
 
 pytestmark = pytest.mark.dagster
 
@@ -95,14 +95,14 @@ def data() -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, set[st
 
 
 @pytest.fixture
-def serve() -> Iterator[Any]:
+def serve_runs() -> Iterator[Any]:
     """Start an emulator serving the given runs (with the secret key) for the test."""
     import contextlib
 
     with contextlib.ExitStack() as stack:
 
         def start(runs: Sequence[Mapping[str, Any]]) -> Emulator:
-            return stack.enter_context(run_emulator(runs=runs, api_key=SECRET_KEY, page_size=20))
+            return stack.enter_context(serve(runs, page_size=20))
 
         yield start
 
@@ -126,13 +126,13 @@ def _errors_since(runs: Sequence[Mapping[str, Any]], since: str) -> list[str]:
 
 
 def test_each_matching_run_triggers_once_and_late_ones_are_found(
-    data: Any, serve: Any, instance: DagsterInstance
+    data: Any, serve_runs: Any, instance: DagsterInstance
 ) -> None:
     before, after, kinds = data
     sensor = timbal_runs_sensor(
         triage_job, status="error", start=START, lookback=LOOKBACK, batch_size=4
     )
-    first_api = serve(before)
+    first_api = serve_runs(before)
     # First evaluation: every failed run since ``start``, oldest first, in batches of 4.
     first = _evaluate(sensor, first_api, instance, None)
     expected = _errors_since(before, START)
@@ -156,7 +156,7 @@ def test_each_matching_run_triggers_once_and_late_ones_are_found(
     assert second.cursor == first.cursor
 
     # Time passes: new failures, and a running run that failed within the lookback.
-    later_api = serve(after)
+    later_api = serve_runs(after)
     third = _evaluate(sensor, later_api, instance, second.cursor)
     requested = _requested(third)
     assert set(requested) == kinds["late"] | kinds["new"]
@@ -169,11 +169,11 @@ def test_each_matching_run_triggers_once_and_late_ones_are_found(
 
 
 def test_the_cursor_is_small_and_says_where_it_stands(
-    data: Any, serve: Any, instance: DagsterInstance
+    data: Any, serve_runs: Any, instance: DagsterInstance
 ) -> None:
     before, _, _ = data
     sensor = timbal_runs_sensor(triage_job, status="error", start=START, lookback=LOOKBACK)
-    result = _evaluate(sensor, serve(before), instance, None)
+    result = _evaluate(sensor, serve_runs(before), instance, None)
     cursor = TimbalSensorCursor.from_json(result.cursor)
     newest = max(created(r) for r in before if r["status"] == "error")
     floor = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=cursor.floor_ms)
@@ -186,10 +186,10 @@ def test_the_cursor_is_small_and_says_where_it_stands(
 
 
 def test_max_runs_takes_the_oldest_and_the_next_tick_continues(
-    data: Any, serve: Any, instance: DagsterInstance
+    data: Any, serve_runs: Any, instance: DagsterInstance
 ) -> None:
     before, _, _ = data
-    api = serve(before)
+    api = serve_runs(before)
     sensor = timbal_runs_sensor(
         triage_job, status="error", start=START, lookback=LOOKBACK, max_runs=3, batch_size=1
     )
@@ -206,7 +206,9 @@ def test_max_runs_takes_the_oldest_and_the_next_tick_continues(
     assert requested == _errors_since(before, START)
 
 
-def test_run_config_carries_the_batch(data: Any, serve: Any, instance: DagsterInstance) -> None:
+def test_run_config_carries_the_batch(
+    data: Any, serve_runs: Any, instance: DagsterInstance
+) -> None:
     before, _, _ = data
 
     def config(runs: Sequence[Run]) -> RunConfig:
@@ -217,7 +219,7 @@ def test_run_config_carries_the_batch(data: Any, serve: Any, instance: DagsterIn
     )
     defs = Definitions(jobs=[triage_job], sensors=[sensor])
     loaded = defs.resolve_sensor_def("triage_errors")
-    result = _evaluate(loaded, serve(before), instance, None)
+    result = _evaluate(loaded, serve_runs(before), instance, None)
     (request,) = result.run_requests
     assert request.run_config["ops"]["triage"]["config"]["run_ids"] == _errors_since(before, START)
     # The requested run is valid for the job: run it.
@@ -228,7 +230,7 @@ def test_run_config_carries_the_batch(data: Any, serve: Any, instance: DagsterIn
 
 
 def test_first_evaluation_without_start_looks_back_from_now(
-    serve: Any, instance: DagsterInstance
+    serve_runs: Any, instance: DagsterInstance
 ) -> None:
     """With no ``start``, the first evaluation looks ``lookback`` back from the wall clock:
     runs created just now are found, runs from last week are not."""
@@ -237,7 +239,7 @@ def test_first_evaluation_without_start_looks_back_from_now(
     for run in runs:
         run["status"] = "error"
     sensor = timbal_runs_sensor(triage_job, status="error", lookback=timedelta(days=1))
-    result = _evaluate(sensor, serve(runs), instance, None)
+    result = _evaluate(sensor, serve_runs(runs), instance, None)
     requested = set(_requested(result))
     recent = {r["id"] for r in runs if created(r) >= now - timedelta(hours=23)}
     old = {r["id"] for r in runs if created(r) < now - timedelta(hours=25)}
@@ -266,10 +268,10 @@ def test_bad_arguments_name_the_argument(kwargs: dict[str, Any], field: str) -> 
 
 
 def test_a_bad_cursor_or_configuration_fails_the_tick_in_one_line(
-    data: Any, serve: Any, instance: DagsterInstance, monkeypatch: pytest.MonkeyPatch
+    data: Any, serve_runs: Any, instance: DagsterInstance, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     before, _, _ = data
-    api = serve(before)
+    api = serve_runs(before)
     sensor = timbal_runs_sensor(triage_job, status="error", start=START)
     with pytest.raises(QueryError) as info:
         _evaluate(sensor, api, instance, '{"v": 1, "floor": "yesterday-ish", "seen": {}}')

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from timbal_integrations.emulator import FIXED_END, Emulator, run_emulator
+from timbal_integrations.emulator import Emulator
 
 _HOME = Path(tempfile.mkdtemp(prefix="timbal-prefect-home-"))
 atexit.register(shutil.rmtree, _HOME, True)
@@ -43,7 +43,8 @@ except ImportError:
         "tests/prefect)"
     ) from None
 
-from helpers_prefect import SECRET_KEY, credentials_for  # noqa: E402
+from helpers_prefect import credentials_for  # noqa: E402
+from helpers_truth import SECRET_KEY, serve  # noqa: E402
 
 from prefect_timbal import TimbalCredentials  # noqa: E402
 
@@ -60,9 +61,9 @@ def prefect_api() -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def emu() -> Iterator[Emulator]:
-    """3,000 runs ending at FIXED_END (2026-01-01), 50 per page, a secret key."""
-    with run_emulator(runs=3000, seed=1, end=FIXED_END, page_size=50, api_key=SECRET_KEY) as e:
-        yield e
+    """The module's emulator (3,000 runs, the watched secret key)."""
+    with serve() as emulator:
+        yield emulator
 
 
 @pytest.fixture(autouse=True)

@@ -5,25 +5,17 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from helpers_truth import settings_for
+
 from prefect_timbal import TimbalCredentials
 from timbal_integrations.emulator import Emulator
 
-__all__ = ["SECRET_KEY", "asset_events", "credentials_for"]
-
-SECRET_KEY = "tk-prefect-SECRET-8b2e71"
-"""The key of the Prefect tests' emulators: watched by the leak guard."""
+__all__ = ["asset_events", "credentials_for"]
 
 
 def credentials_for(emu: Emulator, **overrides: Any) -> TimbalCredentials:
     """A ``TimbalCredentials`` block for ``emu`` (fields overridable)."""
-    fields: dict[str, Any] = {
-        "api_key": emu.api_key,
-        "host": emu.base_url,
-        "org_id": emu.org_id,
-        "project_id": emu.project_id,
-    }
-    fields.update(overrides)
-    return TimbalCredentials(**fields)
+    return TimbalCredentials(**settings_for(emu, **overrides))
 
 
 def asset_events(asset_key: str, *, count: int, deadline_s: float = 60.0) -> list[Any]:

@@ -12,7 +12,8 @@ import pytest
 
 prefect = pytest.importorskip("prefect.flows")
 
-from helpers_prefect import SECRET_KEY, credentials_for  # noqa: E402
+from helpers_prefect import credentials_for  # noqa: E402
+from helpers_truth import SECRET_KEY  # noqa: E402
 from prefect.blocks.core import Block  # noqa: E402
 from pydantic import SecretStr  # noqa: E402
 

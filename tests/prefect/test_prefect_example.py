@@ -13,8 +13,8 @@ import pytest
 
 prefect = pytest.importorskip("prefect.flows")
 
-from helpers_prefect import SECRET_KEY, asset_events  # noqa: E402
-from helpers_truth import runs_between  # noqa: E402
+from helpers_prefect import asset_events  # noqa: E402
+from helpers_truth import SECRET_KEY, runs_between  # noqa: E402
 
 from timbal_integrations.emulator import Emulator  # noqa: E402
 

@@ -13,8 +13,8 @@ import pytest
 
 prefect = pytest.importorskip("prefect.flows")
 
-from helpers_prefect import SECRET_KEY, asset_events, credentials_for  # noqa: E402
-from helpers_truth import runs_between, stats  # noqa: E402
+from helpers_prefect import asset_events, credentials_for  # noqa: E402
+from helpers_truth import SECRET_KEY, runs_between, serve, stats  # noqa: E402
 from prefect import flow  # noqa: E402
 from prefect.client.orchestration import get_client  # noqa: E402
 
@@ -26,7 +26,7 @@ from prefect_timbal import (  # noqa: E402
     summarize_runs,
 )
 from timbal_integrations import PermissionDeniedError, QueryError, Run  # noqa: E402
-from timbal_integrations.emulator import Emulator, generate_runs, run_emulator  # noqa: E402
+from timbal_integrations.emulator import Emulator, generate_runs  # noqa: E402
 from timbal_integrations.export import ExportResult  # noqa: E402
 from timbal_integrations.summary import RunSummary  # noqa: E402
 
@@ -80,7 +80,7 @@ def test_a_rerun_replaces_the_file_and_records_a_new_materialisation(
     target = tmp_path / "runs.jsonl"
     shas = []
     for data in (runs, later):
-        with run_emulator(runs=data, api_key=SECRET_KEY) as emu:
+        with serve(data) as emu:
             result = export_runs_flow(
                 credentials_for(emu), since=DAY, until=NEXT, output_path=str(target)
             )

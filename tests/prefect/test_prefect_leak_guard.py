@@ -67,6 +67,7 @@ def test_flow_log():
 def test_the_guard_fails_prefect_leaks(pytester: pytest.Pytester) -> None:
     tests = pytester.mkdir("tests")
     shutil.copy(CONFTEST, tests / "conftest.py")
+    shutil.copy(HERE.parent / "helpers_truth.py", tests / "helpers_truth.py")
     inner = tests / "prefect"
     inner.mkdir()
     shutil.copy(HERE / "conftest.py", inner / "conftest.py")
