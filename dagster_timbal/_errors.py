@@ -19,7 +19,7 @@ from timbal_integrations import (
     QueryError,
 )
 
-__all__ = ["PERMANENT", "config_error", "field_error", "message", "missing"]
+__all__ = ["PERMANENT", "field_error", "message", "missing"]
 
 PERMANENT: Final = (
     ConfigError,
@@ -51,9 +51,3 @@ def field_error(owner: str, field: str, exc: BaseException) -> ConfigError:
         return ConfigError(f"{owner}.{message(exc)}")  # "field: reason" -> "Owner.field: ..."
     return ConfigError(f"{owner}.{field}: {message(exc)}")
 
-
-def config_error(argument: str, exc: BaseException) -> QueryError:
-    """A bad argument of a factory (``timbal_runs_asset``, ``timbal_runs_sensor``)."""
-    if isinstance(exc, QueryError):
-        return exc
-    return QueryError(argument, message(exc))

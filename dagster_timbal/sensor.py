@@ -120,7 +120,7 @@ class TimbalSensorCursor:
             raise QueryError(
                 "cursor",
                 f"{message(exc)}; reset the sensor's cursor (Dagster UI or "
-                "`dagster sensor cursor --delete`) to start again",
+                "`dagster sensor cursor <name> --delete`) to start again",
             ) from None
         return cls(floor, seen)
 

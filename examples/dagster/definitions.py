@@ -11,12 +11,12 @@ Run it::
     export TIMBAL_API_KEY=... TIMBAL_ORG_ID=... TIMBAL_PROJECT_ID=...
     dagster dev -f examples/dagster/definitions.py
     dagster asset materialize -f examples/dagster/definitions.py \\
-        --select timbal_runs --partition 2025-12-31
+        --select timbal_runs --partition "$(date -u -d yesterday +%F)"
 
-Offline, against the built-in emulator (its history is December 2025): run
-``timbal-runs emulator --port 8000`` in another shell, and
-``export TIMBAL_API_HOST=http://127.0.0.1:8000 TIMBAL_API_KEY=demo-key
-TIMBAL_ORG_ID=demo-org TIMBAL_PROJECT_ID=demo-project``.
+Offline, against the built-in emulator (it serves the last 30 days): run
+``timbal-runs emulator --port 8000`` in another shell, and ``export
+TIMBAL_API_HOST=http://127.0.0.1:8000 TIMBAL_API_KEY=demo-key TIMBAL_ORG_ID=demo-org
+TIMBAL_PROJECT_ID=demo-project``.
 """
 
 import os

@@ -9,14 +9,14 @@ Run it once::
     pip install 'timbal-integrations[prefect]'
     export TIMBAL_API_KEY=... TIMBAL_ORG_ID=... TIMBAL_PROJECT_ID=...
     python examples/prefect/export_flow.py                 # yesterday
-    python examples/prefect/export_flow.py 2025-12-05      # a given day
+    python examples/prefect/export_flow.py 2026-01-05      # a given day
 
 With a saved block instead of the environment: ``prefect block register -m
 prefect_timbal``, create a "Timbal Credentials" block named ``timbal`` (UI or
 ``TimbalCredentials(...).save("timbal")``), and set ``TIMBAL_BLOCK=timbal``.
 Every day at 01:00 UTC: ``export_day.serve(cron="0 1 * * *")``.
 
-Offline, against the built-in emulator (its history is December 2025): run
+Offline, against the built-in emulator (it serves the last 30 days): run
 ``timbal-runs emulator --port 8000`` in another shell, and ``export
 TIMBAL_API_HOST=http://127.0.0.1:8000 TIMBAL_API_KEY=demo-key TIMBAL_ORG_ID=demo-org
 TIMBAL_PROJECT_ID=demo-project``.

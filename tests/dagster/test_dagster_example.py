@@ -106,3 +106,21 @@ def test_the_example_sensor_requests_the_triage_job(emu: Emulator, example: Any)
         job = defs.resolve_job_def("triage_timbal_errors")
         launched = job.execute_in_process(instance=instance, tags=result.run_requests[0].tags)
         assert launched.success
+
+
+def _readme_snippet(section: str) -> str:
+    """The first Python block of a README section."""
+    readme = (EXAMPLE.parents[2] / "README.md").read_text()
+    body = readme.split(f"\n## {section}\n", 1)[1].split("\n## ", 1)[0]
+    return body.split("```python\n", 1)[1].split("```", 1)[0]
+
+
+def test_the_readme_snippet_defines_what_it_says() -> None:
+    namespace: dict[str, Any] = {}
+    exec(compile(_readme_snippet("Dagster"), "README.md", "exec"), namespace)  # noqa: S102
+    defs = namespace["defs"]
+    dagster.Definitions.validate_loadable(defs)
+    assert defs.resolve_sensor_def("timbal_new_errors").job_name == "triage_errors"
+    asset = defs.resolve_assets_def("timbal_runs")
+    assert asset.partitions_def is not None
+    assert asset.partitions_def.get_first_partition_key() == "2026-01-01"

@@ -49,3 +49,17 @@ def test_the_example_exports_a_day_and_records_the_asset(
     assert SECRET_KEY not in result.stdout + result.stderr
     (event,) = asset_events(f"file://{path}", count=1)
     assert event.payload["count"] == len(truth)
+
+
+def test_the_readme_snippet_saves_the_block_and_defines_the_flow(prefect_api: str) -> None:
+    readme = (EXAMPLE.parents[2] / "README.md").read_text()
+    body = readme.split("\n## Prefect\n", 1)[1].split("\n## ", 1)[0]
+    snippet = body.split("```python\n", 1)[1].split("```", 1)[0]
+    namespace: dict[str, object] = {}
+    exec(compile(snippet, "README.md", "exec"), namespace)  # noqa: S102 - our README
+    from prefect import Flow
+
+    from prefect_timbal import TimbalCredentials
+
+    assert isinstance(namespace["nightly"], Flow)
+    assert TimbalCredentials.load("timbal").org_id == "my-org"
