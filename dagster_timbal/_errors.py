@@ -50,4 +50,3 @@ def field_error(owner: str, field: str, exc: BaseException) -> ConfigError:
     if isinstance(exc, QueryError) and exc.field == field:
         return ConfigError(f"{owner}.{message(exc)}")  # "field: reason" -> "Owner.field: ..."
     return ConfigError(f"{owner}.{field}: {message(exc)}")
-

@@ -84,7 +84,7 @@ def _output_dir(output_dir: str | os.PathLike[str] | UPath) -> Path | UPath:
         if output_dir.protocol in ("", "file", "local"):
             return Path(output_dir.path).expanduser().resolve()
         return output_dir
-    text = os.fspath(output_dir)
+    text = os.fspath(output_dir) if isinstance(output_dir, str | os.PathLike) else None
     if not isinstance(text, str) or not text.strip():
         raise QueryError("output_dir", f"{output_dir!r} is not a directory path or URI")
     scheme = urlsplit(text).scheme
@@ -220,6 +220,7 @@ def timbal_runs_asset(
     :param name: the asset's name (its key is ``key_prefix`` + ``name``).
     :param output_dir: where the files go: ``output_dir/dt=YYYY-MM-DD/runs.<ext>`` (a local
         directory, an object-storage URI such as ``s3://bucket/timbal``, or a ``UPath``).
+        A relative directory is taken from the working directory of the code location.
     :param format: ``jsonl`` (default; every field the API sent), ``csv`` or ``parquet``.
     :param start_date: the first partition (a date, UTC).
     :param end_date: the partition after the last one (default: none, one per ended day).

@@ -115,7 +115,7 @@ class TimbalSensorCursor:
                 isinstance(k, str) and type(v) is int for k, v in seen.items()
             ):
                 raise ValueError("'seen' is not a map of run ids to epoch milliseconds")
-            floor = _ms(parse_time(data["floor"], field="cursor"))
+            floor = _ms(parse_time(data["floor"], field="floor"))
         except (ValueError, KeyError, TypeError) as exc:
             raise QueryError(
                 "cursor",

@@ -125,6 +125,22 @@ def test_a_range_run_writes_one_file_per_day_with_its_own_metadata(
     assert instance.get_materialized_partitions(AssetKey("timbal_runs")) == set(days)
 
 
+def test_a_day_without_matching_runs_is_an_empty_file(
+    resource: TimbalResource, instance: DagsterInstance, tmp_path: Path
+) -> None:
+    asset = timbal_runs_asset(output_dir=tmp_path, start_date="2025-12-01", status="no-such")
+    result = materialize(
+        [asset], resources={"timbal": resource}, partition_key="2025-12-03", instance=instance
+    )
+    meta = _materializations(result)["2025-12-03"]
+    path = tmp_path / "dt=2025-12-03" / "runs.jsonl"
+    assert path.read_bytes() == b""
+    assert meta["count"] == meta["error_count"] == meta["bytes"] == 0
+    assert meta["cost_usd"] == 0.0
+    assert meta["status_counts"] == {}
+    assert "first_created_at" not in meta
+
+
 def test_rematerialising_replaces_the_day_whole(
     resource: TimbalResource, instance: DagsterInstance, tmp_path: Path
 ) -> None:
@@ -223,6 +239,7 @@ def test_object_storage_through_fsspec(
         ({"start_date": "soon"}, "start_date"),
         ({"end_date": "2025-11-01"}, "end_date"),
         ({"output_dir": ""}, "output_dir"),
+        ({"output_dir": 42}, "output_dir"),
     ],
 )
 def test_bad_arguments_are_one_line_errors_naming_them(
