@@ -1,17 +1,29 @@
 """Fixtures of the Dagster tests: an emulator with a secret key, the resource, an instance.
 
 The emulator's key is not the public demo key, so the leak guard watches for it in every
-Dagster event, run, sensor tick, log line and output of these tests.
+Dagster event, run, sensor tick, log line and output of these tests. Dagster's home (set
+here, before Dagster is imported) is a temporary directory with telemetry off, so the
+tests write nothing under ``~/.dagster``.
 """
 
 from __future__ import annotations
 
+import atexit
+import os
+import shutil
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from timbal_integrations.emulator import Emulator
+
+_HOME = Path(tempfile.mkdtemp(prefix="timbal-dagster-home-"))
+atexit.register(shutil.rmtree, _HOME, True)
+(_HOME / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+os.environ["DAGSTER_HOME"] = str(_HOME)
 
 dagster = pytest.importorskip("dagster")
 

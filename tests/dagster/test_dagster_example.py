@@ -31,6 +31,7 @@ def example_env(emu: Emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     """The environment a user sets: Timbal's variables, an export dir, a Dagster home."""
     home = tmp_path / "dagster-home"
     home.mkdir()
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
     env = {
         **emu.env(),
         "TIMBAL_EXPORT_DIR": str(tmp_path / "exports"),
