@@ -139,7 +139,7 @@ class TimbalHook(BaseHook):
 
     def describe(self, error: BaseException) -> str:
         """``error``'s message for a task log, naming this hook's connection fields."""
-        return describe(error, "airflow", names=self.setting_names())
+        return describe(error, "orchestrator", names=self.setting_names())
 
     @contextlib.contextmanager
     def _airflow_terms(self) -> Iterator[None]:
@@ -147,7 +147,7 @@ class TimbalHook(BaseHook):
         try:
             yield
         except TimbalError as error:
-            raise restate(error, "airflow", names=self.setting_names()) from None
+            raise restate(error, "orchestrator", names=self.setting_names()) from None
 
     def _restated(self, items: Iterator[T]) -> Iterator[T]:
         with self._airflow_terms():

@@ -30,14 +30,7 @@ from airflow.sdk import BaseOperator, ObjectStoragePath
 from airflow.sdk.exceptions import AirflowFailException
 
 from timbal_integrations import defaults
-from timbal_integrations.errors import (
-    AuthenticationError,
-    BadRequestError,
-    ConfigError,
-    NotFoundError,
-    PermissionDeniedError,
-    QueryError,
-)
+from timbal_integrations.errors import PERMANENT_ERRORS, QueryError
 from timbal_integrations.export import ExportProgress, ExportResult, export_runs, infer_format
 from timbal_integrations.limits import check_max_retries
 from timbal_integrations.models import Run
@@ -56,16 +49,6 @@ DEFAULT_MAX_XCOM_RUNS: Final = defaults.XCOM_MAX_RUNS
 
 _PROGRESS_EVERY_S: Final = 10.0
 _PROGRESS_EVERY_PAGES: Final = 10
-
-# Errors that retrying the task cannot fix: fail at once instead of burning retries.
-_PERMANENT = (
-    QueryError,
-    ConfigError,
-    BadRequestError,
-    AuthenticationError,
-    PermissionDeniedError,
-    NotFoundError,
-)
 
 
 def _given(value: object) -> Any:
@@ -356,7 +339,7 @@ class TimbalListRunsOperator(BaseOperator):
             if fmt is not None:
                 infer_format("", fmt)  # a bad format fails even when output goes to XCom
             client = hook.get_conn()
-        except _PERMANENT as error:
+        except PERMANENT_ERRORS as error:  # retrying the task cannot fix these
             raise AirflowFailException(hook.describe(error)) from None
         config = client.config
         window = self._describe(query)
@@ -372,7 +355,7 @@ class TimbalListRunsOperator(BaseOperator):
             if output_path is None:
                 return self._to_xcom(hook, query, limit, window)
             return self._to_file(hook, query, limit, str(output_path).strip())
-        except _PERMANENT as error:
+        except PERMANENT_ERRORS as error:  # retrying the task cannot fix these
             raise AirflowFailException(hook.describe(error)) from None
         finally:
             hook.close()
