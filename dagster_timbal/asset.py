@@ -48,21 +48,32 @@ from dagster import (
     Failure,
     MaterializeResult,
     MetadataValue,
+    RetryPolicy,
     asset,
 )
 from upath import UPath
 
-from timbal_integrations import QueryError, RunQuery, TimbalClient, TimbalError, parse_time
+from timbal_integrations import (
+    QueryError,
+    RunQuery,
+    TimbalClient,
+    TimbalError,
+    defaults,
+    parse_time,
+)
+from timbal_integrations.errors import is_permanent
 from timbal_integrations.export import ExportResult, export_runs, infer_format
 
-from ._errors import PERMANENT, message
+from .resource import TimbalResource
 
 __all__ = ["DEFAULT_BACKFILL_POLICY", "RESOURCE_KEY", "timbal_runs_asset"]
 
 RESOURCE_KEY: Final = "timbal"
 """The resource key under which the asset and the sensor expect a ``TimbalResource``."""
 
-DEFAULT_BACKFILL_POLICY: Final = BackfillPolicy.multi_run(max_partitions_per_run=30)
+DEFAULT_BACKFILL_POLICY: Final = BackfillPolicy.multi_run(
+    max_partitions_per_run=defaults.DAGSTER_BACKFILL_DAYS
+)
 """Backfills run up to 30 days per run (one file per day)."""
 
 
@@ -118,6 +129,16 @@ def _metadata(result: ExportResult, path: str) -> dict[str, Any]:
     return metadata
 
 
+def _failure(resource: TimbalResource, error: TimbalError, key: str | None = None) -> Failure:
+    """The run's failure: the core's one line in the resource's terms (after the day, when
+    one was being exported); an error that a retry cannot fix allows no retries."""
+    text = resource.describe(error)
+    return Failure(
+        description=text if key is None else f"{key}: {text}",
+        allow_retries=not is_permanent(error),
+    )
+
+
 class _DayExport:
     """What materialising the asset does: each partition's day to its file, with metadata."""
 
@@ -169,21 +190,18 @@ class _DayExport:
 
     def __call__(self, context: AssetExecutionContext) -> MaterializeResult[None]:
         keys = list(context.partition_keys)
+        resource: TimbalResource = getattr(context.resources, self.resource_key)
         try:
-            client = getattr(context.resources, self.resource_key).get_client()
-        except PERMANENT as exc:
-            raise Failure(description=message(exc), allow_retries=False) from None
+            client = resource.get_client()
+        except TimbalError as exc:
+            raise _failure(resource, exc) from None
         done: dict[str, tuple[ExportResult, dict[str, Any]]] = {}
         with client:
             for key in keys:
                 try:
                     result = self.export(client, key)
-                except PERMANENT as exc:
-                    raise Failure(
-                        description=f"{key}: {message(exc)}", allow_retries=False
-                    ) from None
                 except TimbalError as exc:
-                    raise Failure(description=f"{key}: {message(exc)}") from exc
+                    raise _failure(resource, exc, key) from (None if is_permanent(exc) else exc)
                 target = str(self.target(key))
                 done[key] = (result, _metadata(result, target))
                 context.log.info(
@@ -210,6 +228,7 @@ def timbal_runs_asset(
     group_name: str | None = None,
     description: str | None = None,
     backfill_policy: BackfillPolicy | None = DEFAULT_BACKFILL_POLICY,
+    retry_policy: RetryPolicy | None = None,
     parallel: int | None = None,
     manifest: bool = True,
     resource_key: str = RESOURCE_KEY,
@@ -228,6 +247,9 @@ def timbal_runs_asset(
     :param group_name: the asset group.
     :param description: the asset's description (default: one made from the filters).
     :param backfill_policy: how many days one run exports at most (default: 30).
+    :param retry_policy: Dagster's retries of a failed materialisation (default: none).
+        Errors that a retry cannot fix (bad configuration, the API's 400/401/403/404)
+        fail at once, without spending them.
     :param parallel: fetch each day in this many concurrent windows.
     :param manifest: also write ``runs.<ext>.manifest.json`` beside each file (default).
     :param resource_key: the key of the :class:`~dagster_timbal.TimbalResource`.
@@ -287,6 +309,7 @@ def timbal_runs_asset(
             or f"Timbal runs ({where}), one {fmt} file per UTC day: {job.target('<day>')}",
             partitions_def=partitions,
             backfill_policy=backfill_policy,
+            retry_policy=retry_policy,
             required_resource_keys={resource_key},
             kinds={"timbal", fmt},
             metadata={

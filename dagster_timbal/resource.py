@@ -27,33 +27,15 @@ error or asset metadata.
 from __future__ import annotations
 
 import os
-from typing import Final, TypeVar
 
 from dagster import ConfigurableResource
 from pydantic import Field
 
-from timbal_integrations import AsyncTimbalClient, ConfigError, TimbalClient
-from timbal_integrations.config import ClientConfig, resolve_config
-
-from ._errors import field_error, missing
+from timbal_integrations._orchestrators import ClientSettings, max_retries_field, timeout_field
+from timbal_integrations.config import VARIABLES, ClientConfig, resolve_config
+from timbal_integrations.errors import TimbalError
 
 __all__ = ["TimbalResource"]
-
-_VARIABLES: Final = {
-    "api_key": "TIMBAL_API_KEY",
-    "org_id": "TIMBAL_ORG_ID",
-    "project_id": "TIMBAL_PROJECT_ID",
-    "host": "TIMBAL_API_HOST",
-}
-# Valid values for the other fields while one field is checked on its own by the core.
-_STAND_INS: Final[dict[str, str | None]] = {
-    "api_key": "k",
-    "org_id": "o",
-    "project_id": "p",
-    "host": None,
-}
-
-_Client = TypeVar("_Client", TimbalClient, AsyncTimbalClient)
 
 
 def _text(value: object) -> str | None:
@@ -64,13 +46,19 @@ def _text(value: object) -> str | None:
     return text or None
 
 
-class TimbalResource(ConfigurableResource["TimbalResource"]):
+class TimbalResource(ConfigurableResource["TimbalResource"], ClientSettings):
     """Access to one Timbal project's runs API.
 
     Each field can be a literal or an ``EnvVar``; a field left out comes from Timbal's
-    environment variable of the same meaning when :meth:`get_client` is called.
-    Misconfiguration raises :class:`~timbal_integrations.ConfigError` with one line
-    naming the field, e.g. ``TimbalResource.org_id: not set; ...``.
+    environment variable of the same meaning when :meth:`get_client` (or
+    :meth:`get_async_client`) is called. :meth:`describe` words any of the core's errors
+    in this resource's terms.
+
+    Misconfiguration raises the core's :class:`~timbal_integrations.ConfigError` (or
+    :class:`~timbal_integrations.QueryError` for ``max_retries``) with one line naming
+    the field, e.g. ``TimbalResource.org_id: 'a/b' is not a valid id ...`` or
+    ``no organisation: set TimbalResource.org_id (or TIMBAL_ORG_ID in the code
+    location's environment)``.
     """
 
     api_key: str | None = Field(
@@ -95,56 +83,39 @@ class TimbalResource(ConfigurableResource["TimbalResource"]):
             "(default: TIMBAL_API_HOST, else https://api.timbal.ai)."
         ),
     )
-    timeout: float = Field(default=30.0, description="Seconds to wait for each HTTP response.")
-    max_retries: int | None = Field(
-        default=None,
-        description=(
-            "Retries of a request that failed with 429, 5xx or a network error, honouring "
-            "Retry-After (default: the core's, 6)."
-        ),
-    )
+    timeout: float = timeout_field()
+    max_retries: int | None = max_retries_field()
+
+    def setting_names(self) -> dict[str, str]:
+        """What this resource calls each of the core's settings, for messages.
+
+        A setting is called by its field (``TimbalResource.org_id``) when the field is
+        set; when it is left out, by the variable it was read from, or, when that is
+        unset too, by the field with the variable as the alternative.
+        """
+        names = self.field_names()
+        for setting, variable in VARIABLES.items():
+            field = names[variable]
+            if _text(getattr(self, setting)) is not None:
+                continue
+            if _text(os.environ.get(variable)) is not None:
+                names[variable] = f"{variable} (read because {field} is not set)"
+            else:
+                names[variable] = f"{field} (or {variable} in the code location's environment)"
+        return names
 
     def client_config(self) -> ClientConfig:
-        """The resolved settings (the key as a :class:`~timbal_integrations.Secret`).
+        """The resolved settings (the key as a :class:`~timbal_integrations.Secret`):
+        the fields, then Timbal's environment variables for the fields left out.
 
         Raises :class:`~timbal_integrations.ConfigError` naming the field to fix.
         """
-        owner = type(self).__name__
-        values: dict[str, str | None] = {}
-        for name, variable in _VARIABLES.items():
-            value = _text(getattr(self, name)) or _text(os.environ.get(variable))
-            if value is None and name != "host":
-                raise missing(owner, name, variable)
-            values[name] = value
-        for name, value in values.items():  # each field alone, so an error names its field
-            try:
-                resolve_config(**{**_STAND_INS, name: value}, env={})
-            except ConfigError as exc:
-                raise field_error(owner, name, exc) from None
-        return resolve_config(**values, env={})
-
-    def get_client(self) -> TimbalClient:
-        """A new :class:`~timbal_integrations.TimbalClient`; close it (``with``) when done."""
-        return self._client(TimbalClient)
-
-    def get_async_client(self) -> AsyncTimbalClient:
-        """A new :class:`~timbal_integrations.AsyncTimbalClient` (``async with`` it)."""
-        return self._client(AsyncTimbalClient)
-
-    def _client(self, cls: type[_Client]) -> _Client:
-        config = self.client_config()
-        owner = type(self).__name__
         try:
-            return cls(
-                config.api_key,
-                host=config.base_url,
-                org_id=config.org_id,
-                project_id=config.project_id,
-                timeout=self.timeout,
-                max_retries=self.max_retries,
-                env={},
+            return resolve_config(
+                _text(self.api_key),
+                host=_text(self.host),
+                org_id=_text(self.org_id),
+                project_id=_text(self.project_id),
             )
-        except ConfigError as exc:  # the settings passed: only the timeout is left
-            raise field_error(owner, "timeout", exc) from None
-        except ValueError as exc:  # the retry policy's
-            raise field_error(owner, "max_retries", exc) from None
+        except TimbalError as error:
+            raise self.restate(error) from None

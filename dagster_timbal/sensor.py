@@ -53,17 +53,17 @@ from dagster import (
     sensor,
 )
 
-from timbal_integrations import QueryError, Run, RunQuery, parse_time
+from timbal_integrations import QueryError, Run, RunQuery, TimbalError, defaults, parse_time
 
-from ._errors import message
 from .asset import RESOURCE_KEY
+from .resource import TimbalResource
 
 if TYPE_CHECKING:
     from dagster._core.definitions.target import ExecutableDefinition
 
 __all__ = ["DEFAULT_LOOKBACK", "TimbalSensorCursor", "timbal_runs_sensor"]
 
-DEFAULT_LOOKBACK: Final = timedelta(hours=24)
+DEFAULT_LOOKBACK: Final = timedelta(hours=defaults.SENSOR_LOOKBACK_HOURS)
 """How far before the newest matching run seen each evaluation looks again."""
 
 _CURSOR_VERSION: Final = 1
@@ -117,9 +117,10 @@ class TimbalSensorCursor:
                 raise ValueError("'seen' is not a map of run ids to epoch milliseconds")
             floor = _ms(parse_time(data["floor"], field="floor"))
         except (ValueError, KeyError, TypeError) as exc:
+            problem = f"it has no {exc.args[0]!r} entry" if isinstance(exc, KeyError) else exc
             raise QueryError(
                 "cursor",
-                f"{message(exc)}; reset the sensor's cursor (Dagster UI or "
+                f"{problem}; reset the sensor's cursor (Dagster UI or "
                 "`dagster sensor cursor <name> --delete`) to start again",
             ) from None
         return cls(floor, seen)
@@ -165,10 +166,10 @@ def timbal_runs_sensor(
     name: str = "timbal_runs_sensor",
     lookback: timedelta = DEFAULT_LOOKBACK,
     start: datetime | str | None = None,
-    batch_size: int = 100,
-    max_runs: int = 1000,
+    batch_size: int = defaults.SENSOR_BATCH_SIZE,
+    max_runs: int = defaults.SENSOR_MAX_RUNS,
     run_config: Callable[[Sequence[Run]], RunConfig | Mapping[str, Any]] | None = None,
-    minimum_interval_seconds: int = 60,
+    minimum_interval_seconds: int = defaults.SENSOR_INTERVAL_SECONDS,
     default_status: DefaultSensorStatus = DefaultSensorStatus.STOPPED,
     description: str | None = None,
     resource_key: str = RESOURCE_KEY,
@@ -232,15 +233,20 @@ def timbal_runs_sensor(
         listed: list[Run] = []
         new: list[Run] = []
         # A failure (configuration, the API after retries) fails the tick with the core's
-        # one-line error and leaves the cursor as it was: the next tick tries again.
-        with getattr(context.resources, resource_key).get_client() as client:
-            for run in client.list_runs(query):
-                listed.append(run)
-                if run.id in cursor.seen:
-                    continue
-                new.append(run)
-                if len(new) >= limit:
-                    break
+        # one-line error in the resource's terms, and leaves the cursor as it was: the
+        # next tick tries again.
+        resource: TimbalResource = getattr(context.resources, resource_key)
+        try:
+            with resource.get_client() as client:
+                for run in client.list_runs(query):
+                    listed.append(run)
+                    if run.id in cursor.seen:
+                        continue
+                    new.append(run)
+                    if len(new) >= limit:
+                        break
+        except TimbalError as error:
+            raise resource.restate(error) from None
         after = cursor.advance(listed, lookback)
         if not new:
             return SensorResult(

@@ -19,41 +19,40 @@ it as a secret, and shows ``********`` in the UI, in reprs and in flow-run param
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Final, Self, TypeVar
+from typing import Any, ClassVar
 
 from prefect.blocks.core import Block
 from pydantic import Field, SecretStr, model_validator
 
-from timbal_integrations import AsyncTimbalClient, ConfigError, TimbalClient
-from timbal_integrations.config import ClientConfig, resolve_config
-
-from ._errors import block_field_error, not_set
+from timbal_integrations._orchestrators import ClientSettings, max_retries_field, timeout_field
+from timbal_integrations.config import DEFAULT_HOST, ClientConfig, resolve_config
+from timbal_integrations.errors import TimbalError
+from timbal_integrations.wording import restate
 
 __all__ = ["TimbalCredentials"]
 
-_REQUIRED: Final = ("api_key", "org_id", "project_id")
-# Valid values for the other fields while the core checks one field on its own.
-_VALID: Final[dict[str, str | None]] = {
-    "api_key": "k",
-    "org_id": "o",
-    "project_id": "p",
-    "host": None,
-}
 
-_Client = TypeVar("_Client", TimbalClient, AsyncTimbalClient)
+def _plain(value: object) -> Any:
+    """A field's raw value for the core (a ``SecretStr``'s string)."""
+    return value.get_secret_value() if isinstance(value, SecretStr) else value
 
 
-def _blank(value: object) -> bool:
-    if isinstance(value, SecretStr):
-        value = value.get_secret_value()
-    return value is None or (isinstance(value, str) and not value.strip())
+def _given(value: object) -> Any:
+    """A required field's raw value for the core, None when blank (the core then reports
+    the setting as missing)."""
+    value = _plain(value)
+    return None if isinstance(value, str) and not value.strip() else value
 
 
-class TimbalCredentials(Block):
+class TimbalCredentials(Block, ClientSettings):
     """The API key, organisation, project and host of one Timbal project.
 
-    Bad or missing values raise :class:`~timbal_integrations.ConfigError` with one line
-    naming the block field, e.g. ``TimbalCredentials.org_id: not set; ...``.
+    :meth:`get_client` and :meth:`get_async_client` give clients; :meth:`describe` words
+    any of the core's errors in the block's terms (the block reads no environment
+    variable: its fields are its settings). Bad or missing values raise the core's
+    :class:`~timbal_integrations.ConfigError` with one line naming the block field, e.g.
+    ``no organisation: set TimbalCredentials.org_id`` or ``TimbalCredentials.host:
+    'ftp://h' has scheme 'ftp'; expected http or https``.
     """
 
     _block_type_name: ClassVar[str | None] = "Timbal Credentials"
@@ -77,70 +76,45 @@ with credentials.get_client() as client:
     org_id: str = Field(description="The organisation id.")
     project_id: str = Field(description="The project id.")
     host: str = Field(
-        default="https://api.timbal.ai",
+        default=DEFAULT_HOST,
         description="The API host (api.timbal.ai) or URL (http://127.0.0.1:8000).",
     )
-    timeout: float = Field(default=30.0, description="Seconds to wait for each HTTP response.")
-    max_retries: int | None = Field(
-        default=None,
-        description="Retries of 429, 5xx and network errors (default: the core's, 6).",
-    )
+    timeout: float = timeout_field()
+    max_retries: int | None = max_retries_field()
+
+    @classmethod
+    def _resolve(cls, values: dict[str, Any]) -> ClientConfig:
+        """The core's settings of ``values`` (the fields), or its error, restated."""
+        try:
+            return resolve_config(
+                _given(values.get("api_key")),
+                host=_plain(values.get("host", DEFAULT_HOST)),
+                org_id=_given(values.get("org_id")),
+                project_id=_given(values.get("project_id")),
+                env={},
+            )
+        except TimbalError as error:  # no instance yet: the block's names, worded alike
+            raise restate(error, "orchestrator", names=cls.field_names()) from None
 
     @model_validator(mode="before")
     @classmethod
-    def _required(cls, values: Any) -> Any:
-        """A missing or blank field is a one-line error naming it, not a ValidationError."""
+    def _valid(cls, values: Any) -> Any:
+        """The core checks the settings before pydantic does: a missing, blank or bad
+        field is the core's one-line error naming it, not a ``ValidationError``."""
         if isinstance(values, dict):
-            for name in _REQUIRED:
-                if _blank(values.get(name)):
-                    raise not_set(cls.__name__, name)
+            cls._resolve(values)
         return values
-
-    @model_validator(mode="after")
-    def _valid(self) -> Self:
-        self.client_config()
-        return self
 
     def client_config(self) -> ClientConfig:
         """The resolved settings (the key as a :class:`~timbal_integrations.Secret`).
 
         Raises :class:`~timbal_integrations.ConfigError` naming the block field to fix.
         """
-        block = type(self).__name__
-        values: dict[str, str | None] = {
-            "api_key": self.api_key.get_secret_value(),
-            "org_id": self.org_id,
-            "project_id": self.project_id,
-            "host": self.host,
-        }
-        for name, value in values.items():  # the core checks each field on its own
-            try:
-                resolve_config(**{**_VALID, name: value}, env={})
-            except ConfigError as exc:
-                raise block_field_error(block, name, exc) from None
-        return resolve_config(**values, env={})
-
-    def get_client(self) -> TimbalClient:
-        """A new :class:`~timbal_integrations.TimbalClient`; close it (``with``) when done."""
-        return self._client(TimbalClient)
-
-    def get_async_client(self) -> AsyncTimbalClient:
-        """A new :class:`~timbal_integrations.AsyncTimbalClient` (``async with`` it)."""
-        return self._client(AsyncTimbalClient)
-
-    def _client(self, cls: type[_Client]) -> _Client:
-        config = self.client_config()
-        try:
-            return cls(
-                config.api_key,
-                host=config.base_url,
-                org_id=config.org_id,
-                project_id=config.project_id,
-                timeout=self.timeout,
-                max_retries=self.max_retries,
-                env={},
-            )
-        except ConfigError as exc:  # the other settings passed: the timeout is left
-            raise block_field_error(type(self).__name__, "timeout", exc) from None
-        except ValueError as exc:  # the retry policy's
-            raise block_field_error(type(self).__name__, "max_retries", exc) from None
+        return self._resolve(
+            {
+                "api_key": self.api_key,
+                "org_id": self.org_id,
+                "project_id": self.project_id,
+                "host": self.host,
+            }
+        )

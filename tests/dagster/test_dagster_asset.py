@@ -21,6 +21,7 @@ from dagster import (  # noqa: E402
     AssetKey,
     BackfillPolicy,
     DagsterInstance,
+    RetryPolicy,
     materialize,
 )
 from upath import UPath  # noqa: E402
@@ -273,7 +274,22 @@ def test_bad_configuration_fails_the_run_naming_the_field(
         raise_on_error=False,
     )
     assert not result.success
-    assert _failure(result).startswith("TimbalResource.org_id: not set")
+    assert _failure(result) == (
+        "no organisation: set TimbalResource.org_id (or TIMBAL_ORG_ID in the code "
+        "location's environment)"
+    )
+    assert not list(tmp_path.iterdir())
+    # A bad value names the field once: no doubled prefix.
+    result = materialize(
+        [asset],
+        resources={"timbal": resource_for(emu, org_id="a/b")},
+        partition_key="2025-12-05",
+        instance=instance,
+        raise_on_error=False,
+    )
+    text = _failure(result)
+    assert text.startswith("TimbalResource.org_id: 'a/b' is not a valid id"), text
+    assert text.count("org_id") == 1
     assert not list(tmp_path.iterdir())
 
 
@@ -291,7 +307,48 @@ def test_an_api_refusal_fails_the_run_with_the_api_message(
     assert not result.success
     text = _failure(result)
     assert text.startswith("2025-12-05: 403 Forbidden")
+    assert text.endswith("check TimbalResource.org_id and TimbalResource.project_id)"), text
+    assert "TIMBAL_" not in text
     assert "\n" not in text
+
+
+def _retries(result: Any) -> int:
+    return sum(e.event_type_value == "STEP_UP_FOR_RETRY" for e in result.all_events)
+
+
+def test_only_errors_a_retry_may_fix_spend_the_retry_policy(
+    emu: Emulator, instance: DagsterInstance, tmp_path: Path
+) -> None:
+    """A refusal (403) fails at once, even under a retry policy; a server error (503
+    after the client's own retries) is retried by Dagster, as the core classifies them."""
+    asset = timbal_runs_asset(
+        output_dir=tmp_path, start_date="2025-12-01", retry_policy=RetryPolicy(max_retries=2)
+    )
+    refused = materialize(
+        [asset],
+        resources={"timbal": resource_for(emu, project_id="not-mine")},
+        partition_key="2025-12-05",
+        instance=instance,
+        raise_on_error=False,
+    )
+    assert not refused.success
+    assert _retries(refused) == 0
+    with serve(runs=50, fault_rate=1.0, fault_kinds=["503"]) as api:
+        failing = materialize(
+            [asset],
+            resources={"timbal": resource_for(api, max_retries=0)},
+            partition_key="2025-12-05",
+            instance=instance,
+            raise_on_error=False,
+        )
+        requests = len(api.request_log)
+    assert not failing.success
+    assert _retries(failing) == 2
+    assert requests == 3  # one attempt and two retries, one request each (max_retries=0)
+    last = next(e for e in failing.all_events if e.event_type_value == "STEP_FAILURE")
+    error = last.step_failure_data.error  # the policy's retry request, caused by ours
+    assert error.cause.cls_name == "Failure"
+    assert "Failure: 2025-12-05: 503 Service Unavailable from GET" in error.cause.message
 
 
 def test_asset_definition_describes_itself(tmp_path: Path) -> None:

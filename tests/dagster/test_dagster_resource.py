@@ -17,8 +17,9 @@ import dagster_timbal  # noqa: E402
 from dagster_timbal import TimbalResource  # noqa: E402
 from tests.dagster.helpers_dagster import resource_for  # noqa: E402
 from tests.support.truth import SECRET_KEY  # noqa: E402
-from timbal_integrations import ConfigError, TimbalClient  # noqa: E402
+from timbal_integrations import ConfigError, TimbalClient, TimbalError  # noqa: E402
 from timbal_integrations.emulator import Emulator  # noqa: E402
+from timbal_integrations.errors import is_permanent  # noqa: E402
 
 pytestmark = pytest.mark.dagster
 
@@ -95,48 +96,79 @@ def test_fields_left_out_come_from_timbal_variables(
     assert TimbalResource(org_id=emu.org_id).client_config().org_id == emu.org_id
 
 
+_WHERE = "in the code location's environment"
+
+
 @pytest.mark.parametrize(
     ("fields", "expected"),
     [
-        ({"org_id": "o", "project_id": "p"}, "TimbalResource.api_key: not set; pass api_key="),
-        ({"api_key": SECRET_KEY, "project_id": "p"}, "TimbalResource.org_id: not set"),
-        ({"api_key": SECRET_KEY, "org_id": "o"}, "TimbalResource.project_id: not set"),
-        ({"api_key": "  ", "org_id": "o", "project_id": "p"}, "TimbalResource.api_key: not set"),
+        (
+            {"org_id": "o", "project_id": "p"},
+            f"no API key: set TimbalResource.api_key (or TIMBAL_API_KEY {_WHERE}); "
+            "get one from the Timbal platform settings",
+        ),
+        (
+            {"api_key": SECRET_KEY, "project_id": "p"},
+            f"no organisation: set TimbalResource.org_id (or TIMBAL_ORG_ID {_WHERE})",
+        ),
+        (
+            {"api_key": SECRET_KEY, "org_id": "o"},
+            f"no project: set TimbalResource.project_id (or TIMBAL_PROJECT_ID {_WHERE})",
+        ),
+        (
+            {"api_key": "  ", "org_id": "o", "project_id": "p"},
+            "no API key: set TimbalResource.api_key",
+        ),
         (
             {"api_key": SECRET_KEY, "org_id": "a/b", "project_id": "p"},
-            "TimbalResource.org_id: ",
+            "TimbalResource.org_id: 'a/b' is not a valid id",
         ),
         (
             {"api_key": SECRET_KEY, "org_id": "o", "project_id": ".."},
-            "TimbalResource.project_id: ",
+            "TimbalResource.project_id: '..' is not a valid id",
         ),
         (
             {"api_key": SECRET_KEY, "org_id": "o", "project_id": "p", "host": "ftp://x"},
-            "TimbalResource.host: ",
+            "TimbalResource.host: 'ftp://x' has scheme 'ftp'; expected http or https",
         ),
         (
             {"api_key": "tk-with space-SECRET", "org_id": "o", "project_id": "p"},
-            "TimbalResource.api_key: ",
+            "TimbalResource.api_key: the API key holds a space",
         ),
         (
             {"api_key": SECRET_KEY, "org_id": "o", "project_id": "p", "timeout": -1.0},
-            "TimbalResource.timeout: ",
+            "TimbalResource.timeout: -1.0 is not a number of seconds above 0",
         ),
         (
             {"api_key": SECRET_KEY, "org_id": "o", "project_id": "p", "max_retries": -1},
-            "TimbalResource.max_retries: ",
+            "TimbalResource.max_retries: -1 is not a whole number from 0 to 100",
         ),
     ],
 )
 def test_bad_configuration_is_one_line_naming_the_field(
     fields: dict[str, Any], expected: str
 ) -> None:
-    with pytest.raises(ConfigError) as info:
+    with pytest.raises(TimbalError) as info:
         TimbalResource(**fields).get_client()
+    assert is_permanent(info.value)  # a ConfigError, or a QueryError for max_retries
     text = str(info.value)
     assert text.startswith(expected), text
     assert "\n" not in text
     assert "SECRET" not in text  # never the key, not even a malformed one
+    # The field is named once: the core's wording, not a prefix on a prefix.
+    assert text.count("TimbalResource.") == 1, text
+
+
+def test_a_value_from_the_environment_is_named_by_its_variable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TIMBAL_ORG_ID", "a/b")
+    with pytest.raises(ConfigError) as info:
+        TimbalResource(api_key=SECRET_KEY, project_id="p").client_config()
+    assert (info.value.variable, info.value.argument) == ("TIMBAL_ORG_ID", "org_id")
+    assert str(info.value).startswith(
+        "TIMBAL_ORG_ID (read because TimbalResource.org_id is not set): 'a/b' is not a valid id"
+    )
 
 
 def test_the_key_is_never_shown(emu: Emulator, monkeypatch: pytest.MonkeyPatch) -> None:

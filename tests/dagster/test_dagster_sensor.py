@@ -26,7 +26,7 @@ from dagster import (  # noqa: E402
 from dagster_timbal import TimbalSensorCursor, timbal_runs_sensor  # noqa: E402
 from tests.dagster.helpers_dagster import resource_for  # noqa: E402
 from tests.support.truth import SECRET_KEY, created, serve  # noqa: E402
-from timbal_integrations import ConfigError, QueryError, Run  # noqa: E402
+from timbal_integrations import AuthenticationError, ConfigError, QueryError, Run  # noqa: E402
 from timbal_integrations.emulator import Emulator, generate_runs  # noqa: E402
 
 pytestmark = pytest.mark.dagster
@@ -281,5 +281,19 @@ def test_a_bad_cursor_or_configuration_fails_the_tick_in_one_line(
     context = build_sensor_context(
         instance=instance, resources={"timbal": resource_for(api, project_id=None)}
     )
-    with pytest.raises(ConfigError, match=r"^TimbalResource\.project_id: not set"):
+    with pytest.raises(ConfigError) as missing:
         sensor.evaluate_tick(context)
+    assert str(missing.value) == (
+        "no project: set TimbalResource.project_id (or TIMBAL_PROJECT_ID in the code "
+        "location's environment)"
+    )
+    # The API's refusal, after the client's retries, in the resource's terms.
+    context = build_sensor_context(
+        instance=instance, resources={"timbal": resource_for(api, api_key="tk-wrong")}
+    )
+    with pytest.raises(AuthenticationError) as refused:
+        sensor.evaluate_tick(context)
+    text = str(refused.value)
+    assert text.startswith("401 Unauthorized"), text
+    assert text.endswith("check TimbalResource.api_key)"), text
+    assert "\n" not in text

@@ -19,8 +19,9 @@ import prefect_timbal  # noqa: E402
 from prefect_timbal import TimbalCredentials  # noqa: E402
 from tests.prefect.helpers_prefect import credentials_for  # noqa: E402
 from tests.support.truth import SECRET_KEY  # noqa: E402
-from timbal_integrations import ConfigError, TimbalClient  # noqa: E402
+from timbal_integrations import ConfigError, TimbalClient, TimbalError  # noqa: E402
 from timbal_integrations.emulator import Emulator  # noqa: E402
+from timbal_integrations.errors import is_permanent  # noqa: E402
 
 pytestmark = pytest.mark.prefect
 
@@ -31,6 +32,7 @@ def test_public_names_are_the_documented_ones() -> None:
         "export_runs",
         "export_runs_flow",
         "list_runs",
+        "retry_unless_permanent",
         "summarize_runs",
     }
     for name in prefect_timbal.__all__:
@@ -57,28 +59,45 @@ def test_get_client_talks_to_the_configured_project(
     assert asyncio.run(first_page()) == ids
 
 
+B = "TimbalCredentials"
+
+
 @pytest.mark.parametrize(
     ("fields", "expected"),
     [
-        ({"org_id": "o", "project_id": "p"}, "TimbalCredentials.api_key: not set"),
-        ({"api_key": " ", "org_id": "o", "project_id": "p"}, "TimbalCredentials.api_key: not set"),
-        ({"api_key": SECRET_KEY, "project_id": "p"}, "TimbalCredentials.org_id: not set"),
-        ({"api_key": SECRET_KEY, "org_id": "o"}, "TimbalCredentials.project_id: not set"),
-        ({"api_key": SECRET_KEY, "org_id": "a/b", "project_id": "p"}, "TimbalCredentials.org_id: "),
+        (
+            {"org_id": "o", "project_id": "p"},
+            "no API key: set TimbalCredentials.api_key; get one from the Timbal platform settings",
+        ),
+        ({"api_key": " ", "org_id": "o", "project_id": "p"}, f"no API key: set {B}.api_key"),
+        ({"api_key": SECRET_KEY, "project_id": "p"}, f"no organisation: set {B}.org_id"),
+        ({"api_key": SECRET_KEY, "org_id": "o"}, "no project: set TimbalCredentials.project_id"),
+        (
+            {"api_key": SECRET_KEY, "org_id": "\t", "project_id": "p"},
+            f"no organisation: set {B}.org_id",
+        ),
+        (
+            {"api_key": SECRET_KEY, "org_id": "a/b", "project_id": "p"},
+            "TimbalCredentials.org_id: 'a/b' is not a valid id",
+        ),
         (
             {"api_key": SECRET_KEY, "org_id": "o", "project_id": "."},
-            "TimbalCredentials.project_id: ",
+            "TimbalCredentials.project_id: '.' is not a valid id",
         ),
         (
             {"api_key": SECRET_KEY, "org_id": "o", "project_id": "p", "host": "ftp://h"},
-            "TimbalCredentials.host: ",
+            "TimbalCredentials.host: 'ftp://h' has scheme 'ftp'; expected http or https",
+        ),
+        (
+            {"api_key": SECRET_KEY, "org_id": "o", "project_id": "p", "host": " "},
+            "TimbalCredentials.host: empty; expected a host",
         ),
         (
             {"api_key": "tk-bad key-SECRET", "org_id": "o", "project_id": "p"},
-            "TimbalCredentials.api_key: ",
+            "TimbalCredentials.api_key: the API key holds a space",
         ),
     ],
-)
+)  # fmt: skip
 def test_bad_fields_are_one_line_errors_naming_them(fields: dict[str, Any], expected: str) -> None:
     with pytest.raises(ConfigError) as info:
         TimbalCredentials(**fields)
@@ -86,12 +105,23 @@ def test_bad_fields_are_one_line_errors_naming_them(fields: dict[str, Any], expe
     assert text.startswith(expected), text
     assert "\n" not in text
     assert "SECRET" not in text
+    assert text.count("TimbalCredentials.") == 1, text  # named once, no doubled prefix
 
 
-@pytest.mark.parametrize(("field", "value"), [("timeout", 0.0), ("max_retries", -1)])
-def test_bad_client_options_name_their_field(emu: Emulator, field: str, value: float) -> None:
-    with pytest.raises(ConfigError, match=rf"^TimbalCredentials\.{field}: "):
+@pytest.mark.parametrize(
+    ("field", "value", "expected"),
+    [
+        ("timeout", 0.0, "TimbalCredentials.timeout: 0.0 is not a number of seconds above 0"),
+        ("max_retries", -1, "TimbalCredentials.max_retries: -1 is not a whole number from 0 to"),
+    ],
+)
+def test_bad_client_options_name_their_field(
+    emu: Emulator, field: str, value: float, expected: str
+) -> None:
+    with pytest.raises(TimbalError) as info:
         credentials_for(emu, **{field: value}).get_client()
+    assert is_permanent(info.value)
+    assert str(info.value).startswith(expected), str(info.value)
 
 
 def test_the_key_is_a_secret(credentials: TimbalCredentials) -> None:

@@ -25,7 +25,7 @@ from prefect_timbal import (  # noqa: E402
 )
 from tests.prefect.helpers_prefect import asset_events, credentials_for  # noqa: E402
 from tests.support.truth import SECRET_KEY, runs_between, serve, stats  # noqa: E402
-from timbal_integrations import PermissionDeniedError, QueryError, Run  # noqa: E402
+from timbal_integrations import PermissionDeniedError, QueryError, Run, ServerError  # noqa: E402
 from timbal_integrations.emulator import Emulator, generate_runs  # noqa: E402
 from timbal_integrations.export import ExportResult  # noqa: E402
 from timbal_integrations.summary import RunSummary  # noqa: E402
@@ -162,13 +162,38 @@ def test_bad_filters_fail_the_flow_naming_the_field(
 
 
 def test_an_api_refusal_fails_the_flow_with_the_api_message(emu: Emulator, tmp_path: Path) -> None:
-    with pytest.raises(PermissionDeniedError, match=r"^403 Forbidden"):
+    with pytest.raises(PermissionDeniedError) as info:
         export_runs_flow(
             credentials_for(emu, project_id="not-mine"),
             since=DAY,
             until=NEXT,
             output_path=str(tmp_path / "x.jsonl"),
         )
+    text = str(info.value)
+    assert text.startswith("403 Forbidden"), text
+    assert text.endswith("check TimbalCredentials.org_id and TimbalCredentials.project_id)")
+    assert "TIMBAL_" not in text
+
+
+def test_given_retries_a_task_retries_only_what_a_retry_may_fix(emu: Emulator) -> None:
+    """A refusal (403) fails the task at once, retries or not; a server error (503
+    after the client's own retries) spends the task's retries, as the core classifies."""
+    attempts = 3
+
+    @flow
+    def listing(credentials: TimbalCredentials) -> list[Run]:
+        retried = list_runs.with_options(retries=attempts - 1, retry_delay_seconds=0)
+        return retried(credentials, limit=5)
+
+    mark = emu.request_log.total
+    with pytest.raises(PermissionDeniedError):
+        listing(credentials_for(emu, project_id="not-mine"))
+    assert len(emu.request_log.since(mark)) == 1
+    with serve(runs=20, fault_rate=1.0, fault_kinds=["503"]) as failing:
+        with pytest.raises(ServerError) as info:
+            listing(credentials_for(failing, max_retries=0))
+        assert len(failing.request_log) == attempts
+    assert str(info.value).startswith("503 Service Unavailable")
 
 
 def test_the_key_is_in_no_flow_run_parameter_or_log(
