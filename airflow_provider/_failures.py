@@ -23,13 +23,8 @@ from airflow.sdk.exceptions import AirflowNotFoundException
 
 from timbal_integrations import wording
 from timbal_integrations.errors import (
+    PERMANENT_ERRORS,
     APIConnectionError,
-    AuthenticationError,
-    BadRequestError,
-    ConfigError,
-    NotFoundError,
-    PermissionDeniedError,
-    QueryError,
     RateLimitError,
     ResponseValidationError,
     ServerError,
@@ -42,18 +37,16 @@ if TYPE_CHECKING:
 
 __all__ = ["PERMANENT", "TRANSIENT", "describe"]
 
-PERMANENT: Final = (
-    QueryError,
-    ConfigError,
-    BadRequestError,
-    AuthenticationError,
-    PermissionDeniedError,
-    NotFoundError,
-    AirflowNotFoundException,
-)
-"""Errors that a retry of the task cannot fix."""
+PERMANENT: Final[tuple[type[BaseException], ...]] = (*PERMANENT_ERRORS, AirflowNotFoundException)
+"""Errors that a retry of the task cannot fix: the core's (:data:`~timbal_integrations.
+errors.PERMANENT_ERRORS`) and Airflow's for a connection that is not defined."""
 
-TRANSIENT: Final = (APIConnectionError, RateLimitError, ServerError, ResponseValidationError)
+TRANSIENT: Final[tuple[type[BaseException], ...]] = (
+    APIConnectionError,
+    RateLimitError,
+    ServerError,
+    ResponseValidationError,
+)
 """Errors after which the API may well answer later."""
 
 

@@ -3,16 +3,23 @@
 - Retries never sleep in tests (the policy still counts and computes delays).
 - The emulator fixtures (``timbal_emulator``, ``timbal_emulator_factory``) come from the
   project's own pytest plugin.
-- With ``TIMBAL_REQUIRE_AIRFLOW=1`` (set by ``make test``), a skipped Airflow test fails
-  the run, and so does a run that executed no test at all.
+- ``make test`` runs the suite in two environments, because Prefect and Airflow cannot
+  share one: ``.venv`` (Airflow, Dagster: everything but ``tests/prefect``) and
+  ``.venv-prefect`` (``tests/prefect``). Where Prefect is not installed, ``tests/prefect``
+  is not collected at all (neither run nor skipped). ``TIMBAL_REQUIRE_AIRFLOW=1``,
+  ``TIMBAL_REQUIRE_DAGSTER=1`` and ``TIMBAL_REQUIRE_PREFECT=1`` (set by ``make test``, each
+  for its share) make a skipped test of that framework fail the run; with any of them
+  set, a run that executed no test at all fails too.
 - The leak guard: no test may let a secret (an API key, an MCP auth token) reach a log
   record, captured stdout/stderr, a subprocess's output, an exception message or repr,
-  or an MCP tool result. See "The leak guard" below.
+  an MCP tool result, a Dagster event (logs, metadata, failures), run or sensor tick, or
+  a Prefect event (asset metadata), flow or task result. See "The leak guard" below.
 """
 
 from __future__ import annotations
 
 import functools
+import importlib.util
 import logging
 import os
 import subprocess
@@ -36,27 +43,65 @@ def _no_retry_sleep() -> Iterator[None]:
         yield
 
 
-_skipped_airflow: list[str] = []
+# The frameworks whose tests a share of ``make test`` requires (marker -> variable).
+_REQUIRE = {
+    "airflow": "TIMBAL_REQUIRE_AIRFLOW",
+    "dagster": "TIMBAL_REQUIRE_DAGSTER",
+    "prefect": "TIMBAL_REQUIRE_PREFECT",
+}
+_skipped: dict[str, list[str]] = {marker: [] for marker in _REQUIRE}
 _executed = 0
+
+
+def _installed(name: str) -> bool:
+    """Whether the package is installed (a bare folder of that name on ``sys.path``, which
+    Python would take for a namespace package, does not count)."""
+    spec = importlib.util.find_spec(name)
+    return spec is not None and spec.origin is not None
+
+
+# Prefect's tests are the share of .venv-prefect: elsewhere they are not collected.
+collect_ignore = (
+    [] if _installed("prefect") or os.environ.get(_REQUIRE["prefect"]) == "1" else ["prefect"]
+)
+
+
+def _required() -> list[str]:
+    return [marker for marker, variable in _REQUIRE.items() if os.environ.get(variable) == "1"]
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     global _executed
     if report.when == "call" and (report.passed or report.failed):
         _executed += 1
-    if report.skipped and "airflow" in report.keywords:
-        _skipped_airflow.append(report.nodeid)
+    if report.skipped:
+        for marker, skipped in _skipped.items():
+            if marker in report.keywords:
+                skipped.append(report.nodeid)
+
+
+def pytest_collectreport(report: pytest.CollectReport) -> None:
+    """A test module skipped whole (``importorskip`` at import) counts for its folder."""
+    if report.skipped:
+        parts = report.nodeid.replace("\\", "/").split("/")
+        for marker, skipped in _skipped.items():
+            if marker in parts:
+                skipped.append(report.nodeid)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    if os.environ.get("TIMBAL_REQUIRE_AIRFLOW") != "1":
+    required = _required()
+    if not required:
         return
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
-    if _skipped_airflow:
+    for marker in required:
+        skipped = _skipped[marker]
+        if not skipped:
+            continue
         if reporter is not None:
             reporter.write_line(
-                f"FAILED: {len(_skipped_airflow)} Airflow test(s) were skipped, "
-                f"but TIMBAL_REQUIRE_AIRFLOW=1 requires them: {_skipped_airflow[0]} ...",
+                f"FAILED: {len(skipped)} {marker} test(s) were skipped, but "
+                f"{_REQUIRE[marker]}=1 requires them: {skipped[0]} ...",
                 red=True,
             )
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
@@ -260,6 +305,74 @@ def _tap_readouterr() -> None:
 
 
 _mcp_tapped = False
+_dagster_tapped = False
+_prefect_tapped = False
+
+
+def _record_results(where: Callable[[Any], str], call: Any) -> Any:
+    """Wrap the method ``call`` so that the repr of what it returns is searched."""
+
+    @functools.wraps(call)
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+        result = call(self, *args, **kwargs)
+        _guard.text(where(self), repr(result))
+        return result
+
+    return wrapper
+
+
+def _record_argument(where: str, call: Any) -> Any:
+    """Wrap the method ``call`` so that the repr of its first argument is searched."""
+
+    @functools.wraps(call)
+    def wrapper(self: Any, item: Any, *args: Any, **kwargs: Any) -> Any:
+        _guard.text(where, repr(item))
+        return call(self, item, *args, **kwargs)
+
+    return wrapper
+
+
+def _tap_dagster() -> None:
+    """Dagster's events (logs, materialisation metadata, failures), runs and sensor ticks."""
+    global _dagster_tapped
+    if _dagster_tapped or "dagster" not in sys.modules:
+        return
+    _dagster_tapped = True
+    from dagster import DagsterInstance, SensorDefinition
+
+    def run(_: Any) -> str:
+        return "a Dagster run (config, tags)"
+
+    instance: Any = DagsterInstance
+    instance.handle_new_event = _record_argument("a Dagster event", instance.handle_new_event)
+    instance.create_run = _record_results(run, instance.create_run)
+    instance.create_run_for_job = _record_results(run, instance.create_run_for_job)
+    sensor: Any = SensorDefinition
+    sensor.evaluate_tick = _record_results(
+        lambda self: f"the Dagster sensor tick of {self.name}", sensor.evaluate_tick
+    )
+
+
+def _result_of(kind: str, runnable: Any) -> str:
+    return f"the result of Prefect {kind} {runnable.name}"
+
+
+def _tap_prefect() -> None:
+    """Prefect's events (asset metadata), flow and task results (logs reach the root
+    logger: its ``prefect.flow_runs``/``prefect.task_runs`` loggers propagate)."""
+    global _prefect_tapped
+    if _prefect_tapped or "prefect" not in sys.modules:
+        return
+    _prefect_tapped = True
+    from prefect.events.worker import EventsWorker
+    from prefect.flows import Flow
+    from prefect.tasks import Task
+
+    worker: Any = EventsWorker
+    worker.send = _record_argument("a Prefect event", worker.send)
+    for kind, cls in (("flow", Flow), ("task", Task)):
+        runnable: Any = cls
+        runnable.__call__ = _record_results(functools.partial(_result_of, kind), runnable.__call__)
 
 
 def _tap_mcp() -> None:
@@ -317,6 +430,8 @@ def pytest_configure(config: pytest.Config) -> None:
 def _leak_check() -> Iterator[None]:
     """Keeps the taps in place; the check runs as each test phase is reported."""
     _tap_mcp()
+    _tap_dagster()
+    _tap_prefect()
     _tap_logging()
     yield
     _tap_logging()

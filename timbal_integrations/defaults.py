@@ -1,10 +1,11 @@
 """Every default of timbal-integrations, in one place.
 
-The core, the command line, the MCP server and the Airflow provider import their
-defaults from here; none writes a number of its own. Importing this module imports
-nothing else.
+The core, the command line, the MCP server and the Airflow, Dagster and Prefect
+integrations import their defaults from here; none writes a number of its own. Importing
+this module imports nothing else.
 
-Requests and retries (the core's clients, ``timbal-runs``, the Airflow hook)::
+Requests and retries (the core's clients, ``timbal-runs``, the Airflow hook, the Dagster
+resource, the Prefect block)::
 
     REQUEST_TIMEOUT   30 s per request
     MAX_RETRIES       6 retries after the first attempt (429, 5xx, timeouts, dropped
@@ -33,6 +34,7 @@ __all__ = [
     "BACKOFF_MAX",
     "CHECKPOINT_INTERVAL",
     "CLI_TABLE_LIMIT",
+    "DAGSTER_BACKFILL_DAYS",
     "DEMO_RUNS",
     "MAX_CONNECTIONS",
     "MAX_FILTER_CHARS",
@@ -57,6 +59,10 @@ __all__ = [
     "PARQUET_ROW_GROUP_ROWS",
     "REQUEST_TIMEOUT",
     "RETRY_AFTER_MAX",
+    "SENSOR_BATCH_SIZE",
+    "SENSOR_INTERVAL_SECONDS",
+    "SENSOR_LOOKBACK_HOURS",
+    "SENSOR_MAX_RUNS",
     "SPOOL_READ_BYTES",
     "SYNC_COMMIT_SECONDS",
     "SYNC_LOOKBACK_SECONDS",
@@ -164,6 +170,22 @@ AIRFLOW_BACKOFF_BASE: Final = 0.5
 AIRFLOW_BACKOFF_MAX: Final = 4.0
 """Seconds: the Airflow hook's largest backoff ceiling (so 0.5 + 1 + 2 + 4 = 7.5 s of
 backoff at most over its 4 retries)."""
+
+DAGSTER_BACKFILL_DAYS: Final = 30
+"""Days (partitions) one run of a Dagster backfill exports at most."""
+
+SENSOR_LOOKBACK_HOURS: Final = 24
+"""Hours before the newest matching run that a Dagster sensor's next evaluation looks
+again, for runs that started to match late."""
+
+SENSOR_BATCH_SIZE: Final = 100
+"""Timbal runs per run a Dagster sensor requests."""
+
+SENSOR_MAX_RUNS: Final = 1000
+"""New Timbal runs one Dagster sensor evaluation takes at most."""
+
+SENSOR_INTERVAL_SECONDS: Final = 60
+"""Seconds between two evaluations of a Dagster sensor."""
 
 MCP_MAX_RETRIES: Final = 4
 """Retries of a request made by an MCP tool (fewer than the core's: a model is waiting)."""

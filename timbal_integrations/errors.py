@@ -26,13 +26,19 @@ Errors carry data, not just prose: a ``QueryError`` its ``field`` and ``reason``
 read those attributes; :func:`timbal_integrations.wording.describe` words a message
 for each audience (their ``str()`` is the library's own wording). Messages never carry
 the API key: :func:`status_error` scrubs it from anything the server echoes.
+
+Which errors are permanent (:data:`PERMANENT_ERRORS`, :func:`is_permanent`): the ones a
+retry of the same task cannot fix, which the orchestrator front ends (Airflow, Dagster,
+Prefect) fail at once instead of retrying. The client's own retries of one request are
+decided elsewhere (:mod:`timbal_integrations.retry`), by status and transport error.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 __all__ = [
+    "PERMANENT_ERRORS",
     "APIConnectionError",
     "APIStatusError",
     "APITimeoutError",
@@ -50,6 +56,7 @@ __all__ = [
     "SyncMismatchError",
     "SyncStateError",
     "TimbalError",
+    "is_permanent",
     "status_error",
 ]
 
@@ -259,6 +266,28 @@ class ResponseValidationError(TimbalError):
 
 class PaginationLoopError(ResponseValidationError):
     """The server returned a page token it had already returned: following it would loop."""
+
+
+PERMANENT_ERRORS: Final[tuple[type[TimbalError], ...]] = (
+    ConfigError,
+    QueryError,
+    BadRequestError,
+    AuthenticationError,
+    PermissionDeniedError,
+    NotFoundError,
+)
+"""The errors that retrying the same task cannot fix: bad configuration or arguments,
+and the API's refusals of them (400/422, 401, 403, 404). Everything else (rate limits
+and server errors after the client's retries, connection failures, unexpected
+responses, export errors such as a locked or unwritable file) may pass on a later try.
+For ``except`` clauses; :func:`is_permanent` is the same as a predicate."""
+
+
+def is_permanent(exc: BaseException) -> bool:
+    """Whether retrying the task that raised ``exc`` cannot help (see
+    :data:`PERMANENT_ERRORS`): the one classification every orchestrator front end uses
+    to fail at once rather than spend its retries."""
+    return isinstance(exc, PERMANENT_ERRORS)
 
 
 def _worded(error: TimbalError) -> str:

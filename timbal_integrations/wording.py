@@ -11,8 +11,10 @@ its ``field`` and ``reason``, a :class:`~timbal_integrations.errors.ConfigError`
 ``"assistant"``
     the MCP tools: what went wrong and what the model (or its user) should do next:
     ``invalid `since`: ...``, ``the server is not configured: ...``
-``"airflow"``
-    task logs and the hook's errors: the terminal's sentences, in the connection's terms.
+``"orchestrator"``
+    an orchestrator's task logs and run failures (Airflow, Dagster, Prefect): the
+    terminal's sentences, in the front end's terms (a connection's fields, a resource's
+    or a block's). ``"airflow"`` is the same audience under its first name.
 
 ``names`` maps the core's names of settings to the front end's own, so that a hint names
 what the user actually sets: the variables (``TIMBAL_API_KEY``, ``TIMBAL_API_HOST``,
@@ -23,7 +25,8 @@ sentence leaves it out. Unmapped names are the core's own (an argument reads
 ``api_key=...`` where it is something to pass)::
 
     describe(error, "terminal", names={"api_key": "--api-key", "since": "--since"})
-    describe(error, "airflow", names={"TIMBAL_API_KEY": "the password of connection 'c'"})
+    describe(error, "orchestrator", names={"TIMBAL_API_KEY": "the password of connection 'c'"})
+    describe(error, "orchestrator", names={"TIMBAL_ORG_ID": "TimbalResource.org_id"})
 """
 
 from __future__ import annotations
@@ -51,10 +54,11 @@ from .errors import (
 
 __all__ = ["AUDIENCES", "Audience", "Names", "describe", "restate"]
 
-Audience = Literal["terminal", "assistant", "airflow"]
-"""Who reads the message: a person at a terminal, an AI assistant, an Airflow task log."""
+Audience = Literal["terminal", "assistant", "orchestrator", "airflow"]
+"""Who reads the message: a person at a terminal, an AI assistant, an orchestrator's task
+log (``"airflow"`` is ``"orchestrator"``)."""
 
-AUDIENCES: Final[tuple[Audience, ...]] = ("terminal", "assistant", "airflow")
+AUDIENCES: Final[tuple[Audience, ...]] = ("terminal", "assistant", "orchestrator", "airflow")
 
 Names = Mapping[str, str]
 """The core's names of settings mapped to a front end's own."""
@@ -65,6 +69,10 @@ _DEFAULT_NAMES: Final[dict[Audience, dict[str, str]]] = {
     "terminal": {"run_id": "the run id (or idempotency key)", "full_refresh": "full_refresh=True"},
     "airflow": {"run_id": "the run id (or idempotency key)", "full_refresh": "full_refresh=True"},
     "assistant": {"run_id": "the id (list_runs shows run ids)", "full_refresh": "full_refresh"},
+    "orchestrator": {
+        "run_id": "the run id (or idempotency key)",
+        "full_refresh": "full_refresh=True",
+    },
 }
 
 E = TypeVar("E", bound=BaseException)
@@ -197,7 +205,7 @@ def _hint(exc: APIStatusError, words: _Words) -> str:
 
 
 def _for_people(exc: BaseException, words: _Words) -> str:
-    """The terminal's and Airflow's wording: the error as the library states it."""
+    """The terminal's and the orchestrators' wording: the error as the library states it."""
     if isinstance(exc, (SyncMismatchError, SyncStateError)):
         return _sync(exc, words)
     if isinstance(exc, QueryError):

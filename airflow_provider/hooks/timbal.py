@@ -185,7 +185,7 @@ class TimbalHook(BaseHook):
         try:
             yield
         except TimbalError as error:
-            raise restate(error, "airflow", names=self.setting_names()) from None
+            raise restate(error, "orchestrator", names=self.setting_names()) from None
 
     def _restated(self, items: Iterator[T]) -> Iterator[T]:
         with self._airflow_terms():

@@ -59,7 +59,7 @@ __all__ = ["TimbalSyncRunsOperator"]
 _LOG_EVERY_S: Final = 10.0
 # Retrying the task cannot fix these either: a dataset made with other settings, or one
 # that must be rebuilt (the message says how).
-_FAILS_FOR_GOOD = (*PERMANENT, SyncStateError)
+_FAILS_FOR_GOOD: tuple[type[BaseException], ...] = (*PERMANENT, SyncStateError)
 
 
 class _ProgressLog:

@@ -16,7 +16,17 @@ from timbal_integrations import (
     RateLimitError,
     ServerError,
 )
-from timbal_integrations.errors import status_error
+from timbal_integrations.errors import (
+    PERMANENT_ERRORS,
+    APIConnectionError,
+    APITimeoutError,
+    ConfigError,
+    ExportError,
+    PaginationLoopError,
+    ResponseValidationError,
+    is_permanent,
+    status_error,
+)
 
 
 @pytest.mark.parametrize(
@@ -104,3 +114,32 @@ def test_query_error_names_field() -> None:
     assert error.field == "since"
     assert str(error) == "since: bad value"
     assert isinstance(error, ValueError)
+
+
+@pytest.mark.parametrize(
+    ("error", "permanent"),
+    [
+        (ConfigError("no API key", variable="TIMBAL_API_KEY", missing=True), True),
+        (QueryError("since", "'x' is not a time"), True),
+        (status_error(400, method="GET", path=RUNS_PATH), True),
+        (status_error(422, method="GET", path=RUNS_PATH), True),
+        (status_error(401, method="GET", path=RUNS_PATH), True),
+        (status_error(403, method="GET", path=RUNS_PATH), True),
+        (status_error(404, method="GET", path=RUNS_PATH), True),
+        (status_error(429, method="GET", path=RUNS_PATH), False),
+        (status_error(503, method="GET", path=RUNS_PATH), False),
+        (status_error(409, method="GET", path=RUNS_PATH), False),
+        (APIConnectionError("refused"), False),
+        (APITimeoutError("timed out"), False),
+        (ResponseValidationError("not a page"), False),
+        (PaginationLoopError("the same token twice"), False),
+        (ExportError("another export is writing runs.jsonl right now"), False),
+        (OSError("disk"), False),
+        (KeyboardInterrupt(), False),
+    ],
+)
+def test_permanent_errors_are_the_ones_a_retry_cannot_fix(
+    error: BaseException, permanent: bool
+) -> None:
+    assert is_permanent(error) is permanent
+    assert isinstance(error, PERMANENT_ERRORS) is permanent

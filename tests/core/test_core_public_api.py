@@ -74,13 +74,14 @@ def test_exceptions_form_one_tree() -> None:
         assert issubclass(cls, ti.APIStatusError)
 
 
-def test_import_does_not_pull_airflow_or_pyarrow() -> None:
+def test_import_does_not_pull_airflow_pyarrow_dagster_or_prefect() -> None:
     code = (
         "import json, sys\n"
+        "HEAVY = ('airflow', 'pyarrow', 'dagster', 'prefect')\n"
         "import timbal_integrations\n"
         "from timbal_integrations import TimbalClient, RunQuery\n"
         "import timbal_integrations.summary\n"
-        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('airflow', 'pyarrow'))\n"
+        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in HEAVY)\n"
         "print(json.dumps(heavy))\n"
     )
     result = subprocess.run(

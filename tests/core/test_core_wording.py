@@ -192,3 +192,49 @@ def test_errors_keep_their_data_through_pickling() -> None:
         assert type(copy) is type(error)
         assert str(copy) == str(error)
         assert vars(copy) == vars(error)
+
+
+RESOURCE = {
+    "TIMBAL_API_KEY": "TimbalResource.api_key",
+    "TIMBAL_ORG_ID": "TimbalResource.org_id",
+    "TIMBAL_PROJECT_ID": "TimbalResource.project_id",
+    "TIMBAL_API_HOST": "TimbalResource.host",
+    "api_key": "",
+    "org_id": "",
+    "project_id": "",
+    "host": "",
+    "timeout": "TimbalResource.timeout",
+}
+
+
+def test_the_orchestrator_audience_names_a_resource_field_once() -> None:
+    with pytest.raises(ConfigError) as info:
+        resolve_config(KEY, org_id="a/b", project_id="p", env={})
+    text = describe(info.value, "orchestrator", names=RESOURCE)
+    assert text.startswith("TimbalResource.org_id: 'a/b' is not a valid id"), text
+    assert "TIMBAL_" not in text
+    assert text.count("org_id") == 1  # no doubled prefix
+    missing = describe(missing_key(), "orchestrator", names=RESOURCE)
+    assert missing == (
+        "no API key: set TimbalResource.api_key; get one from the Timbal platform settings"
+    )
+    forbidden = status_error(403, method="GET", path="/orgs/o/projects/p/runs")
+    assert describe(forbidden, "orchestrator", names=RESOURCE).endswith(
+        "(the key cannot access this org/project — check TimbalResource.org_id and "
+        "TimbalResource.project_id)"
+    )
+
+
+def test_airflow_is_the_orchestrator_audience() -> None:
+    errors: list[BaseException] = [
+        QueryError("limit", "-1 is not a whole number"),
+        missing_key(),
+        status_error(404, method="GET", path="/runs/r", run_id="r"),
+        status_error(401, method="GET", path="/runs"),
+        ExportError("cannot write"),
+    ]
+    for error in errors:
+        for names in (None, HOOK, RESOURCE):
+            assert describe(error, "airflow", names=names) == describe(
+                error, "orchestrator", names=names
+            )

@@ -10,9 +10,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
-from datetime import datetime
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,26 +20,13 @@ from hypothesis import strategies as st
 
 from tests.export.conftest import ClientFor
 from tests.export.helpers_export import NOW, jsonl_rows
+from tests.support.truth import created, stats
 from timbal_integrations import RunQuery
 from timbal_integrations._exact import ExactSum
 from timbal_integrations.emulator import Emulator
 from timbal_integrations.export import FORMATS, ExportProgress, ExportResult, export_runs
 
 pytest.importorskip("pyarrow.parquet")
-
-
-def _truth(runs: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
-    """The statistics computed from the emulator's own runs."""
-    runs = list(runs)
-    counts = Counter(run["status"] for run in runs)
-    return {
-        "count": len(runs),
-        "status_counts": dict(sorted(counts.items())),
-        "running_count": counts["running"],
-        "error_count": counts["error"],
-        "cost_usd": math.fsum(run["cost_usd"] for run in runs),
-        "cost_credits": math.fsum(run["cost_credits"] for run in runs),
-    }
 
 
 def _stats(result: ExportResult) -> dict[str, Any]:
@@ -61,10 +46,6 @@ def _manifest_stats(result: ExportResult) -> dict[str, Any]:
     return {key: manifest[key] for key in _stats(result)}
 
 
-def _created(run: Mapping[str, Any]) -> datetime:
-    return datetime.fromisoformat(run["created_at"])
-
-
 def _interrupt_after(pages: int) -> Callable[[ExportProgress], None]:
     def progress(p: ExportProgress) -> None:
         if p.phase == "fetching" and p.pages >= pages:
@@ -78,7 +59,7 @@ def test_fresh_export_reports_exact_statistics(
     timbal_emulator: Emulator, client_for: ClientFor, tmp_path: Path, fmt: str
 ) -> None:
     result = export_runs(client_for(timbal_emulator), RunQuery(), tmp_path / f"r.{fmt}", now=NOW)
-    truth = _truth(timbal_emulator.runs)
+    truth = stats(timbal_emulator.runs)
     assert truth["running_count"] > 0
     assert truth["error_count"] > 0
     assert _stats(result) == truth
@@ -96,17 +77,17 @@ def test_statistics_follow_the_filters_and_the_limit(
     expected = [
         run
         for run in timbal_emulator.runs
-        if run["workforce"]["id"] == "wf_sales" and _created(run) >= _created({"created_at": since})
+        if run["workforce"]["id"] == "wf_sales" and created(run) >= created({"created_at": since})
     ]
-    assert _stats(result) == _truth(expected)
+    assert _stats(result) == stats(expected)
     # A limit cuts a page: only the runs written are counted, exactly those of the file.
     limited = export_runs(client, RunQuery(), tmp_path / "limited.jsonl", limit=73, now=NOW)
-    assert _stats(limited) == _truth(jsonl_rows(tmp_path / "limited.jsonl"))
-    assert _stats(limited) == _truth(timbal_emulator.runs[:73])
+    assert _stats(limited) == stats(jsonl_rows(tmp_path / "limited.jsonl"))
+    assert _stats(limited) == stats(timbal_emulator.runs[:73])
     # Nothing matches: zeros, not missing keys.
     empty = export_runs(client, RunQuery(status="nope"), tmp_path / "none.csv", now=NOW)
-    assert _stats(empty) == _truth([])
-    assert _manifest_stats(empty) == _truth([])
+    assert _stats(empty) == stats([])
+    assert _manifest_stats(empty) == stats([])
 
 
 def test_parallel_export_reports_the_sequential_statistics(
@@ -116,8 +97,8 @@ def test_parallel_export_reports_the_sequential_statistics(
     parallel = export_runs(
         client_for(timbal_emulator), RunQuery(), tmp_path / "p.csv", parallel=4, now=NOW
     )
-    assert _stats(parallel) == _stats(sequential) == _truth(timbal_emulator.runs)
-    assert _manifest_stats(parallel) == _truth(timbal_emulator.runs)
+    assert _stats(parallel) == _stats(sequential) == stats(timbal_emulator.runs)
+    assert _manifest_stats(parallel) == stats(timbal_emulator.runs)
 
 
 @pytest.mark.parametrize(("fmt", "parallel"), [("jsonl", None), ("parquet", None), ("csv", 4)])
@@ -144,8 +125,8 @@ def test_resumed_export_reports_the_same_statistics(
         client_for(timbal_emulator), RunQuery(), target, parallel=parallel, resume=True, now=NOW
     )
     assert result.resumed
-    assert _stats(result) == _truth(timbal_emulator.runs)
-    assert _manifest_stats(result) == _truth(timbal_emulator.runs)
+    assert _stats(result) == stats(timbal_emulator.runs)
+    assert _manifest_stats(result) == stats(timbal_emulator.runs)
 
 
 def test_export_that_died_after_finishing_reports_its_statistics(
@@ -173,7 +154,7 @@ def test_export_that_died_after_finishing_reports_its_statistics(
     assert result.resumed
     assert resumer.requests_made == 0
     errors = [run for run in timbal_emulator.runs if run["status"] == "error"]
-    assert _stats(result) == _truth(errors)
+    assert _stats(result) == stats(errors)
     assert result.status_counts == {"error": len(errors)}
 
 

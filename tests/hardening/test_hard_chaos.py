@@ -59,8 +59,12 @@ def assert_it_was_a_bad_day(emu: Emulator, *, rate_limited: bool = True) -> None
 def test_a_100k_run_export_through_chaos_is_exact(
     timbal_emulator_factory: Any, tmp_path: Path
 ) -> None:
+    # The CLI retries without waiting, so between two tokens of the rate limit it is
+    # refused as often as the emulator can answer: a millisecond per answer bounds that
+    # (at most 10 refusals a token), or a fast machine, or a warm cached store of these
+    # 100k runs, runs a refused page past --max-retries.
     emu: Emulator = timbal_emulator_factory(
-        runs=100_000, page_size=200, api_key=SECRET_KEY, rate_limit=100, **CHAOS
+        runs=100_000, page_size=200, api_key=SECRET_KEY, rate_limit=100, latency_ms=1, **CHAOS
     )
     target = tmp_path / "runs.jsonl"
     result = run_cli(

@@ -123,11 +123,12 @@ def test_flags_override_the_environment(emu: Emulator, tmp_path: Path) -> None:
     assert result.structured_content["returned"] == 3
 
 
-def test_importing_the_server_does_not_import_airflow_or_pyarrow() -> None:
+def test_importing_the_server_does_not_import_airflow_pyarrow_dagster_or_prefect() -> None:
     code = (
         "import sys, mcp_server, mcp_server.__main__, mcp_server.transport\n"
+        "HEAVY = ('airflow', 'pyarrow', 'dagster', 'prefect')\n"
         "mcp_server.create_server(env={})\n"
-        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('airflow', 'pyarrow'))\n"
+        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in HEAVY)\n"
         "print(heavy)\n"
     )
     out = subprocess.run(

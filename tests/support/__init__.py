@@ -6,5 +6,7 @@ share, ``tests.<folder>.helpers_<folder>`` for what one folder needs.
 
 - :mod:`tests.support.runs`: the run factory (``make_run``, ``make_runs``);
 - :mod:`tests.support.processes`: ``timbal-runs`` as a real process, and polling;
-- :mod:`tests.support.files`: watching an export's files from another thread.
+- :mod:`tests.support.files`: watching an export's files from another thread;
+- :mod:`tests.support.truth`: the emulator's truth (runs of a window, their statistics)
+  and the orchestrator tests' emulator with a watched key.
 """
