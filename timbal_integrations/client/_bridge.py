@@ -132,6 +132,7 @@ def _bridged(client: TimbalClient, make: _MakePages, buffer: int) -> Iterator[Wi
             client.config,
             timeout=client.timeout,
             retry_policy=client.retry_policy,
+            bounds=client.bounds,
             transport=async_transport,
             on_retry=client.on_retry,
         ) as bridged:
