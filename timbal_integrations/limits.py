@@ -54,9 +54,7 @@ class Bounds:
         for item in fields(self):
             value = getattr(self, item.name)
             if _whole(value) is None or value < 1:
-                raise ConfigError(
-                    f"{value!r} is not a whole number, 1 or more", argument=item.name
-                )
+                raise ConfigError(f"{value!r} is not a whole number, 1 or more", argument=item.name)
 
 
 def _whole(value: object) -> int | None:

@@ -156,9 +156,7 @@ def _seconds(value: object) -> bool:
 def check_timeout(timeout: object) -> httpx.Timeout:
     """The timeout as httpx wants it: seconds above 0 (at most ``MAX_REQUEST_TIMEOUT``),
     None (none) or an httpx.Timeout whose phases are such seconds or None."""
-    expected = (
-        f"is not a number of seconds above 0 and at most {defaults.MAX_REQUEST_TIMEOUT:g}"
-    )
+    expected = f"is not a number of seconds above 0 and at most {defaults.MAX_REQUEST_TIMEOUT:g}"
     if isinstance(timeout, httpx.Timeout):
         for phase, value in timeout.as_dict().items():
             if value is not None and not _seconds(value):
