@@ -1,19 +1,26 @@
 """The checkpoint of an export (``PATH.part.json``): typed, versioned, checked on load.
 
 A checkpoint says which export it belongs to (:class:`Identity`: format, filters,
-parallelism, limit, API host, org and project), the time window it froze, how far the
-listing got (a window and a page token, or one :class:`SpoolState` per window of a
-parallel export), how many runs and bytes of ``PATH.part`` that covers, and, once the
-file is complete, its size and SHA-256 (:class:`Finished`).
+parallelism, limit, CSV-safe mode, API host, org and project), the time window it froze,
+how far the listing got (a window and a page token, or one :class:`SpoolState` per
+window of a parallel export), how many runs and bytes of ``PATH.part`` that covers and
+the SHA-256 of those bytes (and the same for each spool), and, once the file is
+complete, its size and SHA-256 (:class:`Finished`).
 
-On disk it is JSON (version :data:`CHECKPOINT_VERSION`), replaced atomically. Loading
-checks every entry: a missing or malformed one is an
-:class:`~timbal_integrations.errors.ExportError` naming it (``spools[2].offset``), never
-a ``KeyError`` from deep inside an export.
+On disk it is JSON (version :data:`CHECKPOINT_VERSION`), replaced atomically, sealed by
+the SHA-256 of its own entries (``integrity``). Loading checks every entry: a missing or
+malformed one is an :class:`~timbal_integrations.errors.ExportError` naming it
+(``spools[2].offset``), never a ``KeyError`` from deep inside an export; entries that
+contradict each other, or a seal that does not match (the file was edited), are refused
+the same way. Before a resume continues, :meth:`Checkpoint.verify_part` and
+:meth:`Checkpoint.verify_spool` check the partial files against it: their SHA-256 and
+their number of runs must be what it says, so a truncated or altered ``PATH.part`` is
+refused rather than finished and published.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -23,7 +30,7 @@ import orjson
 
 from .._version import __version__
 from ..errors import ExportError
-from .files import ExportPaths, replace_json
+from .files import ExportPaths, read_small, replace_json, scan
 from .records import micros
 
 __all__ = [
@@ -35,10 +42,23 @@ __all__ = [
     "read_checkpoint",
 ]
 
-CHECKPOINT_VERSION: Final = 1
-"""The version of the checkpoint format this module reads and writes."""
+CHECKPOINT_VERSION: Final = 2
+"""The version of the checkpoint format this module reads and writes (2: the SHA-256 of
+the bytes covered, per file, a CSV-safe flag in the identity, and a seal)."""
+
+EMPTY_SHA256: Final = hashlib.sha256(b"").hexdigest()
+"""The SHA-256 of no bytes: what a file that holds nothing yet hashes to."""
+
+MAX_CHECKPOINT_BYTES: Final = 16 * 1024 * 1024
+"""A checkpoint larger than this is not one of ours (64 spools of long tokens are ~2 MB)."""
 
 _START_OVER: Final = "export without resume to start over"
+
+
+def _seal(data: Mapping[str, Any]) -> str:
+    """The SHA-256 of a checkpoint's entries (all but ``integrity``), canonically encoded."""
+    body = {key: value for key, value in data.items() if key != "integrity"}
+    return hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -53,12 +73,14 @@ class Identity:
     base_url: str
     org_id: str
     project_id: str
+    csv_safe: bool = False
 
     _LABELS = (
         ("format", "format"),
         ("filters", "filters"),
         ("parallel", "parallel setting"),
         ("limit", "limit"),
+        ("csv_safe", "CSV-safe setting"),
         ("base_url", "API host"),
         ("org_id", "org"),
         ("project_id", "project"),
@@ -88,6 +110,8 @@ class SpoolState:
     """Runs in those bytes."""
     done: bool = False
     """True once the window's last page is in the spool."""
+    sha256: str = EMPTY_SHA256
+    """The SHA-256 of those bytes."""
 
 
 @dataclass(frozen=True)
@@ -119,6 +143,8 @@ class Checkpoint:
     """Runs in ``PATH.part`` (those of earlier attempts included)."""
     offset: int = 0
     """Bytes of ``PATH.part`` the checkpoint covers."""
+    sha256: str = EMPTY_SHA256
+    """The SHA-256 of those bytes."""
     first_us: int | None = None
     """The earliest ``created_at`` exported, in epoch microseconds."""
     last_us: int | None = None
@@ -140,8 +166,47 @@ class Checkpoint:
         """Replace ``PATH.part.json`` with this state, atomically."""
         replace_json(paths.checkpoint, self.to_json())
 
+    def part_runs(self) -> int:
+        """Runs in the bytes of ``PATH.part`` the checkpoint covers (a parallel export's
+        spools hold the others until they are concatenated)."""
+        if self.spools is None or self.concatenated:
+            return self.count
+        return self.count - sum(spool.count for spool in self.spools)
+
+    def verify_part(self, paths: ExportPaths) -> Any:
+        """Check that ``PATH.part`` starts with the bytes this checkpoint covers: their
+        SHA-256 and number of runs. Returns the SHA-256 (a ``hashlib`` object, to
+        continue); :class:`ExportError` naming what differs otherwise."""
+        header = 1 if self.identity.format == "csv" else 0
+        return _verify(
+            paths.part,
+            self.offset,
+            self.sha256,
+            self.part_runs() + header,
+            csv=self.identity.format == "csv",
+            what="its checkpoint",
+        )
+
+    def verify_spool(self, paths: ExportPaths, index: int) -> Any:
+        """Check window ``index``'s spool like :meth:`verify_part`."""
+        assert self.spools is not None
+        spool = self.spools[index]
+        return _verify(
+            paths.window(index),
+            spool.offset,
+            spool.sha256,
+            spool.count,
+            csv=self.identity.format == "csv",
+            what=f"its checkpoint (spools[{index}])",
+        )
+
     def to_json(self) -> dict[str, Any]:
-        """The JSON form (version :data:`CHECKPOINT_VERSION`)."""
+        """The JSON form (version :data:`CHECKPOINT_VERSION`), sealed."""
+        data = self._entries()
+        data["integrity"] = _seal(data)
+        return data
+
+    def _entries(self) -> dict[str, Any]:
         return {
             "version": CHECKPOINT_VERSION,
             "tool_version": self.tool_version,
@@ -155,12 +220,19 @@ class Checkpoint:
             "fetched_all": self.fetched_all,
             "count": self.count,
             "offset": self.offset,
+            "sha256": self.sha256,
             "first_us": self.first_us,
             "last_us": self.last_us,
             "spools": None
             if self.spools is None
             else [
-                {"token": s.token, "offset": s.offset, "count": s.count, "done": s.done}
+                {
+                    "token": s.token,
+                    "offset": s.offset,
+                    "count": s.count,
+                    "done": s.done,
+                    "sha256": s.sha256,
+                }
                 for s in self.spools
             ],
             "base_offset": self.base_offset,
@@ -191,6 +263,7 @@ class Checkpoint:
             base_url=read.value(ident, "base_url", str, at="identity."),
             org_id=read.value(ident, "org_id", str, at="identity."),
             project_id=read.value(ident, "project_id", str, at="identity."),
+            csv_safe=read.value(ident, "csv_safe", bool, at="identity."),
         )
         started = read.value(top, "started_at", str)
         try:
@@ -199,7 +272,7 @@ class Checkpoint:
             raise read.invalid(
                 "started_at", f"expected an ISO 8601 time, got {started!r}"
             ) from None
-        return cls(
+        state = cls(
             identity=identity,
             started_at=started_at,
             tool_version=read.value(top, "tool_version", str),
@@ -211,13 +284,51 @@ class Checkpoint:
             fetched_all=read.value(top, "fetched_all", bool),
             count=read.value(top, "count", int),
             offset=read.value(top, "offset", int),
+            sha256=read.digest(top, "sha256"),
             first_us=read.value(top, "first_us", int, optional=True, signed=True),
             last_us=read.value(top, "last_us", int, optional=True, signed=True),
             spools=read.spools(top),
-            base_offset=read.value(top, "base_offset", int, default=0),
-            concatenated=read.value(top, "concatenated", bool, default=False),
+            base_offset=read.value(top, "base_offset", int),
+            concatenated=read.value(top, "concatenated", bool),
             finished=read.finished(top),
         )
+        read.consistent(state)
+        sealed = read.value(top, "integrity", str)
+        if sealed != _seal(top):
+            raise read.invalid(
+                "integrity",
+                "the checkpoint was changed after it was written (its entries do not match "
+                "their seal), so it cannot be trusted",
+            )
+        return state
+
+
+def _verify(path: str, offset: int, sha256: str, lines: int, *, csv: bool, what: str) -> Any:
+    """Check the first ``offset`` bytes of ``path``: their SHA-256 and their lines."""
+    try:
+        digest, size, found = scan(path, offset, csv=csv)
+    except FileNotFoundError:
+        if offset == 0:
+            return hashlib.sha256()
+        raise ExportError(f"{path} is missing; {_START_OVER}", path=path) from None
+    if size < offset:
+        raise ExportError(
+            f"{path} is shorter than {what} says ({size:,} < {offset:,} bytes): it was "
+            f"truncated; {_START_OVER}",
+            path=path,
+        )
+    if digest.hexdigest() != sha256:
+        raise ExportError(
+            f"the first {offset:,} bytes of {path} are not the ones {what} covers (their "
+            f"SHA-256 differs): the file was altered; {_START_OVER}",
+            path=path,
+        )
+    if found != lines:
+        raise ExportError(
+            f"{path} holds {found:,} lines where {what} says {lines:,}; {_START_OVER}",
+            path=path,
+        )
+    return digest
 
 
 def read_checkpoint(paths: ExportPaths) -> Checkpoint | None:
@@ -226,10 +337,14 @@ def read_checkpoint(paths: ExportPaths) -> Checkpoint | None:
     Raises :class:`ExportError` (naming the entry) when it is unreadable or malformed.
     """
     try:
-        with open(paths.checkpoint, "rb") as fh:
-            raw = fh.read()
+        raw = read_small(paths.checkpoint, MAX_CHECKPOINT_BYTES)
     except FileNotFoundError:
         return None
+    except ExportError as exc:
+        raise ExportError(
+            f"cannot read the checkpoint {paths.checkpoint}: {exc}; {_START_OVER}",
+            path=paths.checkpoint,
+        ) from None
     except OSError as exc:
         raise ExportError(
             f"cannot read the checkpoint {paths.checkpoint}: {exc.strerror or exc}",
@@ -327,9 +442,36 @@ class _Reader:
                     offset=self.value(spool, "offset", int, at=at),
                     count=self.value(spool, "count", int, at=at),
                     done=self.value(spool, "done", bool, at=at),
+                    sha256=self.digest(spool, "sha256", at=at),
                 )
             )
         return out
+
+    def digest(self, data: Mapping[str, Any], key: str, *, at: str = "") -> str:
+        value: str = self.value(data, key, str, at=at)
+        if len(value) != 64 or any(c not in "0123456789abcdef" for c in value):
+            raise self.invalid(at + key, f"expected a SHA-256 in hex, got {_shown(value)}")
+        return value
+
+    def consistent(self, state: Checkpoint) -> None:
+        """Entries that each look right but contradict one another."""
+        windows = len(state.windows)
+        if state.window > windows:
+            raise self.invalid("window", f"{state.window} is past the last of {windows} windows")
+        if state.spools is not None and len(state.spools) != windows:
+            raise self.invalid(
+                "spools", f"{len(state.spools)} spools for {windows} windows; expected one each"
+            )
+        spooled = sum(spool.count for spool in state.spools or ())
+        if spooled > state.count:
+            raise self.invalid(
+                "count", f"{state.count} is fewer than the {spooled} runs of the spools"
+            )
+        if state.base_offset > state.offset:
+            raise self.invalid("base_offset", f"{state.base_offset} is past offset {state.offset}")
+        limit = state.identity.limit
+        if limit is not None and state.count > limit:
+            raise self.invalid("count", f"{state.count} is over the export's limit of {limit}")
 
     def finished(self, top: Mapping[str, Any]) -> Finished | None:
         raw = top.get("finished", _MISSING)
@@ -338,7 +480,7 @@ class _Reader:
         done = self.mapping(raw, "finished")
         return Finished(
             bytes=self.value(done, "bytes", int, at="finished."),
-            sha256=self.value(done, "sha256", str, at="finished."),
+            sha256=self.digest(done, "sha256", at="finished."),
         )
 
 

@@ -38,8 +38,7 @@ def fetch(job: ExportJob, fd: int) -> None:
         state.fetched_all = True
         job.save()
         return
-    encode = raw_encoder(job.format)
-    hashing = job.format != "parquet"
+    encode = raw_encoder(job.format, csv_safe=job.identity.csv_safe)
     pages = job.client.iter_window_pages(
         windows, start_window=state.window, start_token=state.token, raw=True
     )
@@ -49,11 +48,11 @@ def fetch(job: ExportJob, fd: int) -> None:
             count = len(page.runs)
             if limit is not None:
                 count = min(count, limit - state.count)
+            job.in_page = True
             if count > 0:
                 data = encode(page, count)
                 write_all(fd, data)
-                if hashing:
-                    job.digest.update(data)
+                job.digest.update(data)
                 state.widen_span(
                     page.created[:count] if count < len(page.created) else page.created
                 )
@@ -63,6 +62,7 @@ def fetch(job: ExportJob, fd: int) -> None:
                 state.window, state.token = item.window + 1, None
             else:
                 state.window, state.token = item.window, page.next_page_token
+            job.in_page = False
             job.pages += 1
             if limit is not None and state.count >= limit:
                 break
@@ -90,20 +90,15 @@ def _fetch_spooled(job: ExportJob, fd: int, windows: list[RunQuery]) -> None:
         state.base_offset = state.offset
         job.save()
     spools = state.spools
-    encode = raw_encoder(job.format)
+    encode = raw_encoder(job.format, csv_safe=job.identity.csv_safe)
     fds: dict[int, int] = {}
     try:
         for index, spool in enumerate(spools):
             if spool.done and state.concatenated:
                 continue
+            job.spool_digests[index] = state.verify_spool(paths, index)
             spool_fd = open_temp(paths.window(index))
             fds[index] = spool_fd
-            if os.fstat(spool_fd).st_size < spool.offset:
-                raise ExportError(
-                    f"{paths.window(index)} is shorter than its checkpoint says; "
-                    "run without resume to start over",
-                    path=paths.window(index),
-                )
             os.ftruncate(spool_fd, spool.offset)
             os.lseek(spool_fd, spool.offset, os.SEEK_SET)
         positions = {i: spool.token for i, spool in enumerate(spools) if not spool.done}
@@ -115,15 +110,18 @@ def _fetch_spooled(job: ExportJob, fd: int, windows: list[RunQuery]) -> None:
                 for item in pages:
                     page = item.page
                     spool = spools[item.window]
+                    job.in_page = True
                     if page.runs:
                         data = encode(page, len(page.runs))
                         write_all(fds[item.window], data)
+                        job.spool_digests[item.window].update(data)
                         state.widen_span(page.created)
                         spool.offset += len(data)
                         spool.count += len(page.runs)
                         state.count += len(page.runs)
                     spool.token = page.next_page_token
                     spool.done = page.next_page_token is None
+                    job.in_page = False
                     job.pages += 1
                     job.after_page()
             finally:
@@ -146,9 +144,7 @@ def _concatenate(job: ExportJob, fd: int, fds: dict[int, int]) -> None:
     base = state.base_offset
     os.ftruncate(fd, base)
     os.lseek(fd, base, os.SEEK_SET)
-    hashing = job.format != "parquet"
-    if hashing:
-        job.digest, _ = sha256_file(job.paths.part, base)
+    job.digest, _ = sha256_file(job.paths.part, base)
     offset = base
     for index in sorted(fds):
         spool_fd = fds[index]
@@ -158,8 +154,7 @@ def _concatenate(job: ExportJob, fd: int, fds: dict[int, int]) -> None:
             if not chunk:
                 break
             write_all(fd, chunk)
-            if hashing:
-                job.digest.update(chunk)
+            job.digest.update(chunk)
             offset += len(chunk)
     os.fsync(fd)
     state.offset = offset

@@ -132,6 +132,7 @@ def manifest_document(result: ExportResult, state: Checkpoint) -> dict[str, Any]
         "last_created_at": iso(result.last_created_at),
         "parallel": state.identity.parallel,
         "limit": state.identity.limit,
+        "csv_safe": state.identity.csv_safe,
         "resumed": result.resumed,
         "started_at": iso(state.started_at),
         "finished_at": iso(datetime.now(UTC)),
