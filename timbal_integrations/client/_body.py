@@ -183,9 +183,9 @@ class BodyReader:
         except _Undecodable as exc:
             raise self._undecodable(str(exc)) from None
         length = headers.get("content-length", "")
-        if not self._decoders and length.isascii() and length.isdigit():
-            if int(length) > limit:
-                raise self._too_large(f"announced {int(length):,} bytes")
+        announced = int(length) if length.isascii() and length.isdigit() else 0
+        if not self._decoders and announced > limit:
+            raise self._too_large(f"announced {announced:,} bytes")
 
     def _too_large(self, what: str) -> ResponseTooLargeError:
         return ResponseTooLargeError(

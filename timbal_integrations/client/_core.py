@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Final, Generic, TypeGuard, TypeVar, overload
 from urllib.parse import quote, urlencode
 
 import certifi
@@ -144,7 +144,7 @@ def check_page_token(token: object) -> str | None:
     return token  # opaque: sent percent-encoded, so any character is inert
 
 
-def _seconds(value: object) -> bool:
+def _seconds(value: object) -> TypeGuard[float]:
     """True for a number of seconds above 0, up to ``MAX_REQUEST_TIMEOUT``."""
     return (
         not isinstance(value, bool)
@@ -162,9 +162,11 @@ def check_timeout(timeout: object) -> httpx.Timeout:
             if value is not None and not _seconds(value):
                 raise ConfigError(f"{phase} {value!r} {expected}", argument="timeout")
         return timeout
-    if timeout is not None and not _seconds(timeout):
+    if timeout is None:
+        return httpx.Timeout(None)
+    if not _seconds(timeout):
         raise ConfigError(f"{timeout!r} {expected}", argument="timeout")
-    return httpx.Timeout(timeout)
+    return httpx.Timeout(float(timeout))
 
 
 def total_of(timeout: httpx.Timeout) -> float | None:

@@ -12,7 +12,6 @@ import os
 from typing import TYPE_CHECKING
 
 from .. import defaults
-from ..errors import ExportError
 from ..query import RunQuery
 from .checkpoint import SpoolState
 from .files import open_temp, remove, sha256_file, write_all
