@@ -23,10 +23,10 @@ from __future__ import annotations
 import base64
 import functools
 import re
-from typing import Final
+from typing import Any, Final
 from urllib.parse import quote, quote_plus
 
-__all__ = ["MASK", "PARTIAL_CHARS", "redact", "secret_forms"]
+__all__ = ["MASK", "PARTIAL_CHARS", "redact", "redact_data", "secret_forms"]
 
 MASK: Final = "***"
 """What a redacted secret reads as."""
@@ -112,3 +112,18 @@ def redact(text: str, secret: str | None) -> str:
         at = end
     pieces.append(text[at:])
     return "".join(pieces)
+
+
+def redact_data(value: Any, secret: str | None) -> Any:
+    """``value`` (JSON-like: dicts, lists, strings...) with :func:`redact` applied to every
+    string in it, keys included; a new structure, or ``value`` itself when nothing
+    changed."""
+    if not secret:
+        return value
+    if isinstance(value, str):
+        return redact(value, secret)
+    if isinstance(value, dict):
+        return {redact_data(k, secret): redact_data(v, secret) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(redact_data(item, secret) for item in value)
+    return value

@@ -31,6 +31,7 @@ from timbal_integrations import RunDetail, RunQuery, RunsPage, TimbalClient, def
 from timbal_integrations.config import VARIABLES, ClientConfig, Secret, resolve_config
 from timbal_integrations.errors import TimbalError
 from timbal_integrations.models import Run
+from timbal_integrations.redact import redact, secret_forms
 from timbal_integrations.wording import describe, restate
 
 from .. import CONN_TYPE, DEFAULT_CONN_ID
@@ -96,9 +97,12 @@ class TimbalHook(BaseHook):
 
     @staticmethod
     def _mask(secret: str) -> None:
+        """Register the key, and the forms a server may echo it in (URL-encoded, base64),
+        with Airflow's secrets masker."""
         from airflow.sdk.log import mask_secret
 
-        mask_secret(secret)
+        for form in secret_forms(secret):
+            mask_secret(form)
 
     def _connection_host(self, conn: Any) -> str | None:
         host = _text(conn.host)
@@ -138,8 +142,11 @@ class TimbalHook(BaseHook):
         }
 
     def describe(self, error: BaseException) -> str:
-        """``error``'s message for a task log, naming this hook's connection fields."""
-        return describe(error, "airflow", names=self.setting_names())
+        """``error``'s message for a task log, naming this hook's connection fields (and
+        the key redacted, whatever form a server echoed it in)."""
+        message = describe(error, "airflow", names=self.setting_names())
+        key = self._client.config.api_key.get() if self._client is not None else None
+        return redact(message, key or (self._api_key.get() if self._api_key else None))
 
     @contextlib.contextmanager
     def _airflow_terms(self) -> Iterator[None]:
@@ -169,6 +176,7 @@ class TimbalHook(BaseHook):
         key = self._api_key
         if key is None and conn is not None and _text(conn.password):
             key = Secret(str(conn.password).strip())
+            self._mask(key.get())
         host = self._host or (self._connection_host(conn) if conn is not None else None)
         with self._airflow_terms():
             return resolve_config(

@@ -190,6 +190,10 @@ class TimbalListRunsOperator(BaseOperator):
         ``ObjectStoragePath``), when the URI does not name one.
     :param write_manifest: also write ``<output_path>.manifest.json`` (the filters, the
         window, the count, the SHA-256...) beside the file (default True).
+    :param csv_safe: CSV files only (default False): write text cells that start with
+        ``=``, ``+``, ``-``, ``@``, a tab or a carriage return with a ``'`` before them,
+        so that a spreadsheet cannot read them as formulas. It changes those cells; the
+        manifest records ``"csv_safe": true``.
     :param max_xcom_runs: the most runs put into XCom (default 1,000); a window with
         more fails the task and asks for ``output_path``.
     :param max_retries: retries of a request that failed with 429, 5xx or a network
@@ -247,6 +251,7 @@ class TimbalListRunsOperator(BaseOperator):
         format: str | None = None,
         output_conn_id: str | None = None,
         write_manifest: bool = True,
+        csv_safe: bool = False,
         max_xcom_runs: int = DEFAULT_MAX_XCOM_RUNS,
         max_retries: int | None = None,
         timbal_conn_id: str = DEFAULT_CONN_ID,
@@ -273,6 +278,9 @@ class TimbalListRunsOperator(BaseOperator):
         self.format = format
         self.output_conn_id = output_conn_id
         self.write_manifest = write_manifest
+        if not isinstance(csv_safe, bool):
+            raise QueryError("csv_safe", f"{csv_safe!r} is not True or False")
+        self.csv_safe = csv_safe
         if isinstance(max_xcom_runs, bool) or not isinstance(max_xcom_runs, int):
             raise QueryError("max_xcom_runs", f"{max_xcom_runs!r} is not a whole number")
         if max_xcom_runs < 1:
@@ -355,6 +363,8 @@ class TimbalListRunsOperator(BaseOperator):
             fmt = _given(self.format)
             if fmt is not None:
                 infer_format("", fmt)  # a bad format fails even when output goes to XCom
+            if self.csv_safe and _given(self.output_path) is None:
+                raise QueryError("csv_safe", "only applies to a CSV file; set output_path=")
             client = hook.get_conn()
         except _PERMANENT as error:
             raise AirflowFailException(hook.describe(error)) from None
@@ -432,6 +442,7 @@ class TimbalListRunsOperator(BaseOperator):
                 limit=limit,
                 manifest=self.write_manifest,
                 progress=progress.export,
+                csv_safe=self.csv_safe,
             )
             progress.done(f", {result.bytes:,} bytes to {result.path}")
             return self._manifest(result, result.path, result.manifest_path)
@@ -447,6 +458,7 @@ class TimbalListRunsOperator(BaseOperator):
                 limit=limit,
                 manifest=self.write_manifest,
                 progress=progress.export,
+                csv_safe=self.csv_safe,
             )
             progress.done(f", {result.bytes:,} bytes")
             # One upload per object: S3, GCS and Azure Blob make an object visible only
