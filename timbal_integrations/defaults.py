@@ -201,7 +201,7 @@ MCP_HTTP_HEADER_TIMEOUT: Final = 10.0
 """Seconds a client of ``timbal-mcp --transport http`` has to send a request's headers,
 from its first byte (or from connecting)."""
 
-MCP_HTTP_IDLE_TIMEOUT: Final = 5.0
+MCP_HTTP_IDLE_TIMEOUT: Final = 5
 """Seconds an idle keep-alive connection to ``timbal-mcp --transport http`` stays open."""
 
 MCP_HTTP_MAX_CONNECTIONS: Final = 100
