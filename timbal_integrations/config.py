@@ -64,13 +64,18 @@ class Secret:
         return bool(self._value)
 
 
-_USERINFO = re.compile(r"^(\s*(?:[A-Za-z][A-Za-z0-9+.-]*:)?//)?([^/?#@]*)@")
+_SCHEME = re.compile(r"^\s*[A-Za-z][A-Za-z0-9+.-]*://")
 
 
 def shown_host(host: str) -> str:
-    """``host`` as it may be shown in a message: credentials (``user:key@``) masked, and
+    """``host`` as it may be shown in a message: anything up to its last ``@`` (where
+    credentials would be, ``user:key@``, whatever characters the key holds) masked, and
     bounded."""
-    text = _USERINFO.sub(lambda m: (m.group(1) or "") + "***@", host, count=1)
+    text = host
+    if "@" in text:
+        scheme = _SCHEME.match(text)
+        start = scheme.end() if scheme else 0
+        text = text[:start] + "***" + text[text.rindex("@") :]
     return repr(text if len(text) <= 200 else text[:197] + "...")
 
 
@@ -89,6 +94,11 @@ def normalize_base_url(host: str) -> str:
     shown = shown_host(host)
     if not value:
         raise bad("empty; expected a host like api.timbal.ai or a URL")
+    if "@" in value:
+        raise bad(
+            f"{shown} carries credentials (user:password@); give the API key in its own "
+            "setting, never in the host"
+        )
     if any(ord(c) < 33 or ord(c) == 127 for c in value):
         raise bad(f"{shown} holds a space or a control character; expected a host or URL")
     if "://" not in value:
@@ -100,11 +110,6 @@ def normalize_base_url(host: str) -> str:
     except ValueError as exc:  # "Invalid IPv6 URL", a port out of range or not a number
         problem = "an invalid port" if "port" in str(exc).lower() else "an invalid address"
         raise bad(f"{shown} has {problem}; expected a host like api.timbal.ai or a URL") from None
-    if "@" in parts.netloc:
-        raise bad(
-            f"{shown} carries credentials (user:password@); give the API key in its own "
-            "setting, never in the host"
-        )
     if parts.scheme not in ("http", "https"):
         raise bad(f"{shown} has scheme {parts.scheme!r}; expected http or https")
     if not hostname:
