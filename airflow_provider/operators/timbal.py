@@ -268,6 +268,10 @@ class TimbalListRunsOperator(BaseOperator):
         self.rev = rev
         self.since = since
         self.until = until
+        if isinstance(metadata, Mapping):
+            # Checked now: Airflow walks a templated dict when the DAG is parsed, and one
+            # nested thousands deep would crash it there (a string is checked at run time).
+            RunQuery(metadata=metadata)
         self.metadata = metadata
         # ``roots`` is a read-only property of BaseOperator (the DAG's root tasks).
         self.roots_only = roots
