@@ -26,7 +26,7 @@ import pytest
 from timbal_integrations import errors, retry
 from timbal_integrations.config import Secret
 from timbal_integrations.emulator import DEFAULT_API_KEY, Emulator
-from timbal_integrations.redact import secret_forms
+from timbal_integrations.redact import DISTINCT_CHARS, secret_forms
 
 pytest_plugins = ["timbal_integrations.emulator.pytest_plugin", "pytester"]
 
@@ -77,9 +77,10 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 # and by hand with the ``leak_guard`` fixture (``leak_guard.register(value)``).
 # With each secret, the forms a server may echo it in are registered too (URL-encoded,
 # base64 at each alignment: ``timbal_integrations.redact.secret_forms``) and its last 8
-# characters. The emulator's public demo key (``demo-key``, printed by ``timbal-runs
-# demo`` on purpose) and values shorter than 8 characters (too likely to occur by
-# chance) are never registered.
+# characters (those with at least 4 different characters: "00000000" is not a leak). The
+# emulator's public demo key (``demo-key``, printed by ``timbal-runs demo`` on purpose)
+# and values shorter than 8 characters (too likely to occur by chance) are never
+# registered.
 #
 # Collected per test phase, and searched for every registered secret when the phase
 # ends: log records (a handler on the root logger), what pytest captured of
@@ -114,7 +115,9 @@ class LeakGuard:
             return
         text = value.strip()
         if len(text) >= _MIN_SECRET and text not in _PUBLIC:
-            forms = {text, text[-_MIN_SECRET:], *secret_forms(text)}
+            derived = {text[-_MIN_SECRET:], *secret_forms(text)}
+            forms = {form for form in derived if len(set(form)) >= DISTINCT_CHARS}
+            forms.add(text)
             with self._lock:
                 self.secrets.update(form for form in forms if len(form) >= _MIN_SECRET)
 

@@ -7,7 +7,9 @@ A server (or a proxy in front of it) may echo the key back in an error: whole, i
 
 - the key itself, and its percent-encoded forms (``quote``, ``quote_plus``);
 - any run of :data:`PARTIAL_CHARS` or more characters that is also a run of the key (its
-  last or first characters, or any other stretch);
+  last or first characters, or any other stretch), unless the run is too plain to tell
+  apart from ordinary text (fewer than :data:`DISTINCT_CHARS` different characters, such
+  as ``000000``);
 - the key's base64 (standard and URL-safe alphabets) at each of the three alignments it
   can have inside a longer base64 string: the characters that only the key's bytes
   determine.
@@ -26,7 +28,7 @@ import re
 from typing import Any, Final
 from urllib.parse import quote, quote_plus
 
-__all__ = ["MASK", "PARTIAL_CHARS", "redact", "redact_data", "secret_forms"]
+__all__ = ["DISTINCT_CHARS", "MASK", "PARTIAL_CHARS", "redact", "redact_data", "secret_forms"]
 
 MASK: Final = "***"
 """What a redacted secret reads as."""
@@ -34,7 +36,15 @@ MASK: Final = "***"
 PARTIAL_CHARS: Final = 6
 """A run of this many characters of the key, or more, counts as part of the key."""
 
+DISTINCT_CHARS: Final = 4
+"""A fragment of the key with fewer different characters than this is not searched for
+on its own: ``000000`` or ``aaaaaa`` occur in ordinary text."""
+
 _MIN_FORM: Final = 6  # a base64 fragment shorter than this is too likely to be chance
+
+
+def _distinctive(text: str) -> bool:
+    return len(set(text)) >= DISTINCT_CHARS
 
 
 def _base64_fragments(secret: bytes) -> set[str]:
@@ -46,7 +56,7 @@ def _base64_fragments(secret: bytes) -> set[str]:
         first = -(-8 * shift // 6)  # the first character whose 6 bits are all the key's
         last = (8 * (shift + len(secret))) // 6  # one past the last such character
         fragment = encoded[first:last]
-        if len(fragment) >= _MIN_FORM:
+        if len(fragment) >= _MIN_FORM and _distinctive(fragment):
             found.add(fragment)
             found.add(fragment.replace("+", "-").replace("/", "_"))
     return found
@@ -58,9 +68,10 @@ def secret_forms(secret: str) -> frozenset[str]:
     itself, percent-encoded, and its base64 fragments (empty for an empty secret)."""
     if not secret:
         return frozenset()
-    forms = {secret, quote(secret, safe=""), quote_plus(secret, safe="")}
-    raw = secret.encode("utf-8")
-    forms |= _base64_fragments(raw)
+    forms = {quote(secret, safe=""), quote_plus(secret, safe="")}
+    forms = {form for form in forms if _distinctive(form)}
+    forms |= _base64_fragments(secret.encode("utf-8"))
+    forms.add(secret)
     return frozenset(form for form in forms if form)
 
 
@@ -73,9 +84,10 @@ def _pattern(secret: str) -> re.Pattern[str]:
 
 @functools.lru_cache(maxsize=32)
 def _runs(secret: str) -> frozenset[str]:
-    """Every run of :data:`PARTIAL_CHARS` characters of the key."""
+    """Every run of :data:`PARTIAL_CHARS` characters of the key that is distinctive."""
     size = PARTIAL_CHARS
-    return frozenset(secret[i : i + size] for i in range(len(secret) - size + 1))
+    runs = (secret[i : i + size] for i in range(len(secret) - size + 1))
+    return frozenset(run for run in runs if _distinctive(run))
 
 
 def _partial_spans(text: str, secret: str) -> list[tuple[int, int]]:

@@ -229,7 +229,8 @@ def test_a_401_inside_a_dag_names_the_connection_not_the_variable(
 
         @task(task_id="hook_in_a_task")
         def hook_in_a_task() -> int:
-            return len(list(TimbalHook("timbal_rejected").list_runs(limit=1)))
+            with TimbalHook("timbal_rejected") as hook:
+                return len(list(hook.list_runs(limit=1)))
 
         with DAG(
             dag_id="timbal_test_401_names",

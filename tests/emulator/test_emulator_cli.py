@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.support.processes import run_measured
 from timbal_integrations.emulator import main
 
 REPO = Path(__file__).resolve().parents[2]
@@ -275,24 +276,13 @@ def test_too_many_runs_and_bad_live_flags_exit_2_at_once(argv: list[str], words:
     # In a child process, to see its peak memory: nothing is generated before failing.
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "timbal_integrations.emulator", "--port", "0", *argv],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
+    result, peak_mb = run_measured(
+        [sys.executable, "-m", "timbal_integrations.emulator", "--port", "0", *argv], env=env
     )
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    assert proc.stdout is not None
-    assert proc.stderr is not None
-    out, err = proc.stdout.read(), proc.stderr.read()
-    proc.stdout.close()
-    proc.stderr.close()
-    assert proc.returncode == 2
-    assert out == ""
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
+    assert result.returncode == 2
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
     for word in words:
         assert word in lines[0]
-    assert usage.ru_maxrss < 200 * 1024  # KB: the interpreter and imports, no runs
+    assert 0 < peak_mb < 200  # the interpreter and imports, no runs

@@ -15,6 +15,7 @@ __all__ = [
     "cli_env",
     "one_error_line",
     "run_cli",
+    "run_measured",
     "start_cli",
     "wait_until",
 ]
@@ -91,3 +92,38 @@ def one_error_line(stderr: str) -> str:
     assert lines[0].startswith("timbal-runs: error: "), stderr
     assert "Traceback" not in stderr
     return lines[0]
+
+
+_MEASURE: Final = """
+import resource, subprocess, sys
+code = subprocess.call(sys.argv[2:])
+with open(sys.argv[1], "w") as fh:
+    fh.write(str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss))
+sys.exit(code)
+"""
+
+
+def run_measured(
+    args: Sequence[str], *, env: Mapping[str, str], timeout: float = 120
+) -> tuple[subprocess.CompletedProcess[str], int]:
+    """``args`` run to completion (output captured as text), and its peak RSS in MB.
+
+    Measured through a small launcher process: on Linux a child's ``ru_maxrss`` also
+    counts the resident size of the process that forked it (carried over by ``exec``),
+    and the test runner itself may hold hundreds of MB; the launcher's own child starts
+    clean.
+    """
+    import tempfile
+
+    with tempfile.NamedTemporaryFile("r", suffix=".rss") as report:
+        result = subprocess.run(
+            [sys.executable, "-c", _MEASURE, report.name, *args],
+            env=dict(env),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
+            check=False,
+        )
+        peak_kb = int(report.read() or 0)
+    return result, peak_kb // 1024
