@@ -57,7 +57,8 @@ class TimbalHook(BaseHook):
     :param api_key: overrides the connection's password (the API key).
     :param org_id: overrides the connection's ``org_id`` extra.
     :param project_id: overrides the connection's ``project_id`` extra.
-    :param timeout: seconds to wait for each HTTP response.
+    :param timeout: seconds each HTTP request may take in all (connecting, sending and
+        reading the whole response; at most 3600).
     :param max_retries: retries of 429/5xx/connection errors (the core's default if None).
 
     The connection is read lazily, on the first call that needs the client. Use the
