@@ -62,7 +62,7 @@ from timbal_integrations import (
     parse_time,
 )
 from timbal_integrations.errors import is_permanent
-from timbal_integrations.export import ExportResult, export_runs, infer_format
+from timbal_integrations.export import ExportResult, check_csv_safe, export_runs, infer_format
 
 from .resource import TimbalResource
 
@@ -151,6 +151,7 @@ class _DayExport:
         *,
         parallel: int | None,
         manifest: bool,
+        csv_safe: bool,
         resource_key: str,
     ) -> None:
         self.query = query
@@ -159,6 +160,7 @@ class _DayExport:
         self.format = fmt
         self.parallel = parallel
         self.manifest = manifest
+        self.csv_safe = csv_safe
         self.resource_key = resource_key
 
     def target(self, key: str) -> Path | UPath:
@@ -176,6 +178,7 @@ class _DayExport:
             "format": self.format,
             "parallel": self.parallel,
             "manifest": self.manifest,
+            "csv_safe": self.csv_safe,
         }
         if isinstance(target, Path):
             return export_runs(client, query, target, **options)
@@ -231,6 +234,7 @@ def timbal_runs_asset(
     retry_policy: RetryPolicy | None = None,
     parallel: int | None = None,
     manifest: bool = True,
+    csv_safe: bool = False,
     resource_key: str = RESOURCE_KEY,
     **filters: Any,
 ) -> AssetsDefinition:
@@ -252,6 +256,10 @@ def timbal_runs_asset(
         fail at once, without spending them.
     :param parallel: fetch each day in this many concurrent windows.
     :param manifest: also write ``runs.<ext>.manifest.json`` beside each file (default).
+    :param csv_safe: ``format="csv"`` only (default False): write text cells that start
+        with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return with a ``'`` before
+        them, so that a spreadsheet cannot read them as formulas. It changes those cells;
+        each day's manifest records ``"csv_safe": true``.
     :param resource_key: the key of the :class:`~dagster_timbal.TimbalResource`.
     :param filters: ``status``, ``user_id``, ``sentiment``, ``group_id``,
         ``workforce_id``, ``rev``, ``metadata``, ``roots``, ``sort_by``, ``sort_order``:
@@ -272,6 +280,7 @@ def timbal_runs_asset(
             )
     query = RunQuery.from_filters(filters)
     fmt = infer_format("", format)
+    check_csv_safe(csv_safe, fmt)
     start = _day(start_date, "start_date")
     end = None if end_date is None else _day(end_date, "end_date")
     if end is not None and end <= start:
@@ -291,6 +300,7 @@ def timbal_runs_asset(
         fmt,
         parallel=parallel,
         manifest=manifest,
+        csv_safe=csv_safe,
         resource_key=resource_key,
     )
 

@@ -104,6 +104,11 @@ class TimbalResource(ConfigurableResource["TimbalResource"], ClientSettings):
                 names[variable] = f"{field} (or {variable} in the code location's environment)"
         return names
 
+    def secret(self) -> str | None:
+        """The API key this resource uses (its field, else ``TIMBAL_API_KEY``), or None:
+        what its messages redact."""
+        return _text(self.api_key) or _text(os.environ.get(VARIABLES["api_key"]))
+
     def client_config(self) -> ClientConfig:
         """The resolved settings (the key as a :class:`~timbal_integrations.Secret`):
         the fields, then Timbal's environment variables for the fields left out.

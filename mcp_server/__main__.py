@@ -8,7 +8,9 @@ server still starts, and each tool call reports the same problem until it is fix
 Transports: stdio (the default, for Claude Desktop, Claude Code, VS Code...) and
 streamable HTTP (``--transport http --host 127.0.0.1 --port 8765``). Over HTTP, a
 non-loopback ``--host`` requires a bearer token (``--auth-token`` or
-``TIMBAL_MCP_TOKEN``) that every request must carry.
+``TIMBAL_MCP_TOKEN``) that every request must carry, and connections are bounded:
+``--header-timeout`` (seconds to send a request's headers, 10), ``--idle-timeout`` (an
+idle keep-alive connection, 5) and ``--max-connections`` (100).
 
 Exit status: 0 on a clean stop, 2 on bad usage (bad flags, a non-loopback host without
 a token), 1 when the server cannot start (say the port is taken).
@@ -24,6 +26,7 @@ import sys
 from collections.abc import Sequence
 from typing import Final
 
+from timbal_integrations import defaults
 from timbal_integrations._version import __version__
 
 from ._hosts import is_loopback
@@ -68,6 +71,32 @@ def build_parser() -> argparse.ArgumentParser:
         help="a Host header value HTTP clients may use besides localhost (repeatable); "
         "DNS-rebinding protection refuses others",
     )
+    parser.add_argument(
+        "--header-timeout",
+        type=float,
+        default=defaults.MCP_HTTP_HEADER_TIMEOUT,
+        metavar="SECONDS",
+        help="HTTP: seconds a client has to send a request's headers, from connecting or "
+        f"from the request's first byte; slower connections are closed "
+        f"({defaults.MCP_HTTP_HEADER_TIMEOUT:g})",
+    )
+    parser.add_argument(
+        "--idle-timeout",
+        type=int,
+        default=defaults.MCP_HTTP_IDLE_TIMEOUT,
+        metavar="SECONDS",
+        help="HTTP: seconds an idle keep-alive connection stays open "
+        f"({defaults.MCP_HTTP_IDLE_TIMEOUT:g})",
+    )
+    parser.add_argument(
+        "--max-connections",
+        type=int,
+        default=defaults.MCP_HTTP_MAX_CONNECTIONS,
+        metavar="N",
+        help="HTTP: connections open at once, at most; one more closes the connection "
+        "waiting longest for its headers, or is refused "
+        f"({defaults.MCP_HTTP_MAX_CONNECTIONS})",
+    )
     parser.add_argument("--api-key", default=None, help="Timbal API key (TIMBAL_API_KEY)")
     parser.add_argument("--api-host", default=None, help="Timbal API host (TIMBAL_API_HOST)")
     parser.add_argument("--org-id", default=None, help="organisation id (TIMBAL_ORG_ID)")
@@ -102,6 +131,19 @@ def main(argv: Sequence[str] | None = None, *, _own_process: bool = False) -> in
             return _fail(f"--port {args.port} is not a TCP port (0 to 65535)")
         if not args.path.startswith("/"):
             return _fail(f"--path {args.path!r} must start with '/'")
+        limit = defaults.MAX_REQUEST_TIMEOUT
+        if not 0 < args.header_timeout <= limit:
+            return _fail(
+                f"--header-timeout {args.header_timeout:g} is not a number of seconds above 0 "
+                f"and at most {limit:g}"
+            )
+        if not 1 <= args.idle_timeout <= limit:
+            return _fail(
+                f"--idle-timeout {args.idle_timeout} is not a whole number of seconds from 1 "
+                f"to {limit:g}"
+            )
+        if not 1 <= args.max_connections <= 100_000:
+            return _fail(f"--max-connections {args.max_connections} is not from 1 to 100,000")
         if not token and not is_loopback(args.host):
             return _fail(
                 f"--host {args.host} is not a loopback address: set --auth-token (or "
@@ -176,7 +218,16 @@ def main(argv: Sequence[str] | None = None, *, _own_process: bool = False) -> in
     except ValueError as exc:
         return _fail(str(exc))
     try:
-        serve_http(app, host=args.host, port=args.port, path=args.path, log_level=args.log_level)
+        serve_http(
+            app,
+            host=args.host,
+            port=args.port,
+            path=args.path,
+            log_level=args.log_level,
+            header_timeout=args.header_timeout,
+            idle_timeout=args.idle_timeout,
+            max_connections=args.max_connections,
+        )
     except KeyboardInterrupt:
         pass
     except SystemExit as exc:  # uvicorn exits this way when it cannot bind

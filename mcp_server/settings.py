@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Final
 
 from timbal_integrations import defaults
 from timbal_integrations.config import VARIABLES, ClientConfig, resolve_config
+from timbal_integrations.limits import Bounds
 from timbal_integrations.retry import RetryPolicy
 
 if TYPE_CHECKING:  # the client (and httpx) load with the first tool call, not at start-up
@@ -55,6 +56,9 @@ class ServerSettings:
     now: Callable[[], datetime] | None = None
     retry_policy: RetryPolicy = DEFAULT_RETRY_POLICY
     timeout: float = defaults.REQUEST_TIMEOUT
+    """Seconds each request to the API may take in all (its total deadline)."""
+    bounds: Bounds = field(default_factory=Bounds)
+    """What the tools accept from the API (response size, page bounds)."""
     max_email_scan: int = defaults.MCP_MAX_EMAIL_SCAN
     summary_top_n: int = defaults.MCP_SUMMARY_TOP_N
 
@@ -112,5 +116,5 @@ class ServerSettings:
         from timbal_integrations.client import AsyncTimbalClient
 
         return AsyncTimbalClient.from_config(
-            self.resolve(), timeout=self.timeout, retry_policy=self.retry_policy
+            self.resolve(), timeout=self.timeout, retry_policy=self.retry_policy, bounds=self.bounds
         )

@@ -4,8 +4,10 @@ Each tool turns its arguments into a :class:`~timbal_integrations.query.RunQuery
 the core's asynchronous client, and shapes the result for a model to read (see
 :mod:`mcp_server.shaping`). Nothing here speaks HTTP, parses a date, or re-implements a
 filter. Every failure becomes a tool error worded by the core for an assistant
-(:func:`timbal_integrations.wording.describe`), in this server's names of its settings,
-and scrubbed of the API key.
+(:func:`timbal_integrations.wording.describe`), in this server's names of its settings.
+Every result and every error is redacted of the API key by the core's
+:func:`~timbal_integrations.redact.redact` (a server that echoes the key, or part of it,
+in a run's fields or an error cannot make a tool repeat it).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from timbal_integrations.errors import PaginationLoopError, QueryError, TimbalEr
 from timbal_integrations.limits import AUTO, Parallel
 from timbal_integrations.models import Run
 from timbal_integrations.query import FILTER_NAMES, RunQuery, parse_time, to_epoch_ms
+from timbal_integrations.redact import redact, redact_data
 from timbal_integrations.summary import RunSummary, SummaryBuilder
 from timbal_integrations.wording import describe
 
@@ -76,10 +79,9 @@ logger = logging.getLogger("mcp_server")
 
 
 def scrub(message: str, secret: str | None) -> str:
-    """``message`` with the API key (if any) replaced by ``***``."""
-    if secret and len(secret) >= 4:
-        message = message.replace(secret, "***")
-    return message
+    """``message`` with the API key (if any), in every form a server may echo it, replaced
+    by ``***`` (the core's :func:`~timbal_integrations.redact.redact`)."""
+    return redact(message, secret)
 
 
 def _check_email(value: str | None) -> str | None:
@@ -319,6 +321,11 @@ class TimbalTools:
         except Exception as exc:
             raise self._fail("list_runs", exc) from None
 
+    def _redacted(self, data: dict[str, Any]) -> dict[str, Any]:
+        """A result with the API key redacted from every string (see the module)."""
+        redacted: dict[str, Any] = redact_data(data, self.settings.secret())
+        return redacted
+
     def _list_result(self, query: RunQuery, email: str | None, page: _Page) -> CallToolResult:
         result: dict[str, Any] = {
             "runs": [run_row(run) for run in page.runs],
@@ -350,6 +357,7 @@ class TimbalTools:
                     "cursor=next_cursor for the next ones (summarize_runs gives totals)."
                 )
             result["hint"] = hint
+        result = self._redacted(result)
         return CallToolResult(
             content=[TextContent(type="text", text=render_runs_text(result))],
             structured_content=result,
@@ -360,7 +368,7 @@ class TimbalTools:
         try:
             async with self._api() as client:
                 detail = await client.get_run(run_id)
-            data = detail_dict(detail)
+            data = self._redacted(detail_dict(detail))
         except Exception as exc:
             raise self._fail("get_run", exc) from None
         return CallToolResult(
@@ -392,7 +400,7 @@ class TimbalTools:
             query = self._query(arguments, now)
             async with self._api() as client:
                 summary, scanned = await _summarize(client, query, email, max_runs)
-            result = self._summary_result(summary, scanned, max_runs, query, email)
+            result = self._redacted(self._summary_result(summary, scanned, max_runs, query, email))
         except Exception as exc:
             raise self._fail("summarize_runs", exc) from None
         return CallToolResult(

@@ -11,10 +11,20 @@ Layers of the HTTP app, outermost first::
 Binding to an address other than loopback requires a token: without one, anyone who
 can reach the port could read the project's run history with the server's API key.
 ``uvicorn`` is imported only when a server starts.
+
+The token is only read once a request's headers have arrived, so the connections
+themselves are bounded too (:func:`serve_http`): a client has ``header_timeout`` seconds
+(10 by default) from connecting, or from the first byte of its next request, to send the
+request's headers; an idle keep-alive connection is closed after ``idle_timeout``
+seconds (5); at most ``max_connections`` connections (100) are open at once, and one
+more makes room by closing the connection that has waited longest for its headers (or,
+when every connection is busy with a request, is closed at once); headers are limited to
+16 KiB. So slow or idle connections, authenticated or not, cannot hold the server.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
 import sys
@@ -24,9 +34,12 @@ from typing import Any, Final
 from mcp.server.mcpserver import MCPServer
 from mcp.server.transport_security import TransportSecuritySettings
 
+from timbal_integrations import defaults
+
 from ._hosts import is_loopback
 
 __all__ = [
+    "HEADER_BYTES",
     "LOOPBACK_HOSTS",
     "BearerTokenMiddleware",
     "build_http_app",
@@ -44,6 +57,8 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 LOOPBACK_HOSTS: Final = ("127.0.0.1", "localhost", "[::1]")
+HEADER_BYTES: Final = 16 * 1024
+"""The most bytes of request line and headers a request may have."""
 _WILDCARDS: Final = ("0.0.0.0", "::", "")
 _UNAUTHORIZED: Final = (
     b'{"error":"unauthorized","message":"missing or wrong bearer token: send '
@@ -155,6 +170,79 @@ def build_http_app(
     return app
 
 
+def _guarded_protocol(header_timeout: float, max_connections: int) -> type[Any]:
+    """uvicorn's h11 protocol, with a deadline for each request's headers and a cap on
+    open connections (uvicorn has neither: a connection that sends nothing, or sends its
+    headers a byte at a time, stays open as long as the client likes)."""
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    class GuardedH11Protocol(H11Protocol):
+        _header_timer: asyncio.TimerHandle | None = None
+        _waiting_since = 0.0
+        _cycle: object = None
+
+        def connection_made(self, transport: Any) -> None:
+            super().connection_made(transport)
+            self._await_headers()
+            if len(self.connections) > max_connections:
+                self._make_room()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self._headers_arrived()
+            super().connection_lost(exc)
+
+        def data_received(self, data: bytes) -> None:
+            idle = self.cycle is None or self.cycle.response_complete
+            if idle and self._header_timer is None:
+                self._await_headers()  # the first bytes of the next request
+            super().data_received(data)
+
+        def handle_events(self) -> None:
+            super().handle_events()
+            if self.cycle is not None and self.cycle is not self._cycle:
+                self._cycle = self.cycle  # a request's headers are in: it is served
+                self._headers_arrived()
+
+        def _await_headers(self) -> None:
+            self._waiting_since = self.loop.time()
+            self._header_timer = self.loop.call_later(header_timeout, self._too_slow)
+
+        def _headers_arrived(self) -> None:
+            if self._header_timer is not None:
+                self._header_timer.cancel()
+                self._header_timer = None
+
+        def _too_slow(self) -> None:
+            self._header_timer = None
+            logger.debug("closing a connection that sent no complete request headers in time")
+            self._drop()
+
+        def _drop(self) -> None:
+            self._headers_arrived()
+            if not self.transport.is_closing():
+                self.transport.close()
+
+        def _make_room(self) -> None:
+            waiting = [
+                c
+                for c in self.connections
+                if isinstance(c, GuardedH11Protocol)
+                and c is not self
+                and c._header_timer is not None
+            ]
+            if waiting:
+                oldest = min(waiting, key=lambda c: c._waiting_since)
+                logger.debug("connection cap reached: closing the slowest to send headers")
+                oldest._drop()
+            else:
+                logger.warning(
+                    "refusing a connection: %d are open (--max-connections)", max_connections
+                )
+                self._drop()
+
+    return GuardedH11Protocol
+
+
 def serve_http(
     app: ASGIApp,
     *,
@@ -163,11 +251,15 @@ def serve_http(
     path: str = "/mcp",
     log_level: str = "warning",
     announce: Callable[[str], None] | None = None,
+    header_timeout: float = defaults.MCP_HTTP_HEADER_TIMEOUT,
+    idle_timeout: int = defaults.MCP_HTTP_IDLE_TIMEOUT,
+    max_connections: int = defaults.MCP_HTTP_MAX_CONNECTIONS,
 ) -> None:
     """Serve ``app`` with uvicorn until interrupted (blocks).
 
     Once the socket listens, ``announce`` (default: a line on stderr) receives the
-    server's URL, with the real port when ``port`` is 0.
+    server's URL, with the real port when ``port`` is 0. ``header_timeout``,
+    ``idle_timeout`` and ``max_connections`` bound the connections (see the module).
     """
     import uvicorn
 
@@ -193,5 +285,8 @@ def serve_http(
         access_log=False,
         server_header=False,
         lifespan="on",
+        http=_guarded_protocol(header_timeout, max_connections),
+        timeout_keep_alive=idle_timeout,
+        h11_max_incomplete_event_size=HEADER_BYTES,
     )
     _Server(config).run()

@@ -94,7 +94,10 @@ with credentials.get_client() as client:
                 env={},
             )
         except TimbalError as error:  # no instance yet: the block's names, worded alike
-            raise restate(error, "orchestrator", names=cls.field_names()) from None
+            names = cls.field_names()
+            key = _given(values.get("api_key"))
+            secret = key if isinstance(key, str) else None
+            raise restate(error, "orchestrator", names=names, secret=secret) from None
 
     @model_validator(mode="before")
     @classmethod
@@ -104,6 +107,11 @@ with credentials.get_client() as client:
         if isinstance(values, dict):
             cls._resolve(values)
         return values
+
+    def secret(self) -> str | None:
+        """The block's API key (what its messages redact), or None when blank."""
+        key = _given(self.api_key)
+        return key if isinstance(key, str) else None
 
     def client_config(self) -> ClientConfig:
         """The resolved settings (the key as a :class:`~timbal_integrations.Secret`).

@@ -103,6 +103,7 @@ def export_runs_flow(
     sort_order: str | None = None,
     parallel: int | None = None,
     asset_key: str | None = None,
+    csv_safe: bool = False,
 ) -> ExportResult:
     """Export the runs of ``[since, until)`` matching the filters to ``output_path``.
 
@@ -115,6 +116,10 @@ def export_runs_flow(
     :param status: ... ``sort_order``: filters, the same names as everywhere.
     :param parallel: fetch the window in this many concurrent windows.
     :param asset_key: the Prefect asset's key (default ``file://`` + the absolute path).
+    :param csv_safe: CSV only (default False): write text cells that start with ``=``,
+        ``+``, ``-``, ``@``, a tab or a carriage return with a ``'`` before them, so a
+        spreadsheet cannot read them as formulas (it changes those cells; the manifest
+        records ``"csv_safe": true``).
 
     Returns the export's :class:`~timbal_integrations.export.ExportResult`.
     """
@@ -137,7 +142,9 @@ def export_runs_flow(
 
     @materialize(asset, by="timbal-integrations", name="timbal-export-asset", cache_policy=NO_CACHE)
     def write_asset() -> ExportResult:
-        result = export_to_file(credentials, query, path, format=format, parallel=parallel)
+        result = export_to_file(
+            credentials, query, path, format=format, parallel=parallel, csv_safe=csv_safe
+        )
         add_asset_metadata(asset, asset_metadata(result))
         return result
 

@@ -83,6 +83,7 @@ def export_to_file(
     limit: int | None = None,
     resume: bool = False,
     manifest: bool = True,
+    csv_safe: bool = False,
 ) -> ExportResult:
     """The core's export of ``query`` to the local file ``output_path``, logged.
 
@@ -101,6 +102,7 @@ def export_to_file(
             limit=limit,
             resume=resume,
             manifest=manifest,
+            csv_safe=csv_safe,
         )
     logger.info(
         "%d Timbal run(s) (%d errors, %d still running, cost_usd %.6f) -> %s (%s bytes, sha256 %s)",
@@ -125,6 +127,7 @@ def export_runs(
     limit: int | None = None,
     resume: bool = False,
     manifest: bool = True,
+    csv_safe: bool = False,
     **filters: Any,
 ) -> ExportResult:
     """Write the runs matching ``filters`` to the local file ``output_path``.
@@ -132,7 +135,11 @@ def export_runs(
     The core's export: JSON Lines, CSV or Parquet (``format``, else from the extension),
     streamed, written under a temporary name and renamed (a re-run replaces the file
     whole), with ``<output_path>.manifest.json`` beside it. ``resume=True`` continues an
-    interrupted export. Returns the :class:`~timbal_integrations.export.ExportResult`
+    interrupted export. ``csv_safe=True`` (CSV only) writes text cells that start with
+    ``=``, ``+``, ``-``, ``@``, a tab or a carriage return with a ``'`` before them, so a
+    spreadsheet cannot read them as formulas (it changes those cells; the manifest
+    records ``"csv_safe": true``). Returns the
+    :class:`~timbal_integrations.export.ExportResult`
     (``count``, ``sha256``, ``error_count``, ``running_count``, ``cost_usd``, ...).
     """
     return export_to_file(
@@ -144,6 +151,7 @@ def export_runs(
         limit=limit,
         resume=resume,
         manifest=manifest,
+        csv_safe=csv_safe,
     )
 
 

@@ -49,7 +49,7 @@ SUBS = [
     ("__aexit__", "__exit__"),
     ("aclosing", "closing"),
     ("aclose", "close"),
-    ("aread", "read"),
+    ("aiter_raw", "iter_raw"),
     ("import asyncio", "import time"),
     ("asyncio.sleep", "time.sleep"),
 ]

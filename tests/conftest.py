@@ -33,6 +33,7 @@ import pytest
 from timbal_integrations import errors, retry
 from timbal_integrations.config import Secret
 from timbal_integrations.emulator import DEFAULT_API_KEY, Emulator
+from timbal_integrations.redact import DISTINCT_CHARS, secret_forms
 
 pytest_plugins = ["timbal_integrations.emulator.pytest_plugin", "pytester"]
 
@@ -119,9 +120,12 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 #   - the key of every emulator started by ``timbal_emulator_factory``,
 #   - every auth token given to the MCP HTTP transport's ``BearerTokenMiddleware``,
 # and by hand with the ``leak_guard`` fixture (``leak_guard.register(value)``).
-# The emulator's public demo key (``demo-key``, printed by ``timbal-runs demo`` on
-# purpose) and values shorter than 8 characters (too likely to occur by chance) are
-# never registered.
+# With each secret, the forms a server may echo it in are registered too (URL-encoded,
+# base64 at each alignment: ``timbal_integrations.redact.secret_forms``) and its last 8
+# characters (those with at least 4 different characters: "00000000" is not a leak). The
+# emulator's public demo key (``demo-key``, printed by ``timbal-runs demo`` on purpose)
+# and values shorter than 8 characters (too likely to occur by chance) are never
+# registered.
 #
 # Collected per test phase, and searched for every registered secret when the phase
 # ends: log records (a handler on the root logger), what pytest captured of
@@ -156,8 +160,11 @@ class LeakGuard:
             return
         text = value.strip()
         if len(text) >= _MIN_SECRET and text not in _PUBLIC:
+            derived = {text[-_MIN_SECRET:], *secret_forms(text)}
+            forms = {form for form in derived if len(set(form)) >= DISTINCT_CHARS}
+            forms.add(text)
             with self._lock:
-                self.secrets.add(text)
+                self.secrets.update(form for form in forms if len(form) >= _MIN_SECRET)
 
     # -- collection --------------------------------------------------------------------
 

@@ -8,6 +8,11 @@ front ends differ only in that: each supplies :meth:`ClientSettings.client_confi
 its settings can come from elsewhere than its fields, :meth:`ClientSettings.setting_names`
 (what it calls each of the core's settings).
 
+Every message it words has the object's API key redacted (:meth:`ClientSettings.secret`,
+in every form a server may echo it; each front end supplies how it holds its key) and
+is terminal-safe (:func:`~timbal_integrations.sanitize.terminal_safe`: a server's text
+cannot act on the terminal that shows an orchestrator's logs).
+
 The mixin declares no pydantic field (its annotations exist for the type checker only),
 so it adds methods, never settings, to the model it is mixed into; the two fields it
 needs are declared by the model with :func:`timeout_field` and :func:`max_retries_field`.
@@ -25,7 +30,8 @@ from .client import AsyncTimbalClient, TimbalClient
 from .config import VARIABLES
 from .errors import TimbalError
 from .limits import check_max_retries
-from .wording import describe, restate
+from .sanitize import terminal_safe
+from .wording import describe
 
 if TYPE_CHECKING:
     from .config import ClientConfig
@@ -41,7 +47,9 @@ def timeout_field() -> Any:
     return Field(
         default=defaults.REQUEST_TIMEOUT,
         description=(
-            f"Seconds to wait for each HTTP response (default {defaults.REQUEST_TIMEOUT:g})."
+            "Seconds each HTTP request may take in all: connecting, sending and reading the "
+            f"whole response (default {defaults.REQUEST_TIMEOUT:g}; at most "
+            f"{defaults.MAX_REQUEST_TIMEOUT:g})."
         ),
     )
 
@@ -62,11 +70,11 @@ def max_retries_field() -> Any:
 class ClientSettings:
     """Clients and error wording for a front end's settings object.
 
-    The object has the fields ``timeout`` (seconds per response) and ``max_retries``
-    (``None`` for the core's default) and implements :meth:`client_config`. Every error
-    it raises is the core's, its class and data kept, its message worded for an
-    orchestrator's log in the object's own names (``TimbalResource.org_id: 'a/b' is not
-    a valid id ...``).
+    The object has the fields ``timeout`` (each request's total deadline, in seconds)
+    and ``max_retries`` (``None`` for the core's default) and implements
+    :meth:`client_config` and :meth:`secret`. Every error it raises is the core's, its
+    class and data kept, its message worded for an orchestrator's log in the object's
+    own names (``TimbalResource.org_id: 'a/b' is not a valid id ...``).
     """
 
     if TYPE_CHECKING:  # the model's fields (declared there, not here)
@@ -75,6 +83,12 @@ class ClientSettings:
 
     def client_config(self) -> ClientConfig:
         """The resolved settings; raises the core's error, reworded by :meth:`restate`."""
+        raise NotImplementedError
+
+    def secret(self) -> str | None:
+        """The API key this object would use, as text (None when it has none): what
+        :meth:`describe` and :meth:`restate` redact. Reads no more than the object's
+        fields (and the environment, where the front end reads it from there)."""
         raise NotImplementedError
 
     @classmethod
@@ -98,12 +112,14 @@ class ClientSettings:
 
     def describe(self, error: BaseException) -> str:
         """``error``'s one-line message for an orchestrator's logs and failures, naming
-        this object's fields."""
-        return describe(error, "orchestrator", names=self.setting_names())
+        this object's fields, with the API key redacted and no control character left."""
+        names = self.setting_names()
+        return terminal_safe(describe(error, "orchestrator", names=names, secret=self.secret()))
 
     def restate(self, error: _Error) -> _Error:
         """``error`` itself (class and data kept), its message :meth:`describe`'s."""
-        return restate(error, "orchestrator", names=self.setting_names())
+        error.args = (self.describe(error),)
+        return error
 
     def get_client(self) -> TimbalClient:
         """A new :class:`~timbal_integrations.TimbalClient`; close it (``with``) when done."""

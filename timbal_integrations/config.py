@@ -8,6 +8,7 @@ https, or a full URL such as ``http://127.0.0.1:8000``), ``TIMBAL_ORG_ID`` and
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Final
@@ -22,6 +23,7 @@ __all__ = [
     "Secret",
     "normalize_base_url",
     "resolve_config",
+    "shown_host",
 ]
 
 DEFAULT_HOST = "https://api.timbal.ai"
@@ -62,31 +64,59 @@ class Secret:
         return bool(self._value)
 
 
+_SCHEME = re.compile(r"^\s*[A-Za-z][A-Za-z0-9+.-]*://")
+
+
+def shown_host(host: str) -> str:
+    """``host`` as it may be shown in a message: anything up to its last ``@`` (where
+    credentials would be, ``user:key@``, whatever characters the key holds) masked, and
+    bounded."""
+    text = host
+    if "@" in text:
+        scheme = _SCHEME.match(text)
+        start = scheme.end() if scheme else 0
+        text = text[:start] + "***" + text[text.rindex("@") :]
+    return repr(text if len(text) <= 200 else text[:197] + "...")
+
+
 def normalize_base_url(host: str) -> str:
     """Turn ``api.timbal.ai`` or ``http://127.0.0.1:8000/`` into a base URL without a slash.
 
-    Raises :class:`ConfigError` about ``TIMBAL_API_HOST`` (argument ``host``).
+    Raises :class:`ConfigError` about ``TIMBAL_API_HOST`` (argument ``host``). A host
+    carrying credentials (``http://user:key@host``) is refused, and never shown: the key
+    goes in ``TIMBAL_API_KEY``, and only there.
     """
 
     def bad(reason: str) -> ConfigError:
         return ConfigError(reason, variable=VARIABLES["host"], argument="host")
 
     value = host.strip()
+    shown = shown_host(host)
     if not value:
         raise bad("empty; expected a host like api.timbal.ai or a URL")
+    if "@" in value:
+        raise bad(
+            f"{shown} carries credentials (user:password@); give the API key in its own "
+            "setting, never in the host"
+        )
+    if any(ord(c) < 33 or ord(c) == 127 for c in value):
+        raise bad(f"{shown} holds a space or a control character; expected a host or URL")
     if "://" not in value:
         value = "https://" + value
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https"):
-        raise bad(f"{host!r} has scheme {parts.scheme!r}; expected http or https")
-    if not parts.hostname:
-        raise bad(f"{host!r} has no host name")
-    if parts.query or parts.fragment:
-        raise bad(f"{host!r} must not carry a query or fragment")
     try:
-        parts.port  # noqa: B018 - raises ValueError on a bad port
-    except ValueError:
-        raise bad(f"{host!r} has an invalid port") from None
+        parts = urlsplit(value)
+        hostname = parts.hostname
+        port = parts.port
+    except ValueError as exc:  # "Invalid IPv6 URL", a port out of range or not a number
+        problem = "an invalid port" if "port" in str(exc).lower() else "an invalid address"
+        raise bad(f"{shown} has {problem}; expected a host like api.timbal.ai or a URL") from None
+    if parts.scheme not in ("http", "https"):
+        raise bad(f"{shown} has scheme {parts.scheme!r}; expected http or https")
+    if not hostname:
+        raise bad(f"{shown} has no host name")
+    if parts.query or parts.fragment:
+        raise bad(f"{shown} must not carry a query or fragment")
+    del port  # checked above: urlsplit raises on a bad one
     return f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')}"
 
 

@@ -7,7 +7,9 @@ this module imports nothing else.
 Requests and retries (the core's clients, ``timbal-runs``, the Airflow hook, the Dagster
 resource, the Prefect block)::
 
-    REQUEST_TIMEOUT   30 s per request
+    REQUEST_TIMEOUT   30 s per request, in all: connecting, sending and every read of the
+                      body (each phase is bounded by it too)
+    MAX_RESPONSE_BYTES  64 MiB of decoded body per response, at most
     MAX_RETRIES       6 retries after the first attempt (429, 5xx, timeouts, dropped
                       connections), waiting Retry-After (capped at RETRY_AFTER_MAX) or an
                       exponential backoff with full jitter between BACKOFF_BASE and
@@ -37,17 +39,27 @@ __all__ = [
     "DAGSTER_BACKFILL_DAYS",
     "DEMO_RUNS",
     "MAX_CONNECTIONS",
+    "MAX_EMPTY_PAGES",
     "MAX_FILTER_CHARS",
+    "MAX_METADATA_CHARS",
+    "MAX_METADATA_DEPTH",
+    "MAX_PAGES",
     "MAX_PAGE_TOKEN_CHARS",
     "MAX_PARALLEL",
+    "MAX_REQUEST_TIMEOUT",
+    "MAX_RESPONSE_BYTES",
     "MAX_RETRIES",
     "MAX_RETRIES_LIMIT",
     "MAX_RUN_ID_CHARS",
+    "MAX_URL_CHARS",
     "MCP_BACKOFF_BASE",
     "MCP_BACKOFF_MAX",
     "MCP_DEFAULT_LIMIT",
     "MCP_DEFAULT_MAX_RUNS",
     "MCP_DETAIL_CHARS",
+    "MCP_HTTP_HEADER_TIMEOUT",
+    "MCP_HTTP_IDLE_TIMEOUT",
+    "MCP_HTTP_MAX_CONNECTIONS",
     "MCP_MAX_CURSOR_CHARS",
     "MCP_MAX_EMAIL_SCAN",
     "MCP_MAX_LIMIT",
@@ -66,6 +78,7 @@ __all__ = [
     "SPOOL_READ_BYTES",
     "SYNC_COMMIT_SECONDS",
     "SYNC_LOOKBACK_SECONDS",
+    "SYNC_MAX_STATE_BYTES",
     "SYNC_RECHECK_CONCURRENCY",
     "SYNC_REPORT_IDS",
     "XCOM_MAX_RUNS",
@@ -74,7 +87,20 @@ __all__ = [
 # --------------------------------------------------------------------------- requests
 
 REQUEST_TIMEOUT: Final = 30.0
-"""Seconds to wait for each HTTP response (connect, read, write and pool)."""
+"""Seconds one HTTP request may take in all: waiting for a connection, connecting,
+sending, and every read of the response (headers and body, however slowly the server
+sends them). Each of those phases is bounded by it too."""
+
+MAX_REQUEST_TIMEOUT: Final = 3600.0
+"""Seconds: the longest request timeout accepted as a setting."""
+
+MAX_RESPONSE_BYTES: Final = 64 * 1024 * 1024
+"""Bytes of one response body, counted as they are decoded (gzip, deflate, br): reading
+stops past it. A page of runs is a few hundred kB; a run's detail with a big trace a few
+MB."""
+
+MAX_URL_CHARS: Final = 65_536
+"""The longest request URL sent (httpx's own limit): longer filters are refused first."""
 
 MAX_RETRIES: Final = 6
 """Retries of a request after its first attempt (so at most 7 requests)."""
@@ -94,8 +120,9 @@ MAX_RETRIES_LIMIT: Final = 100
 MAX_CONNECTIONS: Final = 32
 """Connections an asynchronous client keeps open at most."""
 
-MAX_PAGE_TOKEN_CHARS: Final = 8192
-"""The longest page token a client sends back."""
+MAX_PAGE_TOKEN_CHARS: Final = 16_384
+"""The longest page token, in characters as sent (percent-encoded): one given by a
+caller is refused beyond it, one handed out by the server is a broken response."""
 
 MAX_RUN_ID_CHARS: Final = 512
 """The longest run id or idempotency key accepted."""
@@ -103,7 +130,19 @@ MAX_RUN_ID_CHARS: Final = 512
 MAX_FILTER_CHARS: Final = 512
 """The longest string filter value accepted (``status``, ``user_id``...)."""
 
+MAX_METADATA_CHARS: Final = 4096
+"""The longest ``metadata`` filter, in characters of compact JSON."""
+
+MAX_METADATA_DEPTH: Final = 10
+"""The deepest nesting of objects and arrays a ``metadata`` filter may have."""
+
 # --------------------------------------------------------------------------- paging
+
+MAX_EMPTY_PAGES: Final = 1000
+"""Empty pages in a row (each with a next page token) a listing follows at most."""
+
+MAX_PAGES: Final = 1_000_000
+"""Pages one listing (one time window) follows at most."""
 
 MAX_PARALLEL: Final = 64
 """The most time windows a listing or an export fetches at once (``parallel=``)."""
@@ -148,6 +187,10 @@ running at the last sync."""
 
 SYNC_REPORT_IDS: Final = 20
 """Run ids a sync report lists at most per kind of change (the counts are always whole)."""
+
+SYNC_MAX_STATE_BYTES: Final = 64 * 1024 * 1024
+"""The largest ``state.json``, ``manifest.json`` or journal a sync reads: larger is not
+a sync's own file (a manifest of ten years of daily partitions is about 1 MB)."""
 
 # --------------------------------------------------------------------------- front ends
 
@@ -217,9 +260,22 @@ MCP_SUMMARY_TOP_N: Final = 25
 MCP_MAX_PAGES_PER_CALL: Final = 1_000
 """API pages one ``list_runs`` call reads at most."""
 
-MCP_MAX_CURSOR_CHARS: Final = 4096
-"""The longest ``list_runs`` cursor accepted back."""
+MCP_MAX_CURSOR_CHARS: Final = 4 * -(-(2 * MAX_PAGE_TOKEN_CHARS + 256) // 3)
+"""The longest ``list_runs`` cursor accepted back: room for any page token the client
+accepts from the server. A cursor is base64 of JSON; a token character that JSON
+escapes (6 bytes) takes 3 of the token's bound, percent-encoded, so its JSON is at most
+twice the bound, plus the cursor's other fields."""
 
 MCP_DETAIL_CHARS: Final = 40_000
 """About how many characters of JSON a ``get_run`` result holds at most (the largest
 fields are cut to fit)."""
+
+MCP_HTTP_HEADER_TIMEOUT: Final = 10.0
+"""Seconds a client of ``timbal-mcp --transport http`` has to send a request's headers,
+from its first byte (or from connecting)."""
+
+MCP_HTTP_IDLE_TIMEOUT: Final = 5
+"""Seconds an idle keep-alive connection to ``timbal-mcp --transport http`` stays open."""
+
+MCP_HTTP_MAX_CONNECTIONS: Final = 100
+"""Connections ``timbal-mcp --transport http`` holds open at once, at most."""

@@ -9,7 +9,7 @@ Every error the library raises on purpose is a :class:`TimbalError`::
     ├── ExportError                  a file export could not be written or resumed
     │   └── SyncStateError           a synced dataset cannot be continued as it is
     ├── APIConnectionError           the request never got an HTTP answer (after retries)
-    │   └── APITimeoutError          ... because it timed out
+    │   └── APITimeoutError          ... because it timed out (``deadline``: its total ran out)
     ├── APIStatusError               the API answered with an error status (after retries)
     │   ├── BadRequestError          400 / 422
     │   ├── AuthenticationError      401
@@ -18,14 +18,18 @@ Every error the library raises on purpose is a :class:`TimbalError`::
     │   ├── RateLimitError           429 (``retry_after`` in seconds, when the server said)
     │   └── ServerError              5xx
     └── ResponseValidationError      a 2xx body that is not what the API spec promises
-        └── PaginationLoopError      the server handed back a page token it had already given
+        ├── ResponseTooLargeError    a body over the size cap (reading stopped there)
+        ├── PaginationLoopError      the server handed back a page token it had already given
+        └── PaginationLimitError     a page token too long, or pages that never end
 
 Errors carry data, not just prose: a ``QueryError`` its ``field`` and ``reason``, a
 ``ConfigError`` its ``variable``/``argument`` and ``reason``, an ``APIStatusError`` its
 ``status_code``, ``path``, ``server_message`` and the settings to ``check``. Front ends
 read those attributes; :func:`timbal_integrations.wording.describe` words a message
 for each audience (their ``str()`` is the library's own wording). Messages never carry
-the API key: :func:`status_error` scrubs it from anything the server echoes.
+the API key: :func:`status_error` redacts it (and the forms a server may echo: part of
+it, base64, URL-encoded) from anything the server sends back
+(:func:`timbal_integrations.redact.redact`).
 
 Which errors are permanent (:data:`PERMANENT_ERRORS`, :func:`is_permanent`): the ones a
 retry of the same task cannot fix, which the orchestrator front ends (Airflow, Dagster,
@@ -47,10 +51,12 @@ __all__ = [
     "ConfigError",
     "ExportError",
     "NotFoundError",
+    "PaginationLimitError",
     "PaginationLoopError",
     "PermissionDeniedError",
     "QueryError",
     "RateLimitError",
+    "ResponseTooLargeError",
     "ResponseValidationError",
     "ServerError",
     "SyncMismatchError",
@@ -172,7 +178,19 @@ class APIConnectionError(TimbalError):
 
 
 class APITimeoutError(APIConnectionError):
-    """The request timed out."""
+    """The request timed out.
+
+    ``seconds`` is the timeout that ran out; ``deadline`` is True when it was the
+    request's total deadline (connecting, sending and reading the whole body), False when
+    one phase timed out on its own.
+    """
+
+    def __init__(
+        self, message: str, *, path: str = "", seconds: float | None = None, deadline: bool = False
+    ) -> None:
+        self.seconds = seconds
+        self.deadline = deadline
+        super().__init__(message, path=path)
 
 
 class APIStatusError(TimbalError):
@@ -264,8 +282,35 @@ class ResponseValidationError(TimbalError):
     """A successful response whose body does not match the API's schema."""
 
 
+class ResponseTooLargeError(ResponseValidationError):
+    """A response body larger than the size cap: reading stopped at the cap.
+
+    ``limit`` is the cap in bytes (of decoded body), ``path`` the request's path.
+    """
+
+    def __init__(self, message: str, *, path: str = "", limit: int = 0) -> None:
+        self.path = path
+        self.limit = limit
+        super().__init__(message)
+
+
 class PaginationLoopError(ResponseValidationError):
     """The server returned a page token it had already returned: following it would loop."""
+
+
+class PaginationLimitError(ResponseValidationError):
+    """The server's pagination went past a bound: a page token too long, too many empty
+    pages in a row, or too many pages in one listing.
+
+    ``setting`` names the bound (``max_page_token_chars``, ``max_empty_pages``,
+    ``max_pages``: fields of :class:`~timbal_integrations.limits.Bounds`), ``limit`` its
+    value.
+    """
+
+    def __init__(self, message: str, *, setting: str, limit: int) -> None:
+        self.setting = setting
+        self.limit = limit
+        super().__init__(message)
 
 
 PERMANENT_ERRORS: Final[tuple[type[TimbalError], ...]] = (
@@ -346,14 +391,17 @@ def status_error(
 ) -> APIStatusError:
     """Build the exception for an HTTP error status: the one place status maps to class.
 
-    ``secret`` (the API key) is scrubbed from the server's message, the path and the
-    redirect location.
+    ``secret`` (the API key) is redacted from the server's message, the path and the
+    redirect location, in every form a server may echo it
+    (:func:`timbal_integrations.redact.redact`).
     """
     if secret:
-        server_message = server_message.replace(secret, "***")
-        path = path.replace(secret, "***")
+        from .redact import redact
+
+        server_message = redact(server_message, secret)
+        path = redact(path, secret)
         if location is not None:
-            location = location.replace(secret, "***")
+            location = redact(location, secret)
     return _class_for(status_code)(
         status_code=status_code,
         path=path,

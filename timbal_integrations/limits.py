@@ -1,4 +1,5 @@
-"""Checks of the numbers that bound a listing: ``limit``, ``parallel``, ``max_retries``.
+"""Checks of the numbers that bound a listing: ``limit``, ``parallel``, ``max_retries``;
+and :class:`Bounds`, what a client accepts from a server.
 
 The clients, the export and the front ends that take these numbers as arguments (the
 Airflow operator) check them here, so every one of them accepts the same values and
@@ -8,18 +9,59 @@ naming the argument.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, fields
 from typing import Final, Literal
 
-from .defaults import MAX_PARALLEL, MAX_RETRIES_LIMIT
-from .errors import QueryError
+from .defaults import (
+    MAX_EMPTY_PAGES,
+    MAX_PAGE_TOKEN_CHARS,
+    MAX_PAGES,
+    MAX_PARALLEL,
+    MAX_RESPONSE_BYTES,
+    MAX_RETRIES_LIMIT,
+)
+from .errors import ConfigError, QueryError
 
-__all__ = ["AUTO", "Parallel", "check_limit", "check_max_retries", "check_parallel"]
+__all__ = ["AUTO", "Bounds", "Parallel", "check_limit", "check_max_retries", "check_parallel"]
 
 AUTO: Final = "auto"
 """``parallel="auto"``: the listing picks its own concurrency within the rate limit."""
 
 Parallel = int | Literal["auto"]
 """A parallel setting: a number of requests in flight, or ``"auto"``."""
+
+
+@dataclass(frozen=True, slots=True)
+class Bounds:
+    """What a client accepts from a server before it calls the server broken.
+
+    - ``max_response_bytes``: bytes of one response body, counted as they are decoded
+      (gzip, deflate, br); reading stops past it (:class:`ResponseTooLargeError
+      <timbal_integrations.errors.ResponseTooLargeError>`). Default 64 MiB.
+    - ``max_page_token_chars``: the longest page token, in characters as sent
+      (percent-encoded). Default 16,384.
+    - ``max_empty_pages``: empty pages in a row (each with a next token) followed at
+      most, in one listing (in a parallel listing, in one piece of time). Default 1,000.
+    - ``max_pages``: pages one listing follows at most; a parallel listing counts every
+      page of every piece. Default 1,000,000.
+
+    The last three raise :class:`PaginationLimitError
+    <timbal_integrations.errors.PaginationLimitError>` naming the setting. Each is a
+    whole number, 1 or more (a bad one is a ``ConfigError`` naming it)::
+
+        TimbalClient(bounds=Bounds(max_response_bytes=256 * 1024 * 1024))
+    """
+
+    max_response_bytes: int = MAX_RESPONSE_BYTES
+    max_page_token_chars: int = MAX_PAGE_TOKEN_CHARS
+    max_empty_pages: int = MAX_EMPTY_PAGES
+    max_pages: int = MAX_PAGES
+
+    def __post_init__(self) -> None:
+        for item in fields(self):
+            value = getattr(self, item.name)
+            if _whole(value) is None or value < 1:
+                raise ConfigError(f"{value!r} is not a whole number, 1 or more", argument=item.name)
 
 
 def _whole(value: object) -> int | None:

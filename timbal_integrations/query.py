@@ -240,32 +240,80 @@ def _check_string(name: str, value: object) -> str:
     return text
 
 
+_METADATA_EXAMPLE: Final = 'expected a JSON object such as {"env": "prod"}'
+_MAX_METADATA_CHARS: Final = defaults.MAX_METADATA_CHARS
+_MAX_METADATA_DEPTH: Final = defaults.MAX_METADATA_DEPTH
+
+
+def _no_constant(name: str) -> Any:
+    """``json.loads``' hook for ``NaN``, ``Infinity`` and ``-Infinity``: not JSON."""
+    raise QueryError("metadata", f"holds {name}, which is not a JSON number")
+
+
+def _check_metadata_value(parsed: object) -> None:
+    """Walk a metadata value (iteratively: no recursion to exhaust) and refuse what
+    cannot be sent: nesting deeper than the bound, non-string keys, a float that is not
+    finite, a value JSON has no form for."""
+    stack: list[tuple[object, int]] = [(parsed, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list | tuple):
+            if depth > _MAX_METADATA_DEPTH:
+                raise QueryError(
+                    "metadata",
+                    f"nests objects and arrays more than {_MAX_METADATA_DEPTH} deep; "
+                    'expected a flat object such as {"env": "prod"}',
+                )
+            if isinstance(item, dict):
+                if not all(isinstance(k, str) for k in item):
+                    raise QueryError("metadata", "keys must be strings")
+                children: Any = item.values()
+            else:
+                children = item
+            stack.extend((child, depth + 1) for child in children)
+        elif isinstance(item, float):
+            if item != item or item in (float("inf"), float("-inf")):
+                raise QueryError("metadata", f"holds {item!r}, which is not a JSON number")
+        elif item is not None and not isinstance(item, str | int | bool):
+            raise QueryError(
+                "metadata", f"holds a {type(item).__name__}, which cannot be sent as JSON"
+            )
+
+
 def _check_metadata(value: object) -> dict[str, Any]:
     parsed: object = value
     if isinstance(value, str):
         text = value.strip()
         if not text:
-            raise QueryError("metadata", 'empty; expected a JSON object such as {"env": "prod"}')
-        try:
-            parsed = json.loads(text)
-        except ValueError:
+            raise QueryError("metadata", f"empty; {_METADATA_EXAMPLE}")
+        if len(text) > _MAX_METADATA_CHARS:
             raise QueryError(
-                "metadata", 'is not valid JSON; expected a JSON object such as {"env": "prod"}'
+                "metadata",
+                f"too long ({len(text):,} characters; at most {_MAX_METADATA_CHARS:,})",
+            )
+        try:
+            parsed = json.loads(text, parse_constant=_no_constant)
+        except QueryError:
+            raise
+        except RecursionError:
+            raise QueryError(
+                "metadata", f"nests objects and arrays more than {_MAX_METADATA_DEPTH} deep"
             ) from None
+        except ValueError:
+            raise QueryError("metadata", f"is not valid JSON; {_METADATA_EXAMPLE}") from None
     if not isinstance(parsed, dict):
         raise QueryError(
-            "metadata",
-            f"a {type(parsed).__name__} is not allowed; expected a JSON object such as "
-            '{"env": "prod"}',
+            "metadata", f"a {type(parsed).__name__} is not allowed; {_METADATA_EXAMPLE}"
         )
     if not parsed:
         raise QueryError("metadata", "empty object; leave the filter out to match everything")
-    try:
-        json.dumps(parsed)
-    except (TypeError, ValueError):
-        raise QueryError("metadata", "holds values that cannot be sent as JSON") from None
-    if not all(isinstance(k, str) for k in parsed):
-        raise QueryError("metadata", "keys must be strings")
+    _check_metadata_value(parsed)
+    compact = json.dumps(parsed, separators=(",", ":"), allow_nan=False)
+    if len(compact) > _MAX_METADATA_CHARS:
+        raise QueryError(
+            "metadata",
+            f"too long ({len(compact):,} characters of JSON; at most {_MAX_METADATA_CHARS:,})",
+        )
     return dict(parsed)
 
 

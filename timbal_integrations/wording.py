@@ -27,6 +27,10 @@ sentence leaves it out. Unmapped names are the core's own (an argument reads
     describe(error, "terminal", names={"api_key": "--api-key", "since": "--since"})
     describe(error, "orchestrator", names={"TIMBAL_API_KEY": "the password of connection 'c'"})
     describe(error, "orchestrator", names={"TIMBAL_ORG_ID": "TimbalResource.org_id"})
+
+``secret`` (the API key in use, when the front end knows it) is redacted from the message
+in every form a server may echo it (:func:`~timbal_integrations.redact.redact`): errors
+built by the core are redacted already; this also covers any other exception's text.
 """
 
 from __future__ import annotations
@@ -51,6 +55,7 @@ from .errors import (
     SyncStateError,
     TimbalError,
 )
+from .redact import redact
 
 __all__ = ["AUDIENCES", "Audience", "Names", "describe", "restate"]
 
@@ -78,8 +83,15 @@ _DEFAULT_NAMES: Final[dict[Audience, dict[str, str]]] = {
 E = TypeVar("E", bound=BaseException)
 
 
-def describe(exc: BaseException, audience: Audience, *, names: Names | None = None) -> str:
-    """The message of ``exc`` for ``audience``, naming settings as ``names`` says.
+def describe(
+    exc: BaseException,
+    audience: Audience,
+    *,
+    names: Names | None = None,
+    secret: str | None = None,
+) -> str:
+    """The message of ``exc`` for ``audience``, naming settings as ``names`` says, with
+    ``secret`` (the API key) redacted.
 
     Any exception is accepted: one that is not a :class:`TimbalError` reads as its own
     message (an ``OSError`` as its reason and file name), or, for the assistant, as an
@@ -88,18 +100,19 @@ def describe(exc: BaseException, audience: Audience, *, names: Names | None = No
     if audience not in AUDIENCES:
         raise ValueError(f"audience: {audience!r} is not one of {', '.join(AUDIENCES)}")
     words = _Words(audience, names)
-    if audience == "assistant":
-        return _for_assistant(exc, words)
-    return _for_people(exc, words)
+    text = _for_assistant(exc, words) if audience == "assistant" else _for_people(exc, words)
+    return redact(text, secret)
 
 
-def restate(exc: E, audience: Audience, *, names: Names | None = None) -> E:
+def restate(
+    exc: E, audience: Audience, *, names: Names | None = None, secret: str | None = None
+) -> E:
     """``exc`` itself, its message now :func:`describe`'s for ``audience``.
 
     For a front end that lets the core's errors reach its users as they are (the
     Airflow hook's callers catch ``ConfigError``): the class and every attribute stay.
     """
-    exc.args = (describe(exc, audience, names=names),)
+    exc.args = (describe(exc, audience, names=names, secret=secret),)
     return exc
 
 

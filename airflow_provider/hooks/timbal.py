@@ -49,6 +49,8 @@ from timbal_integrations.config import VARIABLES, ClientConfig, Secret, resolve_
 from timbal_integrations.errors import TimbalError
 from timbal_integrations.limits import Parallel
 from timbal_integrations.models import Run
+from timbal_integrations.redact import redact, secret_forms
+from timbal_integrations.sanitize import terminal_safe
 from timbal_integrations.wording import restate
 
 from .. import CONN_TYPE, DEFAULT_CONN_ID, _failures
@@ -88,7 +90,8 @@ class TimbalHook(BaseHook):
     :param api_key: overrides the connection's password (the API key).
     :param org_id: overrides the connection's ``org_id`` extra.
     :param project_id: overrides the connection's ``project_id`` extra.
-    :param timeout: seconds to wait for each HTTP response.
+    :param timeout: seconds each HTTP request may take in all (connecting, sending and
+        reading the whole response; at most 3600).
     :param max_retries: retries of 429/5xx/connection errors (default 4, see
         :data:`AIRFLOW_RETRY_POLICY`).
 
@@ -123,15 +126,21 @@ class TimbalHook(BaseHook):
         self._timeout = timeout
         self._max_retries = max_retries
         self._client: TimbalClient | None = None
+        self._known_key: Secret | None = self._api_key
+        """The API key once known (an argument, or the connection's password): what
+        :meth:`describe` redacts."""
 
     def __repr__(self) -> str:
         return f"TimbalHook(timbal_conn_id={self.timbal_conn_id!r})"
 
     @staticmethod
     def _mask(secret: str) -> None:
+        """Register the key, and the forms a server may echo it in (URL-encoded, base64),
+        with Airflow's secrets masker."""
         from airflow.sdk.log import mask_secret
 
-        mask_secret(secret)
+        for form in secret_forms(secret):
+            mask_secret(form)
 
     def _connection_host(self, conn: Any) -> str | None:
         host = _text(conn.host)
@@ -171,13 +180,16 @@ class TimbalHook(BaseHook):
         }
 
     def describe(self, error: BaseException) -> str:
-        """``error``'s message for a task log, naming this hook's connection fields.
+        """``error``'s message for a task log, naming this hook's connection fields, with
+        the API key redacted (whatever form a server echoed it in) and no control
+        character left to act on a terminal.
 
         The core's :func:`~timbal_integrations.wording.describe` for Airflow with
         :meth:`setting_names`; Airflow's error for a connection that is not defined
         says how to define it.
         """
-        return _failures.describe(error, self)
+        key = self._known_key.get() if self._known_key is not None else None
+        return terminal_safe(redact(_failures.describe(error, self), key))
 
     @contextlib.contextmanager
     def _airflow_terms(self) -> Iterator[None]:
@@ -224,6 +236,9 @@ class TimbalHook(BaseHook):
         key = self._api_key
         if key is None and conn is not None and _text(conn.password):
             key = Secret(str(conn.password).strip())
+            self._mask(key.get())
+        if key is not None:
+            self._known_key = key
         host = self._host or (self._connection_host(conn) if conn is not None else None)
         with self._airflow_terms():
             return resolve_config(

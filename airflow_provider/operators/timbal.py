@@ -235,6 +235,10 @@ class TimbalListRunsOperator(BaseOperator):
         ``ObjectStoragePath``), when the URI does not name one.
     :param write_manifest: also write ``<output_path>.manifest.json`` (the filters, the
         window, the count, the SHA-256...) beside the file (default True).
+    :param csv_safe: CSV files only (default False): write text cells that start with
+        ``=``, ``+``, ``-``, ``@``, a tab or a carriage return with a ``'`` before them,
+        so that a spreadsheet cannot read them as formulas. It changes those cells; the
+        manifest records ``"csv_safe": true``.
     :param max_xcom_runs: the most runs put into XCom (default 1,000); a window with
         more fails the task and asks for ``output_path``.
     :param parallel: with ``output_path``: how many requests to keep in flight (1 to
@@ -304,6 +308,7 @@ class TimbalListRunsOperator(BaseOperator):
         format: str | None = None,
         output_conn_id: str | None = None,
         write_manifest: bool = True,
+        csv_safe: bool = False,
         max_xcom_runs: int = DEFAULT_MAX_XCOM_RUNS,
         max_retries: int | None = None,
         timbal_conn_id: str = DEFAULT_CONN_ID,
@@ -321,6 +326,10 @@ class TimbalListRunsOperator(BaseOperator):
         self.rev = rev
         self.since = since
         self.until = until
+        if isinstance(metadata, Mapping):
+            # Checked now: Airflow walks a templated dict when the DAG is parsed, and one
+            # nested thousands deep would crash it there (a string is checked at run time).
+            RunQuery(metadata=metadata)
         self.metadata = metadata
         # ``roots`` is a read-only property of BaseOperator (the DAG's root tasks).
         self.roots_only = roots
@@ -331,6 +340,9 @@ class TimbalListRunsOperator(BaseOperator):
         self.format = format
         self.output_conn_id = output_conn_id
         self.write_manifest = write_manifest
+        if not isinstance(csv_safe, bool):
+            raise QueryError("csv_safe", f"{csv_safe!r} is not True or False")
+        self.csv_safe = csv_safe
         if isinstance(max_xcom_runs, bool) or not isinstance(max_xcom_runs, int):
             raise QueryError("max_xcom_runs", f"{max_xcom_runs!r} is not a whole number")
         if max_xcom_runs < 1:
@@ -444,6 +456,8 @@ class TimbalListRunsOperator(BaseOperator):
             fmt = _given(self.format)
             if fmt is not None:
                 infer_format("", fmt)  # a bad format fails even when output goes to XCom
+            if self.csv_safe and _given(self.output_path) is None:
+                raise QueryError("csv_safe", "only applies to a CSV file; set output_path=")
             client = hook.get_conn()
         except PERMANENT as error:
             raise AirflowFailException(hook.describe(error)) from None
@@ -574,6 +588,7 @@ class TimbalListRunsOperator(BaseOperator):
                 parallel=parallel,
                 manifest=self.write_manifest,
                 progress=progress.export,
+                csv_safe=self.csv_safe,
             )
             progress.done(f", {result.bytes:,} bytes to {result.path}")
             return self._manifest(result, result.path, result.manifest_path)
@@ -590,6 +605,7 @@ class TimbalListRunsOperator(BaseOperator):
                 parallel=parallel,
                 manifest=self.write_manifest,
                 progress=progress.export,
+                csv_safe=self.csv_safe,
             )
             progress.done(f", {result.bytes:,} bytes")
             # One upload per object: S3, GCS and Azure Blob make an object visible only

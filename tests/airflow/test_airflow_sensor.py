@@ -20,7 +20,8 @@ from timbal_integrations.emulator import Emulator, generate_runs
 
 pytestmark = [pytest.mark.airflow, pytest.mark.timeout(120)]
 
-KEY = "tk_airflow_sensor_5c2e8a1f9d04"
+# The key shares no 6 characters in a row with CONN: messages redact any such stretch.
+KEY = "tk_sns_5c2e8a1f9d04"
 START = datetime(2025, 12, 1, tzinfo=UTC)
 CONN = "timbal_sensor"
 MODES = ["poke", "reschedule", "deferrable"]

@@ -25,6 +25,9 @@ class Settings(BaseModel, ClientSettings):
     timeout: float = timeout_field()
     max_retries: int | None = max_retries_field()
 
+    def secret(self) -> str | None:
+        return self.api_key or None
+
     def client_config(self) -> ClientConfig:
         try:
             return resolve_config(
@@ -85,7 +88,9 @@ def test_errors_name_the_fields(timbal_emulator: Emulator) -> None:
     assert bad_id.value.argument == "org_id"  # the data stays
     with pytest.raises(ConfigError) as bad_timeout:
         settings_for(timbal_emulator, timeout=-1.0).get_client()
-    assert str(bad_timeout.value) == "Settings.timeout: -1.0 is not a number of seconds above 0"
+    assert str(bad_timeout.value) == (
+        "Settings.timeout: -1.0 is not a number of seconds above 0 and at most 3600"
+    )
     with pytest.raises(QueryError) as bad_retries:
         settings_for(timbal_emulator, max_retries=101).get_client()
     assert str(bad_retries.value) == (

@@ -132,7 +132,7 @@ _WHERE = "in the code location's environment"
             "TimbalResource.host: 'ftp://x' has scheme 'ftp'; expected http or https",
         ),
         (
-            {"api_key": "tk-with space-SECRET", "org_id": "o", "project_id": "p"},
+            {"api_key": "tk-SECRET 9f3a", "org_id": "o", "project_id": "p"},
             "TimbalResource.api_key: the API key holds a space",
         ),
         (

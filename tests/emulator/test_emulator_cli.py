@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.support.processes import run_measured
 from timbal_integrations.emulator import main
 
 REPO = Path(__file__).resolve().parents[2]
@@ -272,34 +273,17 @@ def test_cli_on_every_interface_warns_and_shows_the_real_address(spawn: Any) -> 
     ],
 )
 def test_too_many_runs_and_bad_live_flags_exit_2_at_once(argv: list[str], words: list[str]) -> None:
-    # In a child process that reports its own peak memory (VmHWM counts from its exec,
-    # unlike wait4's ru_maxrss, which includes the forked test process): nothing is
+    # In a child process, to see its own peak memory (see run_measured): nothing is
     # generated before failing.
-    code = (
-        "import atexit, sys\n"
-        "def peak():\n"
-        "    for line in open('/proc/self/status'):\n"
-        "        if line.startswith('VmHWM:'):\n"
-        "            print('PEAK', line.split()[1], file=sys.stderr)\n"
-        "atexit.register(peak)\n"
-        "from timbal_integrations.emulator.cli import main\n"
-        "sys.exit(main(sys.argv[1:]))\n"
-    )
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
-    done = subprocess.run(
-        [sys.executable, "-c", code, "--port", "0", *argv],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-        check=False,
+    result, peak_mb = run_measured(
+        [sys.executable, "-m", "timbal_integrations.emulator", "--port", "0", *argv], env=env
     )
-    assert done.returncode == 2
-    assert done.stdout == ""
-    *lines, peak = done.stderr.strip().splitlines()
-    assert len(lines) == 1, done.stderr
+    assert result.returncode == 2
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
     for word in words:
         assert word in lines[0]
-    assert peak.startswith("PEAK ")
-    assert int(peak.split()[1]) < 200 * 1024  # kB: the interpreter and imports, no runs
+    assert 0 < peak_mb < 200  # the interpreter and imports, no runs

@@ -14,7 +14,7 @@ import orjson
 import pytest
 
 from tests.export.conftest import ClientFor
-from timbal_integrations import RetryPolicy, RunQuery
+from timbal_integrations import RetryPolicy, RunQuery, TimbalClient
 from timbal_integrations.emulator import FIXED_END, Emulator
 from timbal_integrations.export import ExportProgress, export_runs
 from timbal_integrations.export.checkpoint import read_checkpoint
@@ -27,6 +27,21 @@ def _interrupt_after(pages: int) -> Callable[[ExportProgress], None]:
             raise KeyboardInterrupt
 
     return progress
+
+
+def _interrupted(
+    client: TimbalClient, query: RunQuery, target: Path, *, parallel: int, stop_at: int
+) -> None:
+    """A parallel export of ``query`` interrupted after ``stop_at`` pages."""
+    with pytest.raises(KeyboardInterrupt):
+        export_runs(
+            client,
+            query,
+            target,
+            parallel=parallel,
+            progress=_interrupt_after(stop_at),
+            now=FIXED_END,
+        )
 
 
 def _sequential(emu: Emulator, client_for: ClientFor, target: Path, query: RunQuery) -> bytes:
@@ -86,15 +101,7 @@ def test_an_export_interrupted_mid_split_resumes_every_piece(
     query = RunQuery(sort_order=order)
     target = tmp_path / "runs.jsonl"
     expected = _sequential(emu, client_for, target, query)
-    with pytest.raises(KeyboardInterrupt):
-        export_runs(
-            client_for(emu),
-            query,
-            target,
-            parallel=6,
-            progress=_interrupt_after(stop_at),
-            now=FIXED_END,
-        )
+    _interrupted(client_for(emu), query, target, parallel=6, stop_at=stop_at)
     saved = read_checkpoint(ExportPaths(target))
     assert saved is not None
     assert saved.spools is not None

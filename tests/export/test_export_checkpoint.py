@@ -63,23 +63,32 @@ def test_the_json_form_round_trips() -> None:
         count=10,
         offset=100,
         first_us=-5,
-        spools=[SpoolState("tok", 10, 1, False), SpoolState(None, 20, 2, True)],
+        spools=[
+            SpoolState("tok", 10, 1, False, id=0, since_ms=5, until_ms=8, window_until_ms=9),
+            SpoolState(
+                None, 20, 2, True, id=2, since_ms=8, until_ms=9, window_until_ms=9, sha256="ab" * 32
+            ),
+        ],
+        sha256="ef" * 32,
+        next_piece=3,
         base_offset=7,
         concatenated=True,
-        finished=Finished(bytes=100, sha256="ab"),
+        finished=Finished(bytes=100, sha256="cd" * 32),
     )
     data = orjson.loads(orjson.dumps(state.to_json()))
     assert data["version"] == CHECKPOINT_VERSION
     assert Checkpoint.from_json(data, path="x") == state
 
 
-def test_a_checkpoint_of_the_format_before_it_was_typed_still_loads(tmp_path: Path) -> None:
-    # Until now a checkpoint had base_offset only with spools and concatenated only once
-    # concatenated: both default when absent.
+def test_a_checkpoint_of_the_first_format_is_refused_naming_its_version() -> None:
+    # Version 1 carried no hashes of what it covered: it cannot be checked, so a resume
+    # starts over rather than trust it.
     data = Checkpoint(identity=IDENTITY, started_at=datetime.now(UTC)).to_json()
-    del data["base_offset"], data["concatenated"]
-    state = Checkpoint.from_json(data, path="x")
-    assert (state.base_offset, state.concatenated) == (0, False)
+    data["version"] = 1
+    with pytest.raises(ExportError) as info:
+        Checkpoint.from_json(data, path="x")
+    assert info.value.field == "version"
+    assert "checkpoint version 1; this one reads 2" in str(info.value)
 
 
 @pytest.mark.parametrize(

@@ -35,6 +35,7 @@ def test_export_runs_signature() -> None:
         "manifest",
         "progress",
         "now",
+        "csv_safe",
     ]
     keyword_only = [p.name for p in parameters.values() if p.kind is p.KEYWORD_ONLY]
     assert keyword_only == list(parameters)[3:]

@@ -1,8 +1,9 @@
 """Helpers of the hardening tests: distinctive secrets, chaos settings, and tiny real
 HTTP servers that misbehave on purpose.
 
-``BrokenServer`` is a raw asyncio server on 127.0.0.1 (a real socket, in a thread) that
-answers each request with whatever bytes a test's responder returns: malformed status
+``BrokenServer`` is a raw asyncio server on 127.0.0.1 (a real socket, in a thread: a
+``tests.support.hostile.HostileServer``) that answers each request with whatever bytes
+a test's responder returns: malformed status
 lines, HTML error pages, invalid JSON, truncated bodies, page-token loops, or nothing at
 all (a server slower than the client's timeout). It counts the requests it received.
 """
@@ -13,13 +14,12 @@ import asyncio
 import contextlib
 import threading
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
 from typing import Any, Final
-from urllib.parse import parse_qsl, urlsplit
 
 import orjson
 
-from timbal_integrations import AsyncTimbalClient, RetryPolicy, TimbalClient, retry
+from tests.support.hostile import HostileServer, Request
+from timbal_integrations import RetryPolicy, retry
 
 __all__ = [
     "CHAOS",
@@ -92,131 +92,30 @@ def json_response(status: int, data: object, **kwargs: Any) -> bytes:
     return http_response(status, orjson.dumps(data), **kwargs)
 
 
-@dataclass
-class Request:
-    """One request a :class:`BrokenServer` received."""
-
-    method: str
-    path: str
-    params: dict[str, str]
-    headers: dict[str, str]
-
-
 #: Given the request (and its 0-based number), the raw response bytes, or None to hang
 #: until the server stops (a server slower than any client timeout).
 Responder = Callable[[Request, int], bytes | None]
 
 
-@dataclass
-class BrokenServer:
-    """A raw HTTP server on 127.0.0.1 answering with whatever ``responder`` returns."""
+class BrokenServer(HostileServer):
+    """A raw HTTP server on 127.0.0.1 answering with whatever ``responder`` returns, one
+    request per connection; its clients and :meth:`env` use :data:`SECRET_KEY`.
 
-    responder: Responder
-    requests: list[Request] = field(default_factory=list)
-    base_url: str = ""
+    A :class:`~tests.support.hostile.HostileServer` (the same real socket, thread and
+    request parsing) whose handler writes the responder's bytes, or hangs.
+    """
 
-    @property
-    def count(self) -> int:
-        """Requests received so far."""
-        return len(self.requests)
-
-    def client(self, **kwargs: Any) -> TimbalClient:
-        """A sync client of this server, with the hardening key."""
-        return TimbalClient(
-            SECRET_KEY, host=self.base_url, org_id=ORG, project_id=PROJECT, env={}, **kwargs
-        )
-
-    def async_client(self, **kwargs: Any) -> AsyncTimbalClient:
-        """An async client of this server, with the hardening key."""
-        return AsyncTimbalClient(
-            SECRET_KEY, host=self.base_url, org_id=ORG, project_id=PROJECT, env={}, **kwargs
-        )
-
-    def env(self) -> dict[str, str]:
-        """``TIMBAL_*`` variables pointing at this server."""
-        return {
-            "TIMBAL_API_KEY": SECRET_KEY,
-            "TIMBAL_API_HOST": self.base_url,
-            "TIMBAL_ORG_ID": ORG,
-            "TIMBAL_PROJECT_ID": PROJECT,
-        }
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            head = await reader.readuntil(b"\r\n\r\n")
-        except (asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError):
-            writer.close()
-            return
-        lines = head.decode("latin-1").split("\r\n")
-        method, target, _ = [*lines[0].split(" "), "", ""][:3]
-        headers = {}
-        for line in lines[1:]:
-            name, sep, value = line.partition(":")
-            if sep:
-                headers[name.strip().lower()] = value.strip()
-        url = urlsplit(target)
-        request = Request(method, url.path, dict(parse_qsl(url.query)), headers)
-        number = len(self.requests)
-        self.requests.append(request)
-        answer = self.responder(request, number)
-        try:
+    def __init__(self, responder: Responder) -> None:
+        async def handler(request: Request, writer: asyncio.StreamWriter) -> None:
+            answer = responder(request, request.number)
             if answer is None:
                 await asyncio.Event().wait()  # until the server stops (then cancelled)
-            else:
-                writer.write(answer)
-                await writer.drain()
-        except (ConnectionError, asyncio.CancelledError):
-            pass
-        finally:
-            writer.close()
+                return
+            writer.write(answer)
+            await writer.drain()
+            writer.close()  # its answers say Connection: close
 
-    @contextlib.contextmanager
-    def running(self) -> Iterator[BrokenServer]:
-        """Serve on a free port for the block; ``base_url`` is set once it listens."""
-        loop = asyncio.new_event_loop()
-        ready = threading.Event()
-        tasks: set[asyncio.Task[None]] = set()
-        holder: dict[str, asyncio.Server] = {}
-
-        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            task = asyncio.current_task()
-            assert task is not None
-            tasks.add(task)
-            try:
-                await self._serve(reader, writer)
-            finally:
-                tasks.discard(task)
-
-        async def start() -> None:
-            server = await asyncio.start_server(handle, "127.0.0.1", 0)
-            holder["server"] = server
-            port = server.sockets[0].getsockname()[1]
-            self.base_url = f"http://127.0.0.1:{port}"
-            ready.set()
-
-        async def stop() -> None:
-            holder["server"].close()
-            for task in list(tasks):
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            await holder["server"].wait_closed()
-
-        def target() -> None:
-            asyncio.set_event_loop(loop)
-            loop.run_until_complete(start())
-            loop.run_forever()
-            loop.run_until_complete(stop())
-            loop.close()
-
-        thread = threading.Thread(target=target, name="broken-server", daemon=True)
-        thread.start()
-        try:
-            if not ready.wait(10):
-                raise RuntimeError("the broken server did not start")
-            yield self
-        finally:
-            loop.call_soon_threadsafe(loop.stop)
-            thread.join(10)
+        super().__init__(handler, key=SECRET_KEY, org=ORG, project=PROJECT)
 
 
 def page_body(runs: list[dict[str, Any]], token: str | None) -> bytes:

@@ -6,8 +6,6 @@ HTTP transport refuses requests without its token or with a foreign Host.
 from __future__ import annotations
 
 import asyncio
-import http.client
-import json
 import shutil
 import sys
 from pathlib import Path
@@ -28,6 +26,7 @@ from tests.hardening.helpers_hard import (
     json_response,
     serve_asgi,
 )
+from tests.mcp.helpers_http import initialize
 from tests.support.processes import run_cli
 from timbal_integrations import (
     AsyncTimbalClient,
@@ -58,7 +57,11 @@ def test_the_registry_ignores_public_and_short_values(leak_guard: Any) -> None:
     guard.register("short")
     guard.register(None)
     guard.register("  tk-long-enough-secret  ")
-    assert guard.secrets == {"tk-long-enough-secret"}
+    # the key, its last 8 characters, and its base64 (its URL-encoded form is itself)
+    assert "tk-long-enough-secret" in guard.secrets
+    assert "h-secret" in guard.secrets
+    assert all(len(form) >= 8 for form in guard.secrets)
+    assert not any("demo" in form or "short" in form for form in guard.secrets)
     assert guard.find("somewhere", "demo-key and short") is None
     problem = guard.find("stdout", "x = tk-long-enough-secret")
     assert problem is not None
@@ -263,44 +266,6 @@ def test_config_errors_never_echo_a_malformed_key() -> None:
 
 # --- the MCP HTTP transport --------------------------------------------------------------------
 
-INITIALIZE = json.dumps(
-    {
-        "jsonrpc": "2.0",
-        "id": 1,
-        "method": "initialize",
-        "params": {
-            "protocolVersion": "2025-06-18",
-            "capabilities": {},
-            "clientInfo": {"name": "hardening", "version": "1"},
-        },
-    }
-)
-
-
-def post(url: str, headers: dict[str, str], *, host: str | None = None) -> tuple[int, str, str]:
-    """POST an initialize request; status, body and all response headers as text."""
-    parts = url.split("//", 1)[1].split("/", 1)
-    address, path = parts[0], "/" + parts[1]
-    hostname, port = address.split(":")
-    connection = http.client.HTTPConnection(hostname, int(port), timeout=30)
-    try:
-        connection.putrequest("POST", path, skip_host=True)
-        connection.putheader("Host", host or address)
-        sent = {
-            "Content-Type": "application/json",
-            "Accept": "application/json, text/event-stream",
-            "Content-Length": str(len(INITIALIZE)),
-            **headers,
-        }
-        for name, value in sent.items():
-            connection.putheader(name, value)
-        connection.endheaders(INITIALIZE.encode())
-        response = connection.getresponse()
-        body = response.read().decode(errors="replace")
-        return response.status, body, str(response.getheaders())
-    finally:
-        connection.close()
-
 
 def test_the_http_transport_wants_the_token_and_a_local_host(emu: Emulator) -> None:
     server = create_server(ServerSettings(env=emu.env(), now=lambda: FIXED_END))
@@ -308,24 +273,24 @@ def test_the_http_transport_wants_the_token_and_a_local_host(emu: Emulator) -> N
     with serve_asgi(app) as base:
         url = f"{base}/mcp"
         refused = [
-            post(url, {}),
-            post(url, {"Authorization": "Bearer wrong-token-0000000000"}),
-            post(url, {"Authorization": MCP_TOKEN}),  # no scheme
-            post(url, {"Authorization": f"Basic {MCP_TOKEN}"}),
-            post(url, {"Authorization": f"Bearer {MCP_TOKEN[:-1]}"}),  # a prefix
-            post(url, {"Authorization": f"Bearer {MCP_TOKEN}x"}),
+            initialize(url, {}),
+            initialize(url, {"Authorization": "Bearer wrong-token-0000000000"}),
+            initialize(url, {"Authorization": MCP_TOKEN}),  # no scheme
+            initialize(url, {"Authorization": f"Basic {MCP_TOKEN}"}),
+            initialize(url, {"Authorization": f"Bearer {MCP_TOKEN[:-1]}"}),  # a prefix
+            initialize(url, {"Authorization": f"Bearer {MCP_TOKEN}x"}),
         ]
         for status, body, headers in refused:
             assert status == 401
             assert "bearer token" in body
             assert MCP_TOKEN not in body + headers
-        status, _, _ = post(url, {"Authorization": f"Bearer {MCP_TOKEN}"}, host="evil.test")
+        status, _, _ = initialize(url, {"Authorization": f"Bearer {MCP_TOKEN}"}, host="evil.test")
         assert status == 421  # a foreign Host: DNS rebinding refused
-        status, _, _ = post(
+        status, _, _ = initialize(
             url, {"Authorization": f"Bearer {MCP_TOKEN}", "Origin": "http://evil.test"}
         )
         assert status == 403
-        status, body, _ = post(url, {"Authorization": f"Bearer {MCP_TOKEN}"})
+        status, body, _ = initialize(url, {"Authorization": f"Bearer {MCP_TOKEN}"})
         assert status == 200, body
         assert '"timbal"' in body
 

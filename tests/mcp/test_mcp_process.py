@@ -7,13 +7,10 @@ Readiness is awaited by reading the server's announcement line, never by sleepin
 from __future__ import annotations
 
 import asyncio
-import http.client
 import json
 import os
-import queue
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -25,6 +22,7 @@ from mcp import Client, StdioServerParameters
 from mcp.client.stdio import stdio_client
 from mcp.client.streamable_http import streamable_http_client
 
+from tests.mcp.helpers_http import McpHttp, initialize, serving
 from tests.mcp.helpers_mcp import API_KEY, expected_runs, ids, page_all
 from timbal_integrations.emulator import Emulator
 
@@ -205,94 +203,26 @@ def test_unsafe_or_bad_usage_exits_2(args: list[str], env: dict[str, str], needl
 
 
 class HttpServer:
-    """A ``timbal-mcp --transport http`` subprocess and the URL it announced."""
+    """A ``timbal-mcp --transport http`` subprocess (see ``tests.mcp.helpers_http``)."""
 
-    def __init__(self, process: subprocess.Popen[str], url: str, lines: queue.Queue[str]) -> None:
-        self.process = process
-        self.url = url
-        self.lines = lines
-        self.port = int(url.rsplit(":", 1)[1].split("/", 1)[0])
+    def __init__(self, served: McpHttp) -> None:
+        self.served = served
+        self.url = served.url
+        self.port = served.port
 
     def request(self, headers: dict[str, str], *, host: str | None = None) -> tuple[int, str]:
         """POST an MCP initialize request; the status and body."""
-        body = json.dumps(
-            {
-                "jsonrpc": "2.0",
-                "id": 1,
-                "method": "initialize",
-                "params": {
-                    "protocolVersion": "2025-06-18",
-                    "capabilities": {},
-                    "clientInfo": {"name": "test", "version": "1"},
-                },
-            }
-        )
-        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
-        try:
-            all_headers = {
-                "Content-Type": "application/json",
-                "Accept": "application/json, text/event-stream",
-                **headers,
-            }
-            if host is not None:
-                connection.putrequest("POST", "/mcp", skip_host=True)
-                connection.putheader("Host", host)
-                for name, value in all_headers.items():
-                    connection.putheader(name, value)
-                connection.putheader("Content-Length", str(len(body)))
-                connection.endheaders(body.encode())
-            else:
-                connection.request("POST", "/mcp", body=body, headers=all_headers)
-            response = connection.getresponse()
-            return response.status, response.read().decode(errors="replace")
-        finally:
-            connection.close()
+        status, body, _ = initialize(self.url, headers, host=host)
+        return status, body
 
 
 @pytest.fixture(scope="module")
 def http_server(emu: Emulator) -> Iterator[HttpServer]:
     """One HTTP server for the module's tests (they only read)."""
-    process = subprocess.Popen(
-        [TIMBAL_MCP, "--transport", "http", "--host", "127.0.0.1", "--port", "0"],
-        env={**os.environ, **server_env(emu, TIMBAL_MCP_TOKEN=TOKEN)},
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    lines: queue.Queue[str] = queue.Queue()
-
-    everything: list[str] = []
-
-    def pump() -> None:
-        assert process.stderr is not None
-        for line in process.stderr:
-            everything.append(line)
-            lines.put(line)
-        lines.put("")
-
-    reader = threading.Thread(target=pump, daemon=True)
-    reader.start()
-    try:
-        url = None
-        while url is None:
-            line = lines.get(timeout=START_TIMEOUT)
-            if not line:
-                raise AssertionError("timbal-mcp exited before serving")
-            if "serving streamable HTTP at " in line:
-                url = line.split(" at ", 1)[1].strip()
-        yield HttpServer(process, url, lines)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:  # pragma: no cover
-            process.kill()
-            process.wait(timeout=30)
-        reader.join(timeout=30)
-        assert process.stderr is not None
-        process.stderr.close()
-    log = "".join(everything)
+    env = {**os.environ, **server_env(emu, TIMBAL_MCP_TOKEN=TOKEN)}
+    with serving(["--host", "127.0.0.1"], env, timeout=START_TIMEOUT) as served:
+        yield HttpServer(served)
+    log = "".join(served.log)
     assert API_KEY not in log
     assert TOKEN not in log
     assert "Traceback" not in log

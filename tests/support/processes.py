@@ -16,6 +16,7 @@ __all__ = [
     "on_terminal",
     "one_error_line",
     "run_cli",
+    "run_measured",
     "start_cli",
     "wait_until",
 ]
@@ -116,3 +117,58 @@ def one_error_line(stderr: str) -> str:
     assert lines[0].startswith("timbal-runs: error: "), stderr
     assert "Traceback" not in stderr
     return lines[0]
+
+
+_MEASURE: Final = """
+import atexit, runpy, sys
+
+report, kind, target, *rest = sys.argv[1:]
+
+
+def peak():
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                with open(report, "w") as fh:
+                    fh.write(line.split()[1])
+
+
+atexit.register(peak)
+if kind == "-m":
+    sys.argv = [target, *rest]
+    runpy.run_module(target, run_name="__main__", alter_sys=True)
+else:
+    sys.argv = ["-c", *rest]
+    exec(compile(target, "<string>", "exec"), {"__name__": "__main__"})
+"""
+
+
+def run_measured(
+    args: Sequence[str], *, env: Mapping[str, str], timeout: float = 120
+) -> tuple[subprocess.CompletedProcess[str], int]:
+    """``args`` (``[sys.executable, "-m", module, ...]`` or ``[sys.executable, "-c",
+    code, ...]``) run to completion, output captured as text, and the child's own peak
+    RSS in MB.
+
+    The child reports its own ``VmHWM`` (Linux's peak resident set, counted from its
+    ``exec``) as it exits: ``wait4``'s ``ru_maxrss`` would also count the resident size
+    of the process that forked it, carried over by ``exec``, and the test runner itself
+    may hold hundreds of MB. The module or code runs in that same interpreter, under
+    ``__main__``, with ``sys.argv`` as it would have it.
+    """
+    import tempfile
+
+    if args[0] != sys.executable or args[1] not in ("-m", "-c"):
+        raise ValueError(f"expected [sys.executable, '-m' or '-c', ...], got {args[:2]!r}")
+    with tempfile.NamedTemporaryFile("r", suffix=".rss") as report:
+        result = subprocess.run(
+            [sys.executable, "-c", _MEASURE, report.name, *args[1:]],
+            env=dict(env),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
+            check=False,
+        )
+        peak_kb = int(report.read() or 0)
+    return result, peak_kb // 1024

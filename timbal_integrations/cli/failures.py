@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import Final
 
 from ..errors import ConfigError, QueryError, TimbalError
+from ..sanitize import terminal_safe
 from ..wording import describe
 from .logs import StderrHandler
 from .options import setting_names
@@ -80,8 +81,9 @@ Command = Callable[[argparse.Namespace, Context], int]
 
 
 def one_line(text: str) -> str:
-    """``text`` on one line (white space folded)."""
-    return " ".join(str(text).split())
+    """``text`` on one line (white space folded), with no control character left to act
+    on the terminal (see :func:`~timbal_integrations.sanitize.terminal_safe`)."""
+    return terminal_safe(" ".join(str(text).split()))
 
 
 def _error(ctx: Context, message: str) -> None:

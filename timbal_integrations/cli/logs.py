@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import sys
 
+from ..sanitize import terminal_safe
 from .progress import ProgressLine
 from .render import PROG
 
@@ -35,7 +36,7 @@ class StderrHandler(logging.Handler):
                 return
             if self.progress is not None:
                 self.progress.clear()
-            sys.stderr.write(f"{PROG}: {record.getMessage()}\n")
+            sys.stderr.write(f"{PROG}: {terminal_safe(record.getMessage())}\n")
             sys.stderr.flush()
         except Exception:  # pragma: no cover - never let logging break a command
             self.handleError(record)

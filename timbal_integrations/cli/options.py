@@ -143,7 +143,9 @@ def _common() -> OneLineParser:
         "--timeout",
         type=seconds,
         metavar="SECONDS",
-        help=f"per-request timeout (default: {defaults.REQUEST_TIMEOUT:g})",
+        help="the most one request may take in all: connecting, sending and reading the "
+        f"whole response, however slowly the server sends it (default: "
+        f"{defaults.REQUEST_TIMEOUT:g}; at most {defaults.MAX_REQUEST_TIMEOUT:g})",
     )
     return parent
 

@@ -99,7 +99,12 @@ def number(
     what: str = "a number",
 ) -> Callable[[str], float]:
     """An argparse type: a finite number within the bounds (``above``: strictly)."""
-    expected = what + (f" above {above:g}" if above is not None else _bounds(minimum, maximum))
+    if above is not None:
+        expected = what + f" above {above:g}"
+        if maximum is not None:
+            expected += f" and at most {_shown(maximum)}"
+    else:
+        expected = what + _bounds(minimum, maximum)
 
     def parse(text: str) -> float:
         try:
@@ -119,8 +124,10 @@ def number(
 
 
 def seconds(text: str) -> float:
-    """An argparse type: a number of seconds above 0 (a timeout)."""
-    return number(above=0, what="a number of seconds")(text)
+    """An argparse type: a number of seconds above 0, at most an hour (a timeout)."""
+    from ..defaults import MAX_REQUEST_TIMEOUT
+
+    return number(above=0, maximum=MAX_REQUEST_TIMEOUT, what="a number of seconds")(text)
 
 
 def port(text: str) -> int:

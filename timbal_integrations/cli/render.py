@@ -1,6 +1,9 @@
 """How ``timbal-runs`` shows runs and summaries: aligned tables, the summary, JSON.
 
-The numbers are the core's, unchanged; only their layout is decided here.
+The numbers are the core's, unchanged; only their layout is decided here. Every cell of
+text that came from the server goes through the core's
+:func:`~timbal_integrations.sanitize.terminal_safe` (a user name cannot recolour or
+rewrite the terminal); JSON, JSON Lines and CSV output is written as the server sent it.
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import IO, TYPE_CHECKING, Any, Final
 
+from ..sanitize import terminal_safe
 from .progress import human_bytes, human_duration
 
 if TYPE_CHECKING:  # `export` needs no models: they load with the commands that use them
@@ -45,6 +49,8 @@ def _iso_seconds(value: datetime | None) -> str:
 
 
 def _cell(value: str, width: int = MAX_CELL) -> str:
+    """A table cell: made terminal-safe, then cut to ``width``."""
+    value = terminal_safe(value)
     return value if len(value) <= width else value[: width - 3] + "..."
 
 
@@ -68,7 +74,7 @@ def format_table(runs: Iterable[Run]) -> str:
     headers = ("ID", "CREATED (UTC)", "STATUS", "DURATION", "COST USD", "USER", "WORKFORCE")
     rows = [
         (
-            run.id,
+            terminal_safe(run.id),
             _iso_seconds(run.created_at),
             _cell(run.status, 12),
             human_duration(run.duration_ms),
@@ -118,7 +124,7 @@ def format_summary(summary: RunSummary) -> str:
         table = _render(headers, rows, set(range(len(labels), len(headers)))) if rows else "(none)"
         lines.extend("  " + row for row in table.split("\n"))
 
-    section("By status", ("STATUS",), s.by_status, lambda b: (b.key or "-",))
+    section("By status", ("STATUS",), s.by_status, lambda b: (_cell(b.key or "-"),))
     section("By user", ("NAME", "EMAIL"), s.by_user, lambda b: (_cell(b.name), _cell(b.email, 40)))
     section(
         "By workforce",
@@ -126,7 +132,7 @@ def format_summary(summary: RunSummary) -> str:
         s.by_workforce,
         lambda b: (_cell(b.name), _cell(b.type, 12)),
     )
-    section("By sentiment", ("SENTIMENT",), s.by_sentiment, lambda b: (b.key or "(none)",))
+    section("By sentiment", ("SENTIMENT",), s.by_sentiment, lambda b: (_cell(b.key or "(none)"),))
     return "\n".join(lines)
 
 

@@ -17,10 +17,16 @@ windows fetched concurrently and still yields every run once, in the requested o
 when sorting by ``created_at``. ``Client.from_config(config, ...)`` builds a client of an
 already resolved :class:`~timbal_integrations.config.ClientConfig`.
 
-The package: ``_core`` (sans-I/O: request shaping, retry decisions, response checks),
-``_async`` (``AsyncTimbalClient``, the source of truth), ``_sync`` (``TimbalClient``,
-generated from ``_async`` by ``scripts/unasync.py``), ``_windows`` (concurrent windows,
-async) and ``_bridge`` (the sync client's windowed listings, run on a private loop).
+Each request has a total deadline (``timeout``), each response body a decoded-size cap
+and each listing page bounds (``bounds=Bounds(...)``): see
+:class:`~timbal_integrations.limits.Bounds`.
+
+The package: ``_core`` (sans-I/O: request shaping, retry decisions, response checks,
+page bounds), ``_async`` (``AsyncTimbalClient``, the source of truth), ``_sync``
+(``TimbalClient``, generated from ``_async`` by ``scripts/unasync.py``), ``_windows``
+(concurrent windows, async), ``_bridge`` (the sync client's windowed listings, run on a
+private loop), ``_body`` (bodies decoded in bounded steps, within the cap) and
+``_deadline`` (the total deadline of each request, kept by every network operation).
 """
 
 from __future__ import annotations

@@ -28,7 +28,7 @@ import httpx
 from .. import defaults
 from ..limits import Parallel
 from ..query import RunQuery
-from ._core import WindowPage
+from ._core import PageGuard, WindowPage
 from ._pieces import Piece, PieceSplit, take_page
 
 if TYPE_CHECKING:
@@ -126,6 +126,7 @@ def _pieces_in_turn(
 
     epoch = datetime(1970, 1, 1, tzinfo=UTC)
     descending = query.effective_sort_order == "desc"
+    listing = PageGuard(client.config.runs_path, client.bounds)
     for piece in sorted(pieces, key=lambda p: -p.since_ms if descending else p.since_ms):
         window = query.replace(
             since=epoch + timedelta(milliseconds=piece.window_since_ms),
@@ -138,9 +139,11 @@ def _pieces_in_turn(
             else client.iter_pages(window, page_token=token)
         )
         stop = piece.since_ms if descending else piece.until_ms
+        guard = listing.piece()
         with contextlib.closing(pages):  # type: ignore[type-var]
             for fetched in pages:
                 page, _ = take_page(fetched, stop, descending)
+                guard.check(token, page.next_page_token, len(fetched.runs))
                 yield WindowPage(piece.id, page, token)
                 if page.next_page_token is None:
                     break
@@ -157,14 +160,18 @@ def _in_turn(
     client: TimbalClient, windows: Sequence[RunQuery], starts: Mapping[int, str | None], raw: bool
 ) -> Iterator[WindowPage[Any]]:
     """Page the windows of ``starts`` one after another, in this thread; ``starts`` maps
-    each window to the page token it starts from."""
+    each window to the page token it starts from. Every page counts toward the
+    listing's page bounds (each window keeps its own loop and empty-page checks)."""
+    listing = PageGuard(client.config.runs_path, client.bounds)
     for index, token in sorted(starts.items()):
         pages: Iterator[Any] = (
             client.iter_raw_pages(windows[index], page_token=token)
             if raw
             else client.iter_pages(windows[index], page_token=token)
         )
+        guard = listing.piece()
         for page in pages:
+            guard.check(token, page.next_page_token, len(page.runs))
             yield WindowPage(index, page, token)
             token = page.next_page_token
 
@@ -190,6 +197,7 @@ def _bridged(client: TimbalClient, make: _MakePages, buffer: int) -> Iterator[An
             client.config,
             timeout=client.timeout,
             retry_policy=client.retry_policy,
+            bounds=client.bounds,
             transport=async_transport,
             on_retry=client.on_retry,
         ) as bridged:

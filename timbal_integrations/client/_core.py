@@ -11,6 +11,7 @@ sending and the waiting, and call this module for every decision.
 from __future__ import annotations
 
 import functools
+import hashlib
 import logging
 import re
 import ssl
@@ -18,7 +19,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Final, Generic, TypeGuard, TypeVar, overload
 from urllib.parse import quote, urlencode
 
 import certifi
@@ -34,14 +35,19 @@ from ..errors import (
     APIConnectionError,
     APITimeoutError,
     ConfigError,
+    PaginationLimitError,
     PaginationLoopError,
     QueryError,
     ResponseValidationError,
     status_error,
 )
+from ..limits import Bounds
 from ..pacing import Pacer, RateLimitInfo
 from ..query import RunQuery, to_epoch_ms
+from ..redact import redact
 from ..retry import RETRYABLE_STATUS, OnRetry, RetryDetails, RetryPolicy, parse_retry_after
+from ..sanitize import terminal_safe
+from ._body import BodyReader, accept_encoding
 
 if TYPE_CHECKING:  # loaded when first needed: an export never builds these models
     from ..models import Run, RunDetail, RunsPage
@@ -51,9 +57,12 @@ __all__ = [
     "TRANSPORT_ERRORS",
     "USER_AGENT",
     "Core",
+    "PageGuard",
     "PageT",
+    "Reply",
     "WindowPage",
     "build_query",
+    "check_bounds",
     "check_page_token",
     "check_run_id",
     "check_timeout",
@@ -120,13 +129,18 @@ def check_window_sort(q: RunQuery) -> None:
         raise QueryError("parallel", "parallel listing needs sort_by=created_at (the default)")
 
 
+def token_chars(token: str) -> int:
+    """The length of a page token as sent: percent-encoded."""
+    return len(quote(token, safe=""))
+
+
 def check_page_token(token: object) -> str | None:
     """A page token as given back by the caller (None for the first page)."""
     if token is None:
         return None
     if not isinstance(token, str):
         raise QueryError("page_token", f"a {type(token).__name__} is not a page token")
-    if not token or len(token) > defaults.MAX_PAGE_TOKEN_CHARS:
+    if not token or token_chars(token) > defaults.MAX_PAGE_TOKEN_CHARS:
         raise QueryError(
             "page_token",
             "expected the next_page_token of a previous page, unchanged (None for the first)",
@@ -134,17 +148,45 @@ def check_page_token(token: object) -> str | None:
     return token  # opaque: sent percent-encoded, so any character is inert
 
 
+def _seconds(value: object) -> TypeGuard[float]:
+    """True for a number of seconds above 0, up to ``MAX_REQUEST_TIMEOUT``."""
+    return (
+        not isinstance(value, bool)
+        and isinstance(value, int | float)
+        and 0 < value <= defaults.MAX_REQUEST_TIMEOUT
+    )
+
+
 def check_timeout(timeout: object) -> httpx.Timeout:
-    """The timeout as httpx wants it: seconds above 0, None (none) or an httpx.Timeout."""
+    """The timeout as httpx wants it: seconds above 0 (at most ``MAX_REQUEST_TIMEOUT``),
+    None (none) or an httpx.Timeout whose phases are such seconds or None."""
+    expected = f"is not a number of seconds above 0 and at most {defaults.MAX_REQUEST_TIMEOUT:g}"
     if isinstance(timeout, httpx.Timeout):
+        for phase, value in timeout.as_dict().items():
+            if value is not None and not _seconds(value):
+                raise ConfigError(f"{phase} {value!r} {expected}", argument="timeout")
         return timeout
-    if timeout is not None and (
-        isinstance(timeout, bool)
-        or not isinstance(timeout, int | float)
-        or not 0 < timeout < float("inf")
-    ):
-        raise ConfigError(f"{timeout!r} is not a number of seconds above 0", argument="timeout")
-    return httpx.Timeout(timeout)
+    if timeout is None:
+        return httpx.Timeout(None)
+    if not _seconds(timeout):
+        raise ConfigError(f"{timeout!r} {expected}", argument="timeout")
+    return httpx.Timeout(float(timeout))
+
+
+def total_of(timeout: httpx.Timeout) -> float | None:
+    """The total deadline of a request with ``timeout``: its longest phase (the whole of
+    ``timeout=30`` is 30 s), or None when no phase is bounded."""
+    phases = [value for value in timeout.as_dict().values() if value is not None]
+    return max(phases) if phases else None
+
+
+def check_bounds(bounds: object) -> Bounds:
+    """``bounds``: None (the defaults) or a :class:`Bounds`."""
+    if bounds is None:
+        return Bounds()
+    if not isinstance(bounds, Bounds):
+        raise ConfigError(f"a {type(bounds).__name__} is not a Bounds", argument="bounds")
+    return bounds
 
 
 def check_run_id(run_id: object) -> str:
@@ -160,18 +202,27 @@ def check_run_id(run_id: object) -> str:
     return run_id.strip()
 
 
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """A response, read: its status, headers and whole decoded body (within the cap)."""
+
+    status_code: int
+    headers: httpx.Headers
+    content: bytes
+
+
 _NUMBER = re.compile(r"\s*(\d+(?:\.\d+)?)")
 _EPOCH_SECONDS = 1e9  # a Reset this large is a point in time, not a number of seconds
 
 
-def _header_number(response: httpx.Response, name: str) -> float | None:
+def _header_number(response: Reply | httpx.Response, name: str) -> float | None:
     """The leading number of a header (``100`` in ``100, 100;w=60``), or None."""
     value = response.headers.get(name)
     match = _NUMBER.match(value) if value else None
     return float(match.group(1)) if match else None
 
 
-def rate_limit_info(response: httpx.Response) -> RateLimitInfo | None:
+def rate_limit_info(response: Reply | httpx.Response) -> RateLimitInfo | None:
     """What a response's ``RateLimit-Limit``/``-Remaining``/``-Reset`` headers say
     (None when it sent none of them)."""
     limit = _header_number(response, "ratelimit-limit")
@@ -188,8 +239,9 @@ def rate_limit_info(response: httpx.Response) -> RateLimitInfo | None:
     )
 
 
-def server_message(response: httpx.Response) -> str:
-    """The server's own explanation of an error, on one line and bounded."""
+def server_message(response: Reply) -> str:
+    """The server's own explanation of an error, on one line, bounded, and with no
+    control character left to act on a terminal."""
     body = response.content
     text = ""
     try:
@@ -216,7 +268,7 @@ def server_message(response: httpx.Response) -> str:
             text = raw
         else:
             text = "an HTML error page"
-    text = " ".join(text.split())
+    text = terminal_safe(" ".join(text.split()))
     return text[:300] + ("..." if len(text) > 300 else "")
 
 
@@ -231,6 +283,7 @@ class Core:
         max_retries: int | None,
         retry_policy: RetryPolicy | None,
         on_retry: OnRetry | None,
+        bounds: Bounds | None = None,
     ) -> None:
         if not isinstance(config, ClientConfig):
             raise ConfigError(f"a {type(config).__name__} is not a ClientConfig", argument="config")
@@ -253,11 +306,19 @@ class Core:
             )
         self.retry = retry_policy
         self.timeout = check_timeout(timeout)
-        self.timeouts = self.timeout.as_dict()  # the form each request carries
+        self.total = total_of(self.timeout)
+        """Seconds one request may take in all (None: unbounded)."""
+        self.bounds = check_bounds(bounds)
+        # The form each request carries; waiting for a pooled connection is part of the
+        # total too, so it is never allowed longer.
+        timeouts = self.timeout.as_dict()
+        if self.total is not None:
+            timeouts["pool"] = min(timeouts["pool"] or self.total, self.total)
+        self.timeouts = timeouts
         self.requests_made = 0
         self.pacer = Pacer(max_pause=retry_policy.retry_after_max)
 
-    def observe(self, response: httpx.Response | None) -> None:
+    def observe(self, response: Reply | None) -> None:
         """Tell the pacer what an answer said of the rate limit (None: no answer)."""
         if response is None:
             return
@@ -271,6 +332,7 @@ class Core:
         return {
             "Authorization": f"Bearer {self.config.api_key.get()}",
             "Accept": "application/json",
+            "Accept-Encoding": accept_encoding(),
             "User-Agent": USER_AGENT,
         }
 
@@ -288,14 +350,38 @@ class Core:
         Python cost of a request after validation.
         """
         query = "?" + urlencode(params, quote_via=quote) if params else ""
-        return httpx.URL(self.config.base_url + path + query)
+        url = self.config.base_url + path + query
+        if len(url) > defaults.MAX_URL_CHARS:
+            longest = max(params, key=lambda k: len(params[k])) if params else "run_id"
+            raise QueryError(
+                longest,
+                f"makes the request URL {len(url):,} characters long, over the "
+                f"{defaults.MAX_URL_CHARS:,} an HTTP request carries; use shorter values",
+            )
+        return httpx.URL(url)
+
+    def ran_out(self, started: float) -> bool:
+        """True when a request begun at ``started`` (``time.monotonic()``) has used up its
+        total deadline."""
+        return self.total is not None and time.monotonic() - started >= self.total
+
+    def body(self, response: httpx.Response, path: str, deadline: float | None) -> BodyReader:
+        """The reader of ``response``'s body: decoded within the size cap, before
+        ``deadline`` (raises at once when ``Content-Length`` is over the cap)."""
+        return BodyReader(
+            response.headers,
+            limit=self.bounds.max_response_bytes,
+            path=path,
+            status=response.status_code,
+            deadline=deadline,
+        )
 
     def run_path(self, run_id: str) -> str:
         """The path of one run (the id percent-encoded, slashes included)."""
         return f"{self.config.runs_path}/{quote(run_id, safe='')}"
 
     def retry_delay(
-        self, response: httpx.Response | None, error: Exception | None, attempt: int, path: str
+        self, response: Reply | None, error: Exception | None, attempt: int, path: str
     ) -> float | None:
         """Seconds to wait before retrying, or None to stop (raise or return).
 
@@ -333,16 +419,34 @@ class Core:
             self.on_retry(details)
         return details.delay
 
-    def transport_error(self, error: Exception, path: str, attempts: int) -> APIConnectionError:
-        """The error raised when no HTTP answer came (the key scrubbed from its text)."""
+    def transport_error(
+        self, error: Exception, path: str, attempts: int, deadline: bool = False
+    ) -> APIConnectionError:
+        """The error raised when no HTTP answer came (the key redacted from its text).
+
+        ``deadline``: the last attempt ran out of its total deadline (rather than one
+        phase timing out on its own).
+        """
         tries = f"after {attempts} attempt{'s' if attempts != 1 else ''}"
         secret = self.config.api_key.get()
-        detail = str(error).replace(secret, "***") or type(error).__name__
+        detail = terminal_safe(redact(str(error), secret)) or type(error).__name__
         if isinstance(error, httpx.TimeoutException):
+            if deadline and self.total is not None:
+                return APITimeoutError(
+                    f"GET {path} timed out {tries} (the timeout is {self.total:g}s per "
+                    "request in all, its total deadline: connecting, sending and reading the "
+                    "whole response; the last attempt ran out of it): is "
+                    f"{self.config.base_url} reachable, and answering promptly?",
+                    path=path,
+                    seconds=self.total,
+                    deadline=True,
+                )
+            seconds = self._phase_timeout(error)
             return APITimeoutError(
                 f"GET {path} timed out {tries} ({type(error).__name__}; the timeout is "
-                f"{self.timeout.read}s): is {self.config.base_url} reachable?",
+                f"{seconds:g}s): is {self.config.base_url} reachable?",
                 path=path,
+                seconds=seconds,
             )
         return APIConnectionError(
             f"GET {path} could not complete {tries}: {detail} "
@@ -350,9 +454,16 @@ class Core:
             path=path,
         )
 
-    def handle(
-        self, response: httpx.Response, path: str, run_id: str | None = None
-    ) -> httpx.Response:
+    def _phase_timeout(self, error: httpx.TimeoutException) -> float:
+        """The timeout of the phase that ran out."""
+        phase = {
+            httpx.ConnectTimeout: self.timeout.connect,
+            httpx.WriteTimeout: self.timeout.write,
+            httpx.PoolTimeout: self.timeout.pool,
+        }.get(type(error), self.timeout.read)
+        return phase if phase is not None else (self.total or 0.0)
+
+    def handle(self, response: Reply, path: str, run_id: str | None = None) -> Reply:
         """The response itself when successful, else the right exception."""
         if response.status_code >= 300:
             location = response.headers.get("location")  # redirects are not followed
@@ -370,9 +481,7 @@ class Core:
         return response
 
     @staticmethod
-    def invalid(
-        response: httpx.Response, path: str, error: ValidationError
-    ) -> ResponseValidationError:
+    def invalid(response: Reply, path: str, error: ValidationError) -> ResponseValidationError:
         """The error for a 2xx body that is not what the API promises."""
         first = error.errors()[0]
         if first["type"] == "json_invalid":
@@ -388,25 +497,42 @@ class Core:
             f"{where}: {first['msg']} ({error.error_count()} problem(s))"
         )
 
-    def page(self, response: httpx.Response, path: str) -> RunsPage:
+    def page(self, response: Reply, path: str) -> RunsPage:
         """A list page as models."""
         # Validating straight from bytes (pydantic-core's parser) is the fast path: about
         # 40% cheaper per run than json.loads followed by model_validate.
         from ..models import RunsPage
 
         try:
-            return RunsPage.model_validate_json(response.content)
+            page = RunsPage.model_validate_json(response.content)
         except ValidationError as error:
             raise self.invalid(response, path, error) from None
+        self.check_next_token(page.next_page_token, path)
+        return page
 
-    def raw_page(self, response: httpx.Response, path: str) -> RawPage:
+    def raw_page(self, response: Reply, path: str) -> RawPage:
         """A list page as the server's dicts, checked against the schema."""
         try:
-            return parse_raw_page(response.content)
+            page = parse_raw_page(response.content)
         except ValidationError as error:
             raise self.invalid(response, path, error) from None
+        self.check_next_token(page.next_page_token, path)
+        return page
 
-    def detail(self, response: httpx.Response, path: str) -> RunDetail:
+    def check_next_token(self, token: str | None, path: str) -> None:
+        """Refuse a next page token longer than the bound: the server's, not the caller's,
+        fault (and sending it back could not work)."""
+        bound = self.bounds.max_page_token_chars
+        if token is not None and token_chars(token) > bound:
+            raise PaginationLimitError(
+                f"GET {path} returned a next_page_token of {token_chars(token):,} characters "
+                f"(percent-encoded), over the {bound:,} a page token may have "
+                "(Bounds.max_page_token_chars); the server's pagination is broken",
+                setting="max_page_token_chars",
+                limit=bound,
+            )
+
+    def detail(self, response: Reply, path: str) -> RunDetail:
         """One run's detail as a model."""
         from ..models import RunDetail
 
@@ -415,24 +541,95 @@ class Core:
         except ValidationError as error:
             raise self.invalid(response, path, error) from None
 
-    def parser(self, raw: bool) -> Callable[[httpx.Response, str], Any]:
+    def parser(self, raw: bool) -> Callable[[Reply, str], Any]:
         """How to read a list page: :meth:`raw_page` or :meth:`page`."""
         return self.raw_page if raw else self.page
 
-    def check_token(self, sent: str | None, received: str | None, seen: set[str]) -> None:
-        """Refuse a page token the server already handed out (it would loop forever)."""
-        if received is None:
-            return
-        if received == sent or received in seen:
-            raise PaginationLoopError(
-                f"GET {self.config.runs_path} returned a page token it had already returned; "
-                "stopping instead of looping forever (the server's pagination is broken)"
-            )
-        seen.add(received)
+    def page_guard(self) -> PageGuard:
+        """The checks of one listing's pages (see :class:`PageGuard`)."""
+        return PageGuard(self.config.runs_path, self.bounds)
 
     def __repr__(self) -> str:
         c = self.config
         return f"base_url={c.base_url!r}, org_id={c.org_id!r}, project_id={c.project_id!r}"
+
+
+class PageGuard:
+    """What one listing checks after each page, so that no server can keep it going
+    forever: a page token it already handed out (a loop), more than
+    ``Bounds.max_empty_pages`` empty pages in a row, more than ``Bounds.max_pages``
+    pages in all.
+
+    Tokens already seen are remembered by a 16-byte digest, the last
+    :data:`SEEN_TOKENS` of them: memory stays bounded whatever the tokens' length or
+    number (``max_pages`` bounds a loop longer than that).
+
+    A parallel listing pages many pieces of time, each a listing of its own query: each
+    piece has its guard (:meth:`piece`: its own tokens and empty pages in a row, kept
+    while the piece passes from worker to worker), and every page of every piece counts
+    toward the listing's ``max_pages``.
+    """
+
+    SEEN_TOKENS: Final = 10_000
+
+    def __init__(self, path: str, bounds: Bounds, listing: PageGuard | None = None) -> None:
+        self.path = path
+        self.bounds = bounds
+        self.pages = 0
+        self.empty = 0
+        self._seen: dict[bytes, None] = {}
+        self._listing = listing
+
+    def piece(self) -> PageGuard:
+        """The guard of one piece of this (parallel) listing: its own loop and empty-page
+        checks; its pages count toward this listing's ``max_pages`` too."""
+        return PageGuard(self.path, self.bounds, self)
+
+    @property
+    def total(self) -> int:
+        """Pages counted toward ``max_pages``: the listing's, every piece's included."""
+        return self._listing.pages if self._listing is not None else self.pages
+
+    @staticmethod
+    def _digest(token: str) -> bytes:
+        return hashlib.blake2b(token.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+
+    def check(self, sent: str | None, received: str | None, runs: int) -> None:
+        """After a page fetched with ``sent`` that held ``runs`` runs and handed out
+        ``received``: raise when following it would loop or go past a bound."""
+        self.pages += 1
+        if self._listing is not None:
+            self._listing.pages += 1
+        if received is None:
+            return
+        bounds = self.bounds
+        if self.total >= bounds.max_pages:
+            raise PaginationLimitError(
+                f"GET {self.path} handed out a next page after {self.total:,} pages, the most "
+                "one listing follows (Bounds.max_pages); stopping. Is the server's "
+                "pagination broken, or is this listing better split (a shorter "
+                "since/until window)?",
+                setting="max_pages",
+                limit=bounds.max_pages,
+            )
+        self.empty = self.empty + 1 if runs == 0 else 0
+        if self.empty >= bounds.max_empty_pages:
+            raise PaginationLimitError(
+                f"GET {self.path} returned {self.empty:,} empty pages in a row, each with "
+                "a new page token (Bounds.max_empty_pages); stopping instead of following "
+                "them forever (the server's pagination is broken)",
+                setting="max_empty_pages",
+                limit=bounds.max_empty_pages,
+            )
+        digest = self._digest(received)
+        if received == sent or digest in self._seen:
+            raise PaginationLoopError(
+                f"GET {self.path} returned a page token it had already returned; "
+                "stopping instead of looping forever (the server's pagination is broken)"
+            )
+        self._seen[digest] = None
+        if len(self._seen) > self.SEEN_TOKENS:
+            del self._seen[next(iter(self._seen))]
 
 
 PageT = TypeVar("PageT", "RunsPage", "RawPage")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Generator, Mapping, Sequence
 from contextlib import closing
+from time import monotonic
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, Self, overload
 
@@ -21,7 +22,7 @@ import httpx
 
 from .. import defaults
 from ..config import ClientConfig, Secret, resolve_config
-from ..limits import AUTO, Parallel, check_limit, check_parallel
+from ..limits import AUTO, Bounds, Parallel, check_limit, check_parallel
 from ..pacing import Pacer
 from ..query import RunQuery
 from ..retry import OnRetry, RetryPolicy, is_testing
@@ -31,6 +32,7 @@ from ._core import (
     TRANSPORT_ERRORS,
     Core,
     PageT,
+    Reply,
     WindowPage,
     build_query,
     check_page_token,
@@ -44,6 +46,7 @@ from ._core import (
     window_bounds,
     windows_for,
 )
+from ._deadline import deadline, install
 from ._pieces import Piece, PieceSplit, pieces_of
 
 if TYPE_CHECKING:  # loaded when first needed: an export never builds these models
@@ -59,11 +62,17 @@ class TimbalClient:
     Arguments left out come from ``TIMBAL_API_KEY``, ``TIMBAL_API_HOST``,
     ``TIMBAL_ORG_ID`` and ``TIMBAL_PROJECT_ID`` (or ``env`` instead of the process
     environment); :meth:`from_config` takes an already resolved configuration.
-    ``timeout`` bounds each request; ``max_retries`` and ``retry_policy`` say how
-    failures (429, 5xx, timeouts, dropped connections) are retried, and ``on_retry`` is
-    called with a :class:`~timbal_integrations.retry.RetryDetails` before each retry.
-    ``transport`` injects an httpx transport (``httpx.MockTransport`` in tests). Use as
-    a context manager, or call :meth:`close`.
+    ``timeout`` is the total deadline of each request, in seconds: connecting, sending
+    and every read of the response, however slowly the server sends it (each phase is
+    bounded by it too; an ``httpx.Timeout`` sets the phases apart, and the total is then
+    its longest phase). ``bounds`` (a :class:`~timbal_integrations.limits.Bounds`) caps
+    what the client accepts from the server: the size of a response, the length of a
+    page token, empty and total pages of a listing. ``max_retries`` and ``retry_policy``
+    say how failures (429, 5xx, timeouts, dropped connections) are retried, and
+    ``on_retry`` is called with a :class:`~timbal_integrations.retry.RetryDetails`
+    before each retry. ``transport`` injects an httpx transport (``httpx.MockTransport``
+    in tests; the deadline then holds between reads of the body). Use as a context
+    manager, or call :meth:`close`.
     """
 
     def __init__(
@@ -80,10 +89,11 @@ class TimbalClient:
         env: Mapping[str, str] | None = None,
         on_retry: OnRetry | None = None,
         max_connections: int = defaults.MAX_CONNECTIONS,
+        bounds: Bounds | None = None,
     ) -> None:
         config = resolve_config(api_key, host=host, org_id=org_id, project_id=project_id, env=env)
         self._setup(
-            config, timeout, max_retries, retry_policy, transport, on_retry, max_connections
+            config, timeout, max_retries, retry_policy, transport, on_retry, max_connections, bounds
         )
 
     @classmethod
@@ -97,6 +107,7 @@ class TimbalClient:
         transport: httpx.BaseTransport | None = None,
         on_retry: OnRetry | None = None,
         max_connections: int = defaults.MAX_CONNECTIONS,
+        bounds: Bounds | None = None,
     ) -> Self:
         """A client of an already resolved configuration (no environment is read).
 
@@ -105,7 +116,7 @@ class TimbalClient:
         """
         client = cls.__new__(cls)
         client._setup(
-            config, timeout, max_retries, retry_policy, transport, on_retry, max_connections
+            config, timeout, max_retries, retry_policy, transport, on_retry, max_connections, bounds
         )
         return client
 
@@ -118,8 +129,9 @@ class TimbalClient:
         transport: httpx.BaseTransport | None,
         on_retry: OnRetry | None,
         max_connections: int,
+        bounds: Bounds | None,
     ) -> None:
-        self._core = Core(config, timeout, max_retries, retry_policy, on_retry)
+        self._core = Core(config, timeout, max_retries, retry_policy, on_retry, bounds)
         self._transport = transport
         self._http = httpx.Client(
             base_url=config.base_url,
@@ -130,19 +142,27 @@ class TimbalClient:
             verify=ssl_context(),
         )
         self._wire = transport_for(self._http, config.base_url)
+        install(self._wire)  # every read keeps the request's total deadline
 
-    def _send(self, request: httpx.Request) -> httpx.Response:
-        """Send through the chosen transport (see ``transport_for``) and read the body."""
+    def _send(self, request: httpx.Request, path: str) -> Reply:
+        """Send through the chosen transport (see ``transport_for``) and read the body,
+        within the request's total deadline and the response size cap."""
         if self._http.is_closed:
             raise RuntimeError("this TimbalClient is closed")
-        response = self._wire.handle_request(request)
-        try:
-            response.read()
-        finally:
-            response.close()
-        response.request = request
+        with deadline(self._core.total) as at:
+            response = self._wire.handle_request(request)
+            try:
+                body = self._core.body(response, path, at)
+                if response.is_stream_consumed:  # built in memory by an injected transport
+                    body.feed(response.content)
+                else:
+                    for chunk in response.iter_raw():
+                        body.feed(chunk)
+                content = body.finish()
+            finally:
+                response.close()
         logger.debug("GET %s answered %d", request.url.path, response.status_code)
-        return response
+        return Reply(response.status_code, response.headers, content)
 
     @property
     def config(self) -> ClientConfig:
@@ -151,8 +171,13 @@ class TimbalClient:
 
     @property
     def timeout(self) -> httpx.Timeout:
-        """The timeout of each request."""
+        """The timeout of each request (its longest phase is the total deadline)."""
         return self._core.timeout
+
+    @property
+    def bounds(self) -> Bounds:
+        """What the client accepts from the server (response size, pages)."""
+        return self._core.bounds
 
     @property
     def retry_policy(self) -> RetryPolicy:
@@ -199,27 +224,30 @@ class TimbalClient:
 
     def _get(
         self, path: str, params: Mapping[str, str] | None = None, run_id: str | None = None
-    ) -> httpx.Response:
+    ) -> Reply:
         core = self._core
         attempt = 0
+        url = core.url(path, params)
         while True:
-            response: httpx.Response | None = None
+            response: Reply | None = None
             error: Exception | None = None
             wait = core.pacer.reserve()  # within the server's rate limit, even in tests
             if wait > 0:
                 import time  # only pacing and retries need it
 
                 time.sleep(wait)
+            started = monotonic()  # the total deadline starts after the pacer's wait
             core.requests_made += 1
             try:
-                response = self._send(core.request(self._http, core.url(path, params)))
+                response = self._send(core.request(self._http, url), path)
             except TRANSPORT_ERRORS as exc:
                 error = exc
             core.observe(response)
             delay = core.retry_delay(response, error, attempt, path)
             if delay is None:
                 if error is not None:
-                    raise core.transport_error(error, path, attempt + 1) from None
+                    ran_out = core.ran_out(started)
+                    raise core.transport_error(error, path, attempt + 1, ran_out) from None
                 assert response is not None
                 return core.handle(response, path, run_id)
             if not is_testing():
@@ -259,17 +287,17 @@ class TimbalClient:
         self,
         q: RunQuery,
         page_token: str | None,
-        parse: Callable[[httpx.Response, str], PageT],
+        parse: Callable[[Reply, str], PageT],
     ) -> Generator[PageT]:
         core = self._core
         path = core.config.runs_path
         base = q.to_params()
-        seen: set[str] = set()
+        guard = core.page_guard()
         token = page_token
         while True:
             params = {**base, "page_token": token} if token is not None else base
             page = parse(self._get(path, params), path)
-            core.check_token(token, page.next_page_token, seen)
+            guard.check(token, page.next_page_token, len(page.runs))
             yield page
             if page.next_page_token is None:
                 return

@@ -14,7 +14,11 @@ most ``PARALLEL_BUFFER_PAGES`` pages) and :func:`window_pages_as_fetched` (as th
 arrive) remain for callers of ``iter_window_pages``: one task per window, no splitting.
 
 Only the client's public paging (``iter_pages``, ``iter_raw_pages``) is used, so this
-module holds no request logic. The synchronous client does not have its own copy: its
+module holds no request logic. The page bounds hold across the whole listing: each
+piece or window keeps one :class:`~timbal_integrations.client._core.PageGuard` for all
+its pages (a piece passed from worker to worker too), and every page of every piece
+counts toward the listing's ``Bounds.max_pages``. A worker stops after any page once the
+listing has failed or is closing. The synchronous client does not have its own copy: its
 windowed listings run these functions on a private event loop (``_bridge.py``).
 """
 
@@ -31,7 +35,7 @@ from .. import defaults
 from ..limits import AUTO, Parallel
 from ..pacing import Concurrency
 from ..query import RunQuery
-from ._core import WindowPage, logger
+from ._core import PageGuard, WindowPage, logger
 from ._pieces import Piece, PieceSplit, created_ms, split_point, take_page
 
 if TYPE_CHECKING:
@@ -44,16 +48,29 @@ __all__ = ["piece_pages", "window_pages", "window_pages_as_fetched"]
 _Put = Callable[[WindowPage[Any] | BaseException | None], Awaitable[None]]
 
 
+def listing_guard(client: AsyncTimbalClient) -> PageGuard:
+    """The page bounds of one listing of many windows or pieces (see :class:`PageGuard`)."""
+    return PageGuard(client.config.runs_path, client.bounds)
+
+
 async def _window(
-    client: AsyncTimbalClient, window: RunQuery, index: int, token: str | None, raw: bool
+    client: AsyncTimbalClient,
+    window: RunQuery,
+    index: int,
+    token: str | None,
+    raw: bool,
+    guard: PageGuard | None = None,
 ) -> AsyncGenerator[WindowPage[Any]]:
-    """The pages of one window from ``token`` on, each with the token that fetched it."""
+    """The pages of one window from ``token`` on, each with the token that fetched it
+    (checked by ``guard``, when given: a window's guard in a listing of many)."""
     pages: AsyncIterator[Any] = (
         client.iter_raw_pages(window, page_token=token)
         if raw
         else client.iter_pages(window, page_token=token)
     )
     async for page in pages:
+        if guard is not None:
+            guard.check(token, page.next_page_token, len(page.runs))
         yield WindowPage(index, page, token)
         token = page.next_page_token
 
@@ -65,6 +82,7 @@ async def _fill(
     token: str | None,
     raw: bool,
     put: _Put,
+    guard: PageGuard,
     slots: asyncio.Semaphore | None = None,
 ) -> None:
     """Page one window from ``token``, handing each page to ``put``, then None; a
@@ -74,7 +92,7 @@ async def _fill(
 
     try:
         async with slots if slots is not None else contextlib.nullcontext():
-            async for item in _window(client, window, index, token, raw):
+            async for item in _window(client, window, index, token, raw, guard):
                 await put(item)
     except asyncio.CancelledError:
         raise
@@ -125,6 +143,7 @@ async def window_pages(
     buffers: dict[int, asyncio.Queue[WindowPage[Any] | BaseException | None]] = {
         index: asyncio.Queue(maxsize=defaults.PARALLEL_BUFFER_PAGES) for index in todo
     }
+    guard = listing_guard(client)
     tasks = [
         asyncio.create_task(
             _fill(
@@ -134,6 +153,7 @@ async def window_pages(
                 start_token if index == start_window else None,
                 raw,
                 buffers[index].put,
+                guard.piece(),
             )
         )
         for index in todo
@@ -165,9 +185,12 @@ async def window_pages_as_fetched(
         maxsize=max(2, len(todo) * 2)
     )
     slots = asyncio.Semaphore(concurrency or max(1, len(todo)))
+    guard = listing_guard(client)
     # Windows start in order, so with fewer fetchers than windows the earliest go first.
     tasks = [
-        asyncio.create_task(_fill(client, windows[index], index, token, raw, out.put, slots))
+        asyncio.create_task(
+            _fill(client, windows[index], index, token, raw, out.put, guard.piece(), slots)
+        )
         for index, token in sorted(todo.items())
     ]
     remaining = len(tasks)
@@ -201,6 +224,7 @@ class _Live:
         "density",
         "done",
         "extent",
+        "guard",
         "hi",
         "id",
         "lo",
@@ -214,8 +238,11 @@ class _Live:
         "wlo",
     )
 
-    def __init__(self, piece: Piece, descending: bool, density: float | None = None) -> None:
+    def __init__(
+        self, piece: Piece, descending: bool, guard: PageGuard, density: float | None = None
+    ) -> None:
         self.id = piece.id
+        self.guard = guard  # the piece's page bounds, whichever worker pages it
         self.lo, self.hi = piece.since_ms, piece.until_ms
         self.wlo, self.whi = piece.window_since_ms, piece.window_until_ms
         self.token = piece.token
@@ -260,7 +287,8 @@ class _Listing:
         self.concurrency = concurrency
         self.descending = query.effective_sort_order == "desc"
         self.cv = asyncio.Condition()
-        live = [_Live(piece, self.descending) for piece in pieces]
+        self.guard = listing_guard(client)
+        live = [_Live(piece, self.descending, self.guard.piece()) for piece in pieces]
         live.sort(key=lambda p: -p.lo if self.descending else p.lo)  # yield order
         for before, after in itertools.pairwise(live):
             before.next = after
@@ -391,7 +419,7 @@ class _Listing:
             piece.hi = at
         self.next_id += 1
         self.splits += 1
-        taken = _Live(new, self.descending, piece.density)
+        taken = _Live(new, self.descending, self.guard.piece(), piece.density)
         self.live[new.id] = taken
         self.open += 1
         if self.ordered:
@@ -444,6 +472,7 @@ class _Listing:
                 size = len(fetched.runs)
                 every = created_ms(fetched)
                 page, times = take_page(fetched, stop, self.descending, every)
+                piece.guard.check(token, page.next_page_token, size)
                 if times:
                     piece.reached = times[-1]
                 if every:
@@ -461,6 +490,8 @@ class _Listing:
                 if piece.done:
                     del self.live[piece.id]
                 await self._hand_on(piece, WindowPage(piece.id, page, token))
+                if self.failure is not None or self.stopping:
+                    return True  # the listing failed or is closing: no further request
                 target = self.concurrency.page_done(
                     client.pacer.counts(), busy=self.active >= self.concurrency.target
                 )

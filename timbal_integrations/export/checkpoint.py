@@ -1,21 +1,29 @@
 """The checkpoint of an export (``PATH.part.json``): typed, versioned, checked on load.
 
 A checkpoint says which export it belongs to (:class:`Identity`: format, filters,
-parallelism, limit, API host, org and project), the time window it froze, how far the
-listing got (a window and a page token, or one :class:`SpoolState` per piece of a
-parallel export: pieces split while they are fetched, and each split adds one), how many
-runs and bytes of ``PATH.part`` that covers, the statistics of those runs
-(:class:`ExportStats`), and, once the file is complete, its size and SHA-256
-(:class:`Finished`).
+parallelism, limit, CSV-safe mode, API host, org and project), the time window it froze,
+how far the listing got (a window and a page token, or one :class:`SpoolState` per piece
+of a parallel export: pieces split while they are fetched, and each split adds one, its
+spool starting empty), how many runs and bytes of ``PATH.part`` that covers and the
+SHA-256 of those bytes (and the same for each spool: its bytes, runs and SHA-256), the
+statistics of the runs written (:class:`ExportStats`), and, once the file is complete,
+its size and SHA-256 (:class:`Finished`).
 
-On disk it is JSON (version :data:`CHECKPOINT_VERSION`), replaced atomically. Loading
+On disk it is JSON (version :data:`CHECKPOINT_VERSION`), replaced atomically, sealed by
+the SHA-256 of all its other entries, statistics included (``integrity``). Loading
 checks every entry: a missing or malformed one is an
 :class:`~timbal_integrations.errors.ExportError` naming it (``spools[2].offset``), never
-a ``KeyError`` from deep inside an export.
+a ``KeyError`` from deep inside an export; entries that contradict each other, or a seal
+that does not match (the file was edited), are refused the same way. Before a resume
+continues, :meth:`Checkpoint.verify_part` and :meth:`Checkpoint.verify_spool` check the
+partial files against it: their SHA-256 and their number of runs must be what it says,
+so a truncated or altered ``PATH.part`` or spool is refused rather than finished and
+published.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -28,7 +36,7 @@ import orjson
 from .._exact import ExactSum
 from .._version import __version__
 from ..errors import ExportError
-from .files import ExportPaths, replace_json
+from .files import ExportPaths, read_small, replace_json, scan
 from .records import micros
 
 __all__ = [
@@ -44,9 +52,23 @@ __all__ = [
 CHECKPOINT_VERSION: Final = 2
 """The version of the checkpoint format this module reads and writes (2: the statistics
 of what was written; a parallel export's spools are pieces with their own time ranges,
-and ``parallel`` may be ``"auto"``)."""
+and ``parallel`` may be ``"auto"``; the SHA-256 of the bytes covered, per file; a
+CSV-safe flag in the identity; a seal)."""
+
+EMPTY_SHA256: Final = hashlib.sha256(b"").hexdigest()
+"""The SHA-256 of no bytes: what a file that holds nothing yet hashes to."""
+
+MAX_CHECKPOINT_BYTES: Final = 16 * 1024 * 1024
+"""A checkpoint larger than this is not one of ours (a thousand pieces with long tokens
+are a few MB)."""
 
 _START_OVER: Final = "export without resume to start over"
+
+
+def _seal(data: Mapping[str, Any]) -> str:
+    """The SHA-256 of a checkpoint's entries (all but ``integrity``), canonically encoded."""
+    body = {key: value for key, value in data.items() if key != "integrity"}
+    return hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -61,12 +83,14 @@ class Identity:
     base_url: str
     org_id: str
     project_id: str
+    csv_safe: bool = False
 
     _LABELS = (
         ("format", "format"),
         ("filters", "filters"),
         ("parallel", "parallel setting"),
         ("limit", "limit"),
+        ("csv_safe", "CSV-safe setting"),
         ("base_url", "API host"),
         ("org_id", "org"),
         ("project_id", "project"),
@@ -90,7 +114,9 @@ class SpoolState:
 
     The piece holds the runs created in ``[since_ms, until_ms)`` and is paged with the
     query of ``[window_since_ms, window_until_ms)`` (see
-    :class:`~timbal_integrations.client.Piece`)."""
+    :class:`~timbal_integrations.client.Piece`). A piece split off another starts with
+    an empty spool (``offset`` 0, ``sha256`` of nothing); the piece it came from keeps
+    its spool, whose covered bytes stay checked."""
 
     token: str | None = None
     """The page token to continue from (None: the piece's first page, or done)."""
@@ -105,6 +131,8 @@ class SpoolState:
     until_ms: int = 0
     window_since_ms: int = 0
     window_until_ms: int = 0
+    sha256: str = EMPTY_SHA256
+    """The SHA-256 of the ``offset`` bytes covered."""
 
 
 _STATUS: Final = itemgetter("status")
@@ -172,6 +200,8 @@ class Checkpoint:
     """Runs in ``PATH.part`` (those of earlier attempts included)."""
     offset: int = 0
     """Bytes of ``PATH.part`` the checkpoint covers."""
+    sha256: str = EMPTY_SHA256
+    """The SHA-256 of those bytes."""
     first_us: int | None = None
     """The earliest ``created_at`` exported, in epoch microseconds."""
     last_us: int | None = None
@@ -197,8 +227,48 @@ class Checkpoint:
         """Replace ``PATH.part.json`` with this state, atomically."""
         replace_json(paths.checkpoint, self.to_json())
 
+    def part_runs(self) -> int:
+        """Runs in the bytes of ``PATH.part`` the checkpoint covers (a parallel export's
+        spools hold the others until they are concatenated)."""
+        if self.spools is None or self.concatenated:
+            return self.count
+        return self.count - sum(spool.count for spool in self.spools)
+
+    def verify_part(self, paths: ExportPaths) -> Any:
+        """Check that ``PATH.part`` starts with the bytes this checkpoint covers: their
+        SHA-256 and number of runs. Returns the SHA-256 (a ``hashlib`` object, to
+        continue); :class:`ExportError` naming what differs otherwise."""
+        header = 1 if self.identity.format == "csv" else 0
+        return _verify(
+            paths.part,
+            self.offset,
+            self.sha256,
+            self.part_runs() + header,
+            csv=self.identity.format == "csv",
+            what="its checkpoint",
+        )
+
+    def verify_spool(self, paths: ExportPaths, position: int) -> Any:
+        """Check the spool of ``spools[position]`` (the file of its piece's id) like
+        :meth:`verify_part`."""
+        assert self.spools is not None
+        spool = self.spools[position]
+        return _verify(
+            paths.window(spool.id),
+            spool.offset,
+            spool.sha256,
+            spool.count,
+            csv=self.identity.format == "csv",
+            what=f"its checkpoint (spools[{position}])",
+        )
+
     def to_json(self) -> dict[str, Any]:
-        """The JSON form (version :data:`CHECKPOINT_VERSION`)."""
+        """The JSON form (version :data:`CHECKPOINT_VERSION`), sealed."""
+        data = self._entries()
+        data["integrity"] = _seal(data)
+        return data
+
+    def _entries(self) -> dict[str, Any]:
         return {
             "version": CHECKPOINT_VERSION,
             "tool_version": self.tool_version,
@@ -212,6 +282,7 @@ class Checkpoint:
             "fetched_all": self.fetched_all,
             "count": self.count,
             "offset": self.offset,
+            "sha256": self.sha256,
             "first_us": self.first_us,
             "last_us": self.last_us,
             "spools": None
@@ -227,6 +298,7 @@ class Checkpoint:
                     "until_ms": s.until_ms,
                     "window_since_ms": s.window_since_ms,
                     "window_until_ms": s.window_until_ms,
+                    "sha256": s.sha256,
                 }
                 for s in self.spools
             ],
@@ -260,6 +332,7 @@ class Checkpoint:
             base_url=read.value(ident, "base_url", str, at="identity."),
             org_id=read.value(ident, "org_id", str, at="identity."),
             project_id=read.value(ident, "project_id", str, at="identity."),
+            csv_safe=read.value(ident, "csv_safe", bool, at="identity."),
         )
         started = read.value(top, "started_at", str)
         try:
@@ -268,7 +341,7 @@ class Checkpoint:
             raise read.invalid(
                 "started_at", f"expected an ISO 8601 time, got {started!r}"
             ) from None
-        return cls(
+        state = cls(
             identity=identity,
             started_at=started_at,
             tool_version=read.value(top, "tool_version", str),
@@ -280,15 +353,53 @@ class Checkpoint:
             fetched_all=read.value(top, "fetched_all", bool),
             count=read.value(top, "count", int),
             offset=read.value(top, "offset", int),
+            sha256=read.digest(top, "sha256"),
             first_us=read.value(top, "first_us", int, optional=True, signed=True),
             last_us=read.value(top, "last_us", int, optional=True, signed=True),
             spools=read.spools(top),
             next_piece=read.value(top, "next_piece", int),
-            base_offset=read.value(top, "base_offset", int, default=0),
-            concatenated=read.value(top, "concatenated", bool, default=False),
+            base_offset=read.value(top, "base_offset", int),
+            concatenated=read.value(top, "concatenated", bool),
             finished=read.finished(top),
             stats=read.stats(top),
         )
+        read.consistent(state)
+        sealed = read.value(top, "integrity", str)
+        if sealed != _seal(top):
+            raise read.invalid(
+                "integrity",
+                "the checkpoint was changed after it was written (its entries do not match "
+                "their seal), so it cannot be trusted",
+            )
+        return state
+
+
+def _verify(path: str, offset: int, sha256: str, lines: int, *, csv: bool, what: str) -> Any:
+    """Check the first ``offset`` bytes of ``path``: their SHA-256 and their lines."""
+    try:
+        digest, size, found = scan(path, offset, csv=csv)
+    except FileNotFoundError:
+        if offset == 0:
+            return hashlib.sha256()
+        raise ExportError(f"{path} is missing; {_START_OVER}", path=path) from None
+    if size < offset:
+        raise ExportError(
+            f"{path} is shorter than {what} says ({size:,} < {offset:,} bytes): it was "
+            f"truncated; {_START_OVER}",
+            path=path,
+        )
+    if digest.hexdigest() != sha256:
+        raise ExportError(
+            f"the first {offset:,} bytes of {path} are not the ones {what} covers (their "
+            f"SHA-256 differs): the file was altered; {_START_OVER}",
+            path=path,
+        )
+    if found != lines:
+        raise ExportError(
+            f"{path} holds {found:,} lines where {what} says {lines:,}; {_START_OVER}",
+            path=path,
+        )
+    return digest
 
 
 def read_checkpoint(paths: ExportPaths) -> Checkpoint | None:
@@ -297,10 +408,14 @@ def read_checkpoint(paths: ExportPaths) -> Checkpoint | None:
     Raises :class:`ExportError` (naming the entry) when it is unreadable or malformed.
     """
     try:
-        with open(paths.checkpoint, "rb") as fh:
-            raw = fh.read()
+        raw = read_small(paths.checkpoint, MAX_CHECKPOINT_BYTES)
     except FileNotFoundError:
         return None
+    except ExportError as exc:
+        raise ExportError(
+            f"cannot read the checkpoint {paths.checkpoint}: {exc}; {_START_OVER}",
+            path=paths.checkpoint,
+        ) from None
     except OSError as exc:
         raise ExportError(
             f"cannot read the checkpoint {paths.checkpoint}: {exc.strerror or exc}",
@@ -403,6 +518,7 @@ class _Reader:
                     until_ms=self.value(spool, "until_ms", int, at=at),
                     window_since_ms=self.value(spool, "window_since_ms", int, at=at),
                     window_until_ms=self.value(spool, "window_until_ms", int, at=at),
+                    sha256=self.digest(spool, "sha256", at=at),
                 )
             )
         return out
@@ -420,8 +536,50 @@ class _Reader:
         done = self.mapping(raw, "finished")
         return Finished(
             bytes=self.value(done, "bytes", int, at="finished."),
-            sha256=self.value(done, "sha256", str, at="finished."),
+            sha256=self.digest(done, "sha256", at="finished."),
         )
+
+    def digest(self, data: Mapping[str, Any], key: str, *, at: str = "") -> str:
+        value: str = self.value(data, key, str, at=at)
+        if len(value) != 64 or any(c not in "0123456789abcdef" for c in value):
+            raise self.invalid(at + key, f"expected a SHA-256 in hex, got {_shown(value)}")
+        return value
+
+    def consistent(self, state: Checkpoint) -> None:
+        """Entries that each look right but contradict one another."""
+        windows = len(state.windows)
+        if state.window > windows:
+            raise self.invalid("window", f"{state.window} is past the last of {windows} windows")
+        seen: set[int] = set()
+        for i, spool in enumerate(state.spools or ()):
+            at = f"spools[{i}]"
+            if spool.id in seen:
+                raise self.invalid(f"{at}.id", f"{spool.id} is the id of an earlier piece too")
+            seen.add(spool.id)
+            if spool.id >= state.next_piece:
+                raise self.invalid(
+                    f"{at}.id", f"{spool.id} is not below next_piece ({state.next_piece})"
+                )
+            if not (
+                spool.window_since_ms <= spool.since_ms <= spool.until_ms <= spool.window_until_ms
+            ):
+                raise self.invalid(
+                    at,
+                    f"its range [{spool.since_ms}, {spool.until_ms}) is not within its window "
+                    f"[{spool.window_since_ms}, {spool.window_until_ms})",
+                )
+            if spool.done and spool.token is not None:
+                raise self.invalid(f"{at}.token", "a piece that is done has no page token")
+        spooled = sum(spool.count for spool in state.spools or ())
+        if spooled > state.count:
+            raise self.invalid(
+                "count", f"{state.count} is fewer than the {spooled} runs of the spools"
+            )
+        if state.base_offset > state.offset:
+            raise self.invalid("base_offset", f"{state.base_offset} is past offset {state.offset}")
+        limit = state.identity.limit
+        if limit is not None and state.count > limit:
+            raise self.invalid("count", f"{state.count} is over the export's limit of {limit}")
 
     def stats(self, top: Mapping[str, Any]) -> ExportStats:
         raw = self.mapping(top.get("stats", _MISSING), "stats")

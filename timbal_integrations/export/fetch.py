@@ -9,13 +9,13 @@ checkpoint, and appends the spools to ``PATH.part`` in time order at the end.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from typing import TYPE_CHECKING
 
 from .. import defaults
 from ..client._core import window_bounds
 from ..client._pieces import Piece, PieceSplit, pieces_of
-from ..errors import ExportError
 from ..query import RunQuery
 from .checkpoint import SpoolState
 from .files import ExportPaths, open_temp, remove, sha256_file, write_all
@@ -41,8 +41,7 @@ def fetch(job: ExportJob, fd: int) -> None:
         state.fetched_all = True
         job.save()
         return
-    encode = raw_encoder(job.format)
-    hashing = job.format != "parquet"
+    encode = raw_encoder(job.format, csv_safe=job.identity.csv_safe)
     pages = job.client.iter_window_pages(
         windows, start_window=state.window, start_token=state.token, raw=True
     )
@@ -52,11 +51,11 @@ def fetch(job: ExportJob, fd: int) -> None:
             count = len(page.runs)
             if limit is not None:
                 count = min(count, limit - state.count)
+            job.in_page = True
             if count > 0:
                 data = encode(page, count)
                 write_all(fd, data)
-                if hashing:
-                    job.digest.update(data)
+                job.digest.update(data)
                 state.widen_span(
                     page.created[:count] if count < len(page.created) else page.created
                 )
@@ -67,6 +66,7 @@ def fetch(job: ExportJob, fd: int) -> None:
                 state.window, state.token = item.window + 1, None
             else:
                 state.window, state.token = item.window, page.next_page_token
+            job.in_page = False
             job.pages += 1
             if limit is not None and state.count >= limit:
                 break
@@ -86,7 +86,9 @@ def _fetch_spooled(job: ExportJob, fd: int, windows: list[RunQuery]) -> None:
     and memory stays flat. Each spool has its own position in the checkpoint (time range,
     page token, byte offset, runs), and a split adds one, with its own spool file, before
     any page of it is written. A resume truncates each spool to its offset and continues
-    every unfinished piece where it stopped. The spools are appended to ``PATH.part`` in
+    every unfinished piece where it stopped, once its spool's SHA-256 and runs are checked
+    against the checkpoint (the piece a split came from keeps its spool and its check; the
+    new piece's spool starts empty). The spools are appended to ``PATH.part`` in
     time order (the order of a sequential export) once all are complete; an interrupted
     concatenation is redone from the spools.
     """
@@ -100,20 +102,16 @@ def _fetch_spooled(job: ExportJob, fd: int, windows: list[RunQuery]) -> None:
         job.save()
     spools = {spool.id: spool for spool in state.spools}
     _remove_strays(paths, set(spools))  # spools of pieces a crash kept out of the checkpoint
-    encode = raw_encoder(job.format)
+    encode = raw_encoder(job.format, csv_safe=job.identity.csv_safe)
     fds: dict[int, int] = {}
     try:
-        for index, spool in spools.items():
+        for position, spool in enumerate(state.spools):
             if spool.done and state.concatenated:
-                continue
-            spool_fd = open_temp(paths.window(index))
-            fds[index] = spool_fd
-            if os.fstat(spool_fd).st_size < spool.offset:
-                raise ExportError(
-                    f"{paths.window(index)} is shorter than its checkpoint says; "
-                    "run without resume to start over",
-                    path=paths.window(index),
-                )
+                continue  # its runs are in PATH.part, which the job has verified
+            # Its SHA-256 and runs as checkpointed, or refused; then continued from there.
+            job.spool_digests[spool.id] = state.verify_spool(paths, position)
+            spool_fd = open_temp(paths.window(spool.id))
+            fds[spool.id] = spool_fd
             os.ftruncate(spool_fd, spool.offset)
             os.lseek(spool_fd, spool.offset, os.SEEK_SET)
         todo = [_piece_of(spool) for spool in spools.values() if not spool.done]
@@ -128,9 +126,11 @@ def _fetch_spooled(job: ExportJob, fd: int, windows: list[RunQuery]) -> None:
                         continue
                     page = item.page
                     spool = spools[item.window]
+                    job.in_page = True
                     if page.runs:
                         data = encode(page, len(page.runs))
                         write_all(fds[item.window], data)
+                        job.spool_digests[item.window].update(data)
                         state.widen_span(page.created)
                         state.stats.tally(page.runs)
                         spool.offset += len(data)
@@ -138,6 +138,7 @@ def _fetch_spooled(job: ExportJob, fd: int, windows: list[RunQuery]) -> None:
                         state.count += len(page.runs)
                     spool.token = page.next_page_token
                     spool.done = page.next_page_token is None
+                    job.in_page = False
                     job.pages += 1
                     job.after_page()
             finally:
@@ -185,8 +186,9 @@ def _split(
         old.since_ms = split.at_ms
     else:
         old.until_ms = split.at_ms
-    new = _spool_of(split.new)
+    new = _spool_of(split.new)  # an empty spool: offset 0, the SHA-256 of nothing
     fds[new.id] = open_temp(job.paths.window(new.id), truncate=True)
+    job.spool_digests[new.id] = hashlib.sha256()
     spools[new.id] = new
     state = job.state
     assert state.spools is not None
@@ -212,9 +214,7 @@ def _concatenate(job: ExportJob, fd: int, spool_fds: list[int]) -> None:
     base = state.base_offset
     os.ftruncate(fd, base)
     os.lseek(fd, base, os.SEEK_SET)
-    hashing = job.format != "parquet"
-    if hashing:
-        job.digest, _ = sha256_file(job.paths.part, base)
+    job.digest, _ = sha256_file(job.paths.part, base)
     offset = base
     for spool_fd in spool_fds:
         os.lseek(spool_fd, 0, os.SEEK_SET)
@@ -223,8 +223,7 @@ def _concatenate(job: ExportJob, fd: int, spool_fds: list[int]) -> None:
             if not chunk:
                 break
             write_all(fd, chunk)
-            if hashing:
-                job.digest.update(chunk)
+            job.digest.update(chunk)
             offset += len(chunk)
     os.fsync(fd)
     state.offset = offset

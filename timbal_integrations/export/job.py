@@ -28,6 +28,7 @@ from .checkpoint import Checkpoint, Finished, Identity, read_checkpoint
 from .fetch import fetch
 from .files import (
     ExportPaths,
+    check_target,
     fsync_dir,
     fsync_path,
     lock,
@@ -43,7 +44,7 @@ from .results import (
     manifest_document,
     result_of,
 )
-from .writers import CsvWriter, ParquetWriter, infer_format, pyarrow_modules
+from .writers import CsvWriter, ParquetWriter, check_csv_safe, infer_format, pyarrow_modules
 
 if TYPE_CHECKING:
     from ..client import TimbalClient
@@ -79,6 +80,7 @@ class ExportJob:
         manifest: bool,
         progress: Callable[[ExportProgress], None] | None,
         now: datetime,
+        csv_safe: bool = False,
     ) -> None:
         self.client = client
         self.query = query
@@ -99,6 +101,7 @@ class ExportJob:
             base_url=config.base_url,
             org_id=config.org_id,
             project_id=config.project_id,
+            csv_safe=csv_safe,
         )
         self.state = Checkpoint(identity=self.identity, started_at=now)
         self.resumed = False
@@ -106,13 +109,26 @@ class ExportJob:
         self.started = time.monotonic()
         self.pages = 0
         self.digest: Any = hashlib.sha256()
+        """The SHA-256 of ``PATH.part`` so far (its bytes the checkpoint covers)."""
+        self.spool_digests: dict[int, Any] = {}
+        """The SHA-256 of each piece's spool so far, by piece id (a parallel export)."""
+        self.in_page = False
+        """True while a page's bytes and bookkeeping are being written: the state is then
+        not one to checkpoint."""
         self._last_save = time.monotonic()
 
     # -- bookkeeping
 
     def save(self) -> None:
-        """Replace the checkpoint with the current state."""
-        self.state.save(self.paths)
+        """Replace the checkpoint with the current state (and the hashes of what it
+        covers)."""
+        state = self.state
+        state.sha256 = self.digest.hexdigest()
+        for spool in state.spools or ():
+            digest = self.spool_digests.get(spool.id)
+            if digest is not None:
+                spool.sha256 = digest.hexdigest()
+        state.save(self.paths)
         self._last_save = time.monotonic()
 
     def report(self, phase: str) -> None:
@@ -148,10 +164,7 @@ class ExportJob:
         """Export, resuming if asked and possible; returns what was written."""
         paths = self.paths
         os.makedirs(os.path.dirname(paths.target), exist_ok=True)
-        if os.path.isdir(paths.target):
-            raise ExportError(
-                f"{paths.target} is a directory; expected a file path", path=paths.target
-            )
+        check_target(paths.target)
         old = self._previous()
         if old is not None and self.resume:
             if old.identity != self.identity:
@@ -205,15 +218,8 @@ class ExportJob:
         paths = self.paths
         size = os.fstat(fd).st_size
         if self.resume and old is not None and old.finished is None:
-            if size < old.offset:
-                raise ExportError(
-                    f"{paths.part} is shorter than its checkpoint says ({size} < {old.offset} "
-                    "bytes); run without resume to start over",
-                    path=paths.part,
-                )
+            self.digest = old.verify_part(paths)  # its hash and runs, or refused
             os.ftruncate(fd, old.offset)
-            if self.format != "parquet":
-                self.digest, _ = sha256_file(paths.part, old.offset)
             os.lseek(fd, old.offset, os.SEEK_SET)
             self.state = old
             self.resumed = True
@@ -265,9 +271,12 @@ class ExportJob:
         self.state.until_ms = _ms(query.until)
 
     def _save_after_failure(self, exc: BaseException) -> None:
-        """Keep the progress made for a later resume, and say so on the exception."""
-        with contextlib.suppress(Exception):
-            self.save()
+        """Keep the progress made for a later resume, and say so on the exception. Cut
+        off in the middle of a page, the last checkpoint stands (it is at most
+        ``CHECKPOINT_INTERVAL`` old)."""
+        if not self.in_page:
+            with contextlib.suppress(Exception):
+                self.save()
         with contextlib.suppress(Exception):
             exc.add_note(
                 f"{self.state.count:,} runs are saved in {self.paths.part}; "
@@ -346,9 +355,12 @@ class ExportJob:
         finished = old.finished
 
         def intact(path: str) -> bool:
-            if finished is None or not os.path.isfile(path):
+            if finished is None:
                 return False
-            digest, size = sha256_file(path)
+            try:
+                digest, size = sha256_file(path)
+            except (FileNotFoundError, ExportError):  # missing, or not a regular file
+                return False
             return bool(size == finished.bytes and digest.hexdigest() == finished.sha256)
 
         self.state = old
@@ -376,6 +388,7 @@ def export_runs(
     manifest: bool = True,
     progress: Callable[[ExportProgress], None] | None = None,
     now: datetime | None = None,
+    csv_safe: bool = False,
 ) -> ExportResult:
     """Export every run matching ``query`` to the local file ``path``, atomically.
 
@@ -387,7 +400,11 @@ def export_runs(
     within the API's rate limit (sort by created_at only; a missing ``since`` is found
     with one request). The file is the same, byte for byte, as a sequential export's.
     ``limit`` caps the number of runs. ``progress`` is called after every page. ``now``
-    (default: the current time) is what a missing ``until`` is frozen to.
+    (default: the current time) is what a missing ``until`` is frozen to. ``csv_safe``
+    (CSV only, off by default) makes the file safe to open in a spreadsheet: a text cell
+    starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return is written with a
+    ``'`` before it (see :func:`~timbal_integrations.export.records.csv_safe_cell`); the
+    manifest records ``"csv_safe": true``.
 
     Raises :class:`QueryError` for a bad argument (naming it), :class:`ExportError` when
     the file cannot be written or resumed, and the client's errors for API failures;
@@ -396,6 +413,7 @@ def export_runs(
     fmt = infer_format(path, format)
     n = check_parallel(parallel)
     check_limit(limit)
+    check_csv_safe(csv_safe, fmt)
     if not isinstance(query, RunQuery):
         raise QueryError("query", f"a {type(query).__name__} is not a RunQuery")
     if fmt == "parquet":
@@ -412,6 +430,7 @@ def export_runs(
         manifest=manifest,
         progress=progress,
         now=reference,
+        csv_safe=csv_safe,
     )
     try:
         result = job.run()

@@ -27,11 +27,13 @@ from typing import Any, Final
 __all__ = [
     "COLUMNS",
     "CREATED_AT",
+    "CSV_SAFE_PREFIXES",
     "RECORD_FIELDS",
     "SOURCE_KEYS",
     "Column",
     "arrow_schema",
     "csv_row",
+    "csv_safe_cell",
     "csv_values",
     "iso_us",
     "micros",
@@ -150,6 +152,21 @@ SOURCE_KEYS: Final[set[str]] = {column.path[0] for column in COLUMNS}
 """The run dict's top-level keys the record reads."""
 
 _CSV: Final = tuple((i, column.csv) for i, column in enumerate(COLUMNS) if column.csv is not None)
+_TEXT: Final = tuple(
+    i for i, column in enumerate(COLUMNS) if column.arrow == "string" and not column.time
+)
+
+CSV_SAFE_PREFIXES: Final = ("=", "+", "-", "@", "\t", "\r")
+"""The first characters that make a spreadsheet read a cell as a formula (OWASP's list)."""
+
+
+def csv_safe_cell(value: Any) -> Any:
+    """A text cell made inert in a spreadsheet: one starting with ``=``, ``+``, ``-``,
+    ``@``, a tab or a carriage return gets a ``'`` before it (``=1+1`` becomes ``'=1+1``);
+    any other value is returned unchanged."""
+    if isinstance(value, str) and value.startswith(CSV_SAFE_PREFIXES):
+        return "'" + value
+    return value
 
 
 def _compile_row() -> Callable[[Mapping[str, Any], Any], list[Any]]:
@@ -183,11 +200,15 @@ order, ``created`` in the ``created_at`` slot (as the caller needs it: a datetim
 microseconds...)."""
 
 
-def csv_row(run: Mapping[str, Any], created: datetime) -> list[Any]:
-    """The flat record as CSV writes it (each column spelled by its ``csv``)."""
+def csv_row(run: Mapping[str, Any], created: datetime, *, safe: bool = False) -> list[Any]:
+    """The flat record as CSV writes it (each column spelled by its ``csv``); ``safe``:
+    text columns pass through :func:`csv_safe_cell` (numbers and times never need to)."""
     row = record_row(run, created)
     for index, spell in _CSV:
         row[index] = spell(row[index])
+    if safe:
+        for index in _TEXT:
+            row[index] = csv_safe_cell(row[index])
     return row
 
 

@@ -153,6 +153,7 @@ def manifest_document(result: ExportResult, state: Checkpoint) -> dict[str, Any]
         "cost_credits": result.cost_credits,
         "parallel": state.identity.parallel,
         "limit": state.identity.limit,
+        "csv_safe": state.identity.csv_safe,
         "resumed": result.resumed,
         "started_at": iso(state.started_at),
         "finished_at": iso(datetime.now(UTC)),

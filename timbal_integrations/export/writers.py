@@ -39,6 +39,7 @@ __all__ = [
     "ParquetWriter",
     "RawEncoder",
     "RunWriter",
+    "check_csv_safe",
     "infer_format",
     "open_writer",
     "parquet_available",
@@ -83,6 +84,18 @@ def infer_format(path: str | os.PathLike[str], format: str | None = None) -> str
             f"(one of {', '.join(FORMATS)}) or use a .jsonl, .csv or .parquet file name",
         )
     return known
+
+
+def check_csv_safe(csv_safe: object, format: str) -> bool:
+    """``csv_safe`` for an export in ``format``: True or False, and True only for CSV.
+
+    Raises :class:`QueryError` naming ``csv_safe`` otherwise.
+    """
+    if not isinstance(csv_safe, bool):
+        raise QueryError("csv_safe", f"{csv_safe!r} is not true or false")
+    if csv_safe and format != "csv":
+        raise QueryError("csv_safe", f"only applies to CSV; this export writes {format}")
+    return csv_safe
 
 
 def parquet_available() -> bool:
@@ -138,8 +151,8 @@ def _csv_bytes(rows: Iterable[Sequence[Any]], header: bool = False) -> bytes:
     return buffer.getvalue().encode("utf-8")
 
 
-def _encode_csv(runs: Sequence[Run], header: bool = False) -> bytes:
-    rows = (csv_row(run.model_dump(include=SOURCE_KEYS), run.created_at) for run in runs)
+def _encode_csv(runs: Sequence[Run], header: bool = False, safe: bool = False) -> bytes:
+    rows = (csv_row(run.model_dump(include=SOURCE_KEYS), run.created_at, safe=safe) for run in runs)
     return _csv_bytes(rows, header)
 
 
@@ -158,6 +171,11 @@ def _raw_csv(page: RawPage, count: int) -> bytes:
     return _csv_bytes(csv_row(run, created) for run, created in pairs)
 
 
+def _raw_csv_safe(page: RawPage, count: int) -> bytes:
+    pairs = zip(page.runs[:count], page.created, strict=False)
+    return _csv_bytes(csv_row(run, created, safe=True) for run, created in pairs)
+
+
 def _raw_spool(page: RawPage, count: int) -> bytes:
     """The Parquet spool: one compact JSON array per run, in column order, ``created_at``
     in epoch microseconds (what :meth:`ParquetWriter.write_rows` takes back)."""
@@ -173,8 +191,11 @@ _RAW_ENCODERS: Final[dict[str, RawEncoder]] = {
 }
 
 
-def raw_encoder(format: str) -> RawEncoder:
-    """How an export writes raw pages in ``format`` (Parquet: to its spool)."""
+def raw_encoder(format: str, *, csv_safe: bool = False) -> RawEncoder:
+    """How an export writes raw pages in ``format`` (Parquet: to its spool); ``csv_safe``
+    makes CSV text cells inert in spreadsheets (see :func:`csv_safe_cell`)."""
+    if csv_safe and format == "csv":
+        return _raw_csv_safe
     return _RAW_ENCODERS[format]
 
 
@@ -220,13 +241,19 @@ class JsonlWriter:
 
 
 class CsvWriter:
-    """CSV (RFC 4180, UTF-8) of the flat record form, with a header row by default."""
+    """CSV (RFC 4180, UTF-8) of the flat record form, with a header row by default.
+
+    ``csv_safe`` (off by default) makes text cells inert in spreadsheets: one starting
+    with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return is written with a ``'``
+    before it (:func:`~timbal_integrations.export.records.csv_safe_cell`).
+    """
 
     format = "csv"
 
-    def __init__(self, file: IO[bytes], *, header: bool = True) -> None:
+    def __init__(self, file: IO[bytes], *, header: bool = True, csv_safe: bool = False) -> None:
         self._file = file
         self._header = header
+        self._safe = csv_safe
 
     @staticmethod
     def header() -> bytes:
@@ -234,13 +261,13 @@ class CsvWriter:
         return _csv_bytes((), header=True)
 
     @staticmethod
-    def encode(runs: Sequence[Run]) -> bytes:
+    def encode(runs: Sequence[Run], *, csv_safe: bool = False) -> bytes:
         """The bytes of ``runs`` as CSV rows (no header)."""
-        return _encode_csv(runs)
+        return _encode_csv(runs, safe=csv_safe)
 
     def write_runs(self, runs: Sequence[Run]) -> int:
         """Write ``runs`` (after the header, the first time); returns the bytes written."""
-        data = _encode_csv(runs, header=self._header)
+        data = _encode_csv(runs, header=self._header, safe=self._safe)
         self._header = False
         self._file.write(data)
         return len(data)

@@ -95,6 +95,7 @@ def recheck(
             client.config,
             timeout=client.timeout,
             retry_policy=client.retry_policy,
+            bounds=client.bounds,
             transport=transport if isinstance(transport, httpx.AsyncBaseTransport) else None,
             on_retry=on_retry,
         ) as bridged:

@@ -11,8 +11,12 @@ A dataset is a handful of named files, named relative to its root with ``/``:
 
 A :class:`DatasetStore` offers the few operations a sync needs, each of which a reader
 sees happen whole: a file is replaced by another complete file, never rewritten in
-place. :class:`LocalStore` does it with temporary files and ``rename`` (every temporary
-file through :func:`~timbal_integrations.export.files.open_temp`);
+place. :class:`LocalStore` does it with temporary files and ``rename``, under the
+export's file-safety rules (:mod:`timbal_integrations.export.files`): every file it
+writes is opened by ``open_temp`` (never through a symbolic link, created exclusively),
+every file it reads by ``open_read`` (a regular file, never a link), and the state,
+manifest and journal by ``read_small``, bounded like an export's checkpoint; what is not
+a regular file is refused with a :class:`~timbal_integrations.errors.SyncStateError`;
 :class:`FsspecStore` with one-object uploads and server-side copies, which object
 stores (S3, GCS, Azure Blob) make visible only once complete.
 """
@@ -27,8 +31,19 @@ from collections.abc import Iterator
 from datetime import date
 from typing import Any, Final, Protocol
 
-from ..errors import SyncStateError
-from ..export.files import fsync_dir, open_temp, remove, replace_bytes, try_lock, write_all
+from .. import defaults
+from ..errors import ExportError, SyncStateError
+from ..export.files import (
+    file_kind,
+    fsync_dir,
+    open_read,
+    open_temp,
+    read_small,
+    remove,
+    replace_bytes,
+    try_lock,
+    write_all,
+)
 
 __all__ = [
     "JOURNAL",
@@ -133,20 +148,23 @@ class LocalStore:
         return os.path.join(self.root, STAGING, *name.split("/"))
 
     def read(self, name: str) -> bytes | None:
-        """The bytes of ``name``, or None."""
-        return _read(self.where(name))
+        """The bytes of ``name``, or None (the state, manifest and journal bounded by
+        :data:`~timbal_integrations.defaults.SYNC_MAX_STATE_BYTES`)."""
+        return _read(self.where(name), _SMALL.get(name))
 
     def write(self, name: str, data: bytes) -> None:
         """Replace ``name`` atomically (a temporary file, synced, then renamed)."""
         path = self.where(name)
         os.makedirs(os.path.dirname(path), exist_ok=True)
-        replace_bytes(path, data, durable=True)
+        with _refusals(path + ".tmp"):
+            replace_bytes(path, data, durable=True)
 
     def stage(self, name: str, data: bytes) -> None:
         """Write the staged version of ``name`` under ``.sync-staging/`` (synced)."""
         path = self._staged(name)
         os.makedirs(os.path.dirname(path), exist_ok=True)
-        fd = open_temp(path, truncate=True)
+        with _refusals(path):
+            fd = open_temp(path, truncate=True)
         try:
             write_all(fd, data)
             os.fsync(fd)
@@ -155,7 +173,7 @@ class LocalStore:
 
     def read_staged(self, name: str) -> bytes | None:
         """The staged version of ``name``, or None."""
-        return _read(self._staged(name))
+        return _read(self._staged(name), _SMALL.get(name))
 
     def promote(self, name: str) -> None:
         """Rename the staged version of ``name`` into place."""
@@ -197,7 +215,8 @@ class LocalStore:
         """Hold ``.sync.lock``: a second sync of this directory fails at once."""
         os.makedirs(self.root, exist_ok=True)
         path = os.path.join(self.root, LOCK)
-        fd = open_temp(path)
+        with _refusals(path):
+            fd = open_temp(path)
         try:
             if not try_lock(fd):
                 raise SyncStateError(
@@ -210,12 +229,48 @@ class LocalStore:
             os.close(fd)
 
 
-def _read(path: str) -> bytes | None:
+_SMALL: Final = dict.fromkeys((STATE, MANIFEST, JOURNAL), defaults.SYNC_MAX_STATE_BYTES)
+"""The files read whole with a bound, by name: a sync's own JSON documents."""
+
+
+def _refused(path: str) -> SyncStateError:
+    return SyncStateError(
+        f"{path} is {file_kind(path)}, not a file a sync wrote; refusing to read or write "
+        "through it (remove it, or sync to another directory)",
+        path=path,
+        rebuild=False,
+    )
+
+
+@contextlib.contextmanager
+def _refusals(path: str) -> Iterator[None]:
+    """The export's file-safety refusals (a link, a FIFO, a device...), in a sync's words."""
     try:
-        with open(path, "rb") as fh:
-            return fh.read()
+        yield
+    except SyncStateError:
+        raise
+    except ExportError:
+        raise _refused(path) from None
+
+
+def _read(path: str, limit: int | None = None) -> bytes | None:
+    """The bytes of ``path`` (None when missing), never through a symbolic link; at most
+    ``limit`` bytes (a larger file is refused)."""
+    try:
+        if limit is not None:
+            return read_small(path, limit)
+        fd = open_read(path)
     except FileNotFoundError:
         return None
+    except ExportError:
+        if limit is not None and file_kind(path) == "a regular file":
+            raise SyncStateError(
+                f"{path} is larger than {limit:,} bytes: not a file a sync wrote",
+                path=path,
+            ) from None
+        raise _refused(path) from None
+    with os.fdopen(fd, "rb") as fh:
+        return fh.read()
 
 
 class FsspecStore:

@@ -57,6 +57,13 @@ def add_parser(commands: Subcommands, parents: Parents) -> None:
         "themselves, or auto: as many as throughput and the rate limit allow",
     )
     p.add_argument("--limit", type=NON_NEGATIVE, metavar="N", help="at most N runs")
+    p.add_argument(
+        "--csv-safe",
+        action="store_true",
+        help="CSV only: write text cells starting with = + - @ TAB or CR with a ' before "
+        "them, so a spreadsheet cannot read them as formulas (changes those cells; "
+        "recorded in the manifest)",
+    )
     p.add_argument("--no-manifest", action="store_true", help="do not write PATH.manifest.json")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress or messages")
     p.set_defaults(run=run)
@@ -65,6 +72,8 @@ def add_parser(commands: Subcommands, parents: Parents) -> None:
 def run(args: argparse.Namespace, ctx: Context) -> int:
     """Export the runs."""
     fmt = infer_format(args.out, args.format)
+    if args.csv_safe and fmt != "csv":
+        raise UsageError(f"--csv-safe only applies to CSV; this export writes {fmt}")
     if fmt == "parquet" and not parquet_available():
         raise UsageError(
             f"--format parquet needs pyarrow, which is not installed: {PARQUET_INSTALL_HINT}"
@@ -91,6 +100,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
             manifest=not args.no_manifest,
             progress=progress,
             now=now,
+            csv_safe=args.csv_safe,
         )
     progress.clear()
     ctx.export_path = None

@@ -12,7 +12,7 @@ from ... import defaults
 from ...export import CsvWriter, JsonlWriter
 from ..failures import Context
 from ..options import NON_NEGATIVE, Parents, add_parallel, client_for, query_from
-from ..parsing import Subcommands
+from ..parsing import Subcommands, UsageError
 from ..render import PROG, format_table, is_tty, write_json_array
 
 if TYPE_CHECKING:
@@ -44,6 +44,12 @@ def add_parser(commands: Subcommands, parents: Parents) -> None:
         choices=FORMATS,
         help="output format (default: table on a terminal, jsonl otherwise)",
     )
+    p.add_argument(
+        "--csv-safe",
+        action="store_true",
+        help="with --format csv: write text cells starting with = + - @ TAB or CR with a "
+        "' before them, so a spreadsheet cannot read them as formulas",
+    )
     add_parallel(p)
     p.set_defaults(run=run)
 
@@ -52,6 +58,8 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     """List the runs."""
     query = query_from(args, datetime.now(UTC))
     fmt = args.format or ("table" if is_tty(sys.stdout) else "jsonl")
+    if args.csv_safe and fmt != "csv":
+        raise UsageError(f"--csv-safe only applies to --format csv (the output is {fmt})")
     limit = args.limit
     if limit is None and fmt == "table":
         limit = TABLE_LIMIT
@@ -83,7 +91,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
                 if fmt == "jsonl":
                     out.write(JsonlWriter.encode(page))
                 else:
-                    data = CsvWriter.encode(page)
+                    data = CsvWriter.encode(page, csv_safe=args.csv_safe)
                     if csv_header:
                         data = CsvWriter.header() + data
                         csv_header = False

@@ -7,6 +7,7 @@ import sys
 from datetime import UTC, datetime
 from typing import Final
 
+from ...sanitize import terminal_safe
 from ..failures import Context
 from ..options import Parents, add_parallel, client_for, query_from
 from ..parsing import Subcommands, flag
@@ -55,7 +56,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         filters = query.as_dict()
         if filters:
             shown = ", ".join(f"{flag(k)} {v}" for k, v in filters.items())
-            sys.stdout.write(f"Filters          {shown}\n")
+            sys.stdout.write(f"Filters          {terminal_safe(shown)}\n")
         sys.stdout.write(format_summary(summary) + "\n")
     sys.stdout.flush()
     return 0
