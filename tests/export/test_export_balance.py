@@ -7,6 +7,7 @@ from __future__ import annotations
 import itertools
 import os
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -116,3 +117,30 @@ def test_an_export_interrupted_mid_split_resumes_every_piece(
     assert sorted(os.listdir(tmp_path)) == ["runs.jsonl", "runs.jsonl.manifest.json"]
     # Only what was not saved is fetched again (plus at most a page per piece).
     assert resumer.requests_made < 3000 // 20 + 2 * len(saved.spools)
+
+
+@pytest.mark.parametrize("order", ["desc", "asc"])
+@pytest.mark.parametrize("parallel", [2, 3])
+def test_a_piece_resumed_part_way_is_not_split_over_what_it_fetched(
+    timbal_emulator_factory: Any,
+    client_for: ClientFor,
+    tmp_path: Path,
+    order: str,
+    parallel: int,
+) -> None:
+    # The runs fill the first tenth of the window: a piece resumed part-way has fetched
+    # its first runs, and a split at the middle of its range (as if it had fetched
+    # nothing) would hand them to a new piece to list again.
+    emu = timbal_emulator_factory(runs=1000, seed=3, page_size=25)
+    first = min(run["created_at"] for run in emu.runs)
+    start = datetime.fromisoformat(first)
+    query = RunQuery(sort_order=order, since=start, until=FIXED_END + 9 * (FIXED_END - start))
+    target = tmp_path / "runs.jsonl"
+    expected = _sequential(emu, client_for, target, query)
+    _interrupted(client_for(emu), query, target, parallel=parallel, stop_at=3)
+    result = export_runs(
+        client_for(emu), query, target, parallel=parallel, resume=True, now=FIXED_END
+    )
+    assert result.resumed
+    assert result.count == 1000
+    assert target.read_bytes() == expected

@@ -232,6 +232,7 @@ class _Live:
         "origin",
         "owned",
         "reached",
+        "resumed",
         "runs_seen",
         "token",
         "whi",
@@ -247,6 +248,9 @@ class _Live:
         self.wlo, self.whi = piece.window_since_ms, piece.window_until_ms
         self.token = piece.token
         self.reached: int | None = None  # created_at (ms) of the last run fetched
+        # Resumed part-way (a token from an earlier listing): what it fetched before is
+        # not known here until a page from that token says where it stands.
+        self.resumed = piece.token is not None
         self.density = density  # runs per millisecond met so far (or its parent's)
         self.origin = piece.until_ms - 1 if descending else piece.since_ms  # where it starts
         self.runs_seen = 0
@@ -258,9 +262,11 @@ class _Live:
         self.next: _Live | None = None  # ordered: the piece yielded after this one
 
     def unfetched(self, descending: bool) -> tuple[int, int]:
-        """The time range this piece has not fetched yet, ``[lo, hi)``."""
+        """The time range this piece has not fetched yet, ``[lo, hi)``: empty for a
+        resumed piece until its first run arrives (splitting it before then could hand
+        out runs an earlier listing already fetched)."""
         if self.reached is None:
-            return self.lo, self.hi
+            return (self.lo, self.lo) if self.resumed else (self.lo, self.hi)
         return (self.lo, self.reached + 1) if descending else (self.reached, self.hi)
 
 
