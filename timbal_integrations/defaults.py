@@ -34,6 +34,7 @@ __all__ = [
     "MAX_RETRIES",
     "MAX_RETRIES_LIMIT",
     "MAX_RUN_ID_CHARS",
+    "MAX_TIME_BUCKETS",
     "MCP_BACKOFF_BASE",
     "MCP_BACKOFF_MAX",
     "MCP_DEFAULT_LIMIT",
@@ -85,6 +86,10 @@ MAX_RUN_ID_CHARS: Final = 512
 
 MAX_FILTER_CHARS: Final = 512
 """The longest string filter value accepted (``status``, ``user_id``...)."""
+
+MAX_TIME_BUCKETS: Final = 1_000
+"""The most buckets a summary's time series holds (``bucket="hour"``: about 41 days;
+``"day"``: about 2.7 years; ``"week"``: about 19 years). A longer series is refused."""
 
 # --------------------------------------------------------------------------- paging
 
