@@ -13,7 +13,7 @@ from typing import Final, Protocol
 from ..failures import Context
 from ..options import Parents
 from ..parsing import Subcommands
-from . import demo, emulator, export, summary
+from . import demo, emulator, export, show, summary
 from . import list as list_runs
 
 __all__ = ["COMMANDS", "CommandModule"]
@@ -37,6 +37,7 @@ COMMANDS: Final[tuple[CommandModule, ...]] = (
     list_runs,
     export,
     summary,
+    show,
     emulator,
     demo,
 )
