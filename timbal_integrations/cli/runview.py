@@ -107,28 +107,40 @@ def _header(detail: RunDetail, style: Style) -> list[str]:
     return lines
 
 
-def _prefix(trace: Trace, span: Span, style: Style) -> str:
-    """The tree's guide lines in front of ``span``: a pipe for each ancestor that has
-    siblings below it, then the branch."""
+def _guides(trace: Trace, style: Style) -> dict[str, tuple[str, str]]:
+    """Each span's tree guides, in one walk: what goes in front of its line (a pipe for
+    each caller with calls after it, then its branch), and in front of the lines under
+    it."""
     g = style.glyphs
-    chain = [span, *trace.ancestors(span)]
-    parts: list[str] = []
-    for depth, node in enumerate(chain[:-1]):
-        parent = chain[depth + 1]
-        siblings = trace.children(parent)
-        is_last = siblings[-1] is node if siblings else True
+    guides: dict[str, tuple[str, str]] = {}
+    last_at: list[bool] = []  # per level below the root: is the call there its caller's last?
+    kids: dict[str, list[Span]] = {}
+    for span, depth in trace.walk():
         if depth == 0:
-            parts.append(g.last if is_last else g.branch)
-        else:
-            parts.append(g.blank if is_last else g.pipe)
-    return "".join(reversed(parts))
+            last_at.clear()
+            guides[span.call_id] = ("", "")
+            continue
+        parent = span.parent_call_id or ""
+        siblings = kids.get(parent)
+        if siblings is None:
+            siblings = kids[parent] = trace.children(parent)
+        is_last = not siblings or siblings[-1] is span
+        del last_at[depth - 1 :]
+        last_at.append(is_last)
+        above = "".join(g.blank if last else g.pipe for last in last_at[:-1])
+        guides[span.call_id] = (
+            above + (g.last if is_last else g.branch),
+            above + (g.blank if is_last else g.pipe),
+        )
+    return guides
 
 
 def _trace(trace: Trace, style: Style) -> list[str]:
     g = style.glyphs
     rows: list[tuple[str, Span]] = []
+    guides = _guides(trace, style)
     for span, depth in trace.walk():
-        prefix = _prefix(trace, span, style) if depth else ""
+        prefix = guides[span.call_id][0]
         label = terminal_text(span.name) if depth else terminal_text(span.path or span.name)
         rows.append((clip(prefix + label, _NAME_WIDTH, g.ellipsis), span))
     name_width = max(len(name) for name, _ in rows)
@@ -151,8 +163,7 @@ def _trace(trace: Trace, style: Style) -> list[str]:
         lines.append(line.rstrip())
         origin = not any(kid.failed for kid in trace.children(span))
         if origin and span.failed and span.error is not None and span.error.summary():
-            guide = _prefix(trace, span, style).replace(g.branch, g.pipe).replace(g.last, g.blank)
-            guide += g.pipe if trace.children(span) else g.blank
+            guide = guides[span.call_id][1] + (g.pipe if trace.children(span) else g.blank)
             message = terminal_text(span.error.summary(), _MESSAGE)
             if style.width:
                 message = clip(message, max(8, style.width - len(guide)), g.ellipsis)
