@@ -13,7 +13,6 @@ case-insensitively. A name two workforces share is ambiguous and refused, naming
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Final
@@ -37,6 +36,8 @@ _SHOWN: Final = 12  # known values listed at most
 
 
 def _close(value: str, options: Iterable[str]) -> str | None:
+    import difflib  # only when a value is unknown: not at start-up
+
     lowered = {option.casefold(): option for option in options}
     match = difflib.get_close_matches(value.casefold(), list(lowered), n=1, cutoff=0.6)
     return lowered[match[0]] if match else None
