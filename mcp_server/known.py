@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Final
 
+from timbal_integrations import defaults
 from timbal_integrations.errors import QueryError
 from timbal_integrations.models import KNOWN_STATUSES
 from timbal_integrations.query import RunQuery
@@ -26,6 +27,7 @@ from .recent import Named, Snapshot
 __all__ = [
     "KNOWN_SENTIMENTS",
     "Resolution",
+    "check_workforce_name",
     "describe_unknown",
     "resolve_workforce",
     "unknown_values",
@@ -146,15 +148,28 @@ class Resolution:
         return data
 
 
+def check_workforce_name(name: object) -> str:
+    """A workforce name as given, stripped; a :class:`QueryError` on ``workforce`` for an
+    empty one, a huge one or one with control characters (before any request)."""
+    if not isinstance(name, str) or not name.strip():
+        raise QueryError("workforce", "empty; leave the filter out to match every workforce")
+    text = name.strip()
+    if len(text) > defaults.MAX_FILTER_CHARS:
+        raise QueryError(
+            "workforce", f"too long ({len(text)} characters; at most {defaults.MAX_FILTER_CHARS})"
+        )
+    if any(ord(c) < 32 or ord(c) == 127 for c in text):
+        raise QueryError("workforce", "contains control characters")
+    return text
+
+
 def resolve_workforce(name: str, snapshot: Snapshot, workforce_id: str | None) -> Resolution:
     """The id of the workforce named ``name`` among the recent runs' workforces.
 
     Raises :class:`QueryError` on ``workforce`` when two workforces have that name (it
     names both) or when ``workforce_id`` names another workforce.
     """
-    text = name.strip()
-    if not text:
-        raise QueryError("workforce", "empty; leave the filter out to match every workforce")
+    text = check_workforce_name(name)
     matches = snapshot.workforces_named(text)
     if len(matches) > 1:
         listed = "; ".join(f"{w.id} ({w.detail}, {w.runs} recent runs)" for w in matches)

@@ -63,7 +63,7 @@ from .args import (
     expected,
     shown,
 )
-from .known import Resolution, resolve_workforce, unknown_values
+from .known import Resolution, check_workforce_name, resolve_workforce, unknown_values
 from .readable import summary_text
 from .recent import RecentValues, Snapshot
 from .settings import ServerSettings
@@ -317,6 +317,7 @@ class TimbalTools:
         """The query with a workforce name resolved to its id (see :mod:`.known`)."""
         if name is None:
             return query, None
+        check_workforce_name(name)  # before the scan of the recent runs
         resolution = resolve_workforce(name, await self.recent.get(client), query.workforce_id)
         if resolution.workforce_id is not None:
             query = query.replace(workforce_id=resolution.workforce_id)
@@ -332,7 +333,11 @@ class TimbalTools:
             query.workforce_id is None
         ):
             return []
-        snapshot: Snapshot = await self.recent.get(client)
+        try:
+            snapshot: Snapshot = await self.recent.get(client)
+        except TimbalError:  # the runs were read; the hint is a best effort
+            logger.warning("could not read the recent runs to check the filter values")
+            return []
         return unknown_values(query, snapshot)
 
     async def list_runs(

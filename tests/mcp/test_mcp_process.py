@@ -111,7 +111,14 @@ async def exercise_everything(client: Client, emu: Emulator) -> dict[str, Any]:
     )
     out["full"] = await client.call_tool("get_run", {"run_id": failed["id"], "detail": "full"})
     out["series"] = await client.call_tool(
-        "summarize_runs", {"since": "2025-12-20", "until": "2025-12-24", "bucket": "day"}
+        "summarize_runs",
+        {
+            "since": "2025-12-20",
+            "until": "2025-12-24",
+            "bucket": "day",
+            "workforce": "support-agent",
+            "metadata": {"env": "prod"},
+        },
     )
     out["templates"] = await client.list_resource_templates()
     out["run"] = await client.read_resource(f"timbal://runs/{failed['id']}")
@@ -155,6 +162,7 @@ def check_everything(got: dict[str, Any], emu: Emulator) -> None:
     full = got["full"].structured_content
     assert full["detail"] == "full"
     assert all("call_id" in entry for entry in full["trace"]["tree"])
+    assert got["series"].structured_content["workforce_resolution"]["workforce_id"] == "wf_support"
     series = got["series"].structured_content["series"]
     assert [b["start"][:10] for b in series] == [
         "2025-12-20",
