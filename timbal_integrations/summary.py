@@ -383,9 +383,10 @@ class SummaryBuilder:
     grows with the number of distinct users, workforces and durations, not with the
     runs' size.
 
-    To add a breakdown (say by day of ``created_at``), give it a dict of
-    :class:`_Tally` keyed by the bucket, fill it in :meth:`add` and turn it into buckets
-    in :meth:`result`: every breakdown is computed in the same single pass.
+    To add a breakdown, give it a dict of :class:`_Tally` keyed by the bucket, fill it
+    in :meth:`add` and turn it into buckets in :meth:`result`: every breakdown is
+    computed in the same single pass (the time series is one: :class:`_Slot` per bucket,
+    its durations kept there instead of in one list).
     """
 
     def __init__(
