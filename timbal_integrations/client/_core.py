@@ -44,7 +44,7 @@ from ..query import RunQuery, to_epoch_ms
 from ..retry import RETRYABLE_STATUS, OnRetry, RetryDetails, RetryPolicy, parse_retry_after
 
 if TYPE_CHECKING:  # loaded when first needed: an export never builds these models
-    from ..models import Run, RunDetail, RunsPage
+    from ..models import ReactionsPage, Run, RunDetail, RunsPage
 
 __all__ = [
     "DEFAULT_TIMEOUT",
@@ -294,6 +294,10 @@ class Core:
         """The path of one run (the id percent-encoded, slashes included)."""
         return f"{self.config.runs_path}/{quote(run_id, safe='')}"
 
+    def reactions_path(self, run_id: str) -> str:
+        """The path of one run's reactions."""
+        return f"{self.run_path(run_id)}/reactions"
+
     def retry_delay(
         self, response: httpx.Response | None, error: Exception | None, attempt: int, path: str
     ) -> float | None:
@@ -415,17 +419,29 @@ class Core:
         except ValidationError as error:
             raise self.invalid(response, path, error) from None
 
+    def reactions(self, response: httpx.Response, path: str) -> ReactionsPage:
+        """A page of a run's reactions as models."""
+        from ..models import ReactionsPage
+
+        try:
+            return ReactionsPage.model_validate_json(response.content)
+        except ValidationError as error:
+            raise self.invalid(response, path, error) from None
+
     def parser(self, raw: bool) -> Callable[[httpx.Response, str], Any]:
         """How to read a list page: :meth:`raw_page` or :meth:`page`."""
         return self.raw_page if raw else self.page
 
-    def check_token(self, sent: str | None, received: str | None, seen: set[str]) -> None:
+    def check_token(
+        self, sent: str | None, received: str | None, seen: set[str], path: str | None = None
+    ) -> None:
         """Refuse a page token the server already handed out (it would loop forever)."""
         if received is None:
             return
         if received == sent or received in seen:
             raise PaginationLoopError(
-                f"GET {self.config.runs_path} returned a page token it had already returned; "
+                f"GET {path or self.config.runs_path} returned a page token it had already "
+                "returned; "
                 "stopping instead of looping forever (the server's pagination is broken)"
             )
         seen.add(received)
