@@ -18,7 +18,7 @@ from timbal_integrations.models import KNOWN_STATUSES
 from timbal_integrations.query import SORT_FIELDS
 
 from .models import ListRunsResult, RunDetailResult, SummarizeRunsResult
-from .shaping import DEFAULT_FIELDS, RUN_FIELDS, compact_json
+from .shaping import DEFAULT_FIELDS, RUN_FIELDS, RunField, compact_json
 
 __all__ = [
     "DEFAULT_LIMIT",
@@ -193,20 +193,6 @@ SentimentArg = Annotated[str | None, _text("sentiment")]
 WorkforceIdArg = Annotated[str | None, _text("workforce_id")]
 WorkforceArg = Annotated[str | None, _text("workforce")]
 MetadataArg = Annotated[dict[str, Any] | str | None, _text("metadata")]
-RunField = Literal[
-    "id",
-    "idempotency_key",
-    "created_at",
-    "status",
-    "duration_ms",
-    "cost_usd",
-    "cost_credits",
-    "user",
-    "workforce",
-    "sentiment",
-    "group_id",
-    "parent_id",
-]
 FieldsArg = Annotated[list[RunField] | None, Field(min_length=1), _text("fields")]
 DetailArg = Annotated[Literal["summary", "full"], _text("detail")]
 BucketArg = Annotated[Literal["hour", "day", "week"] | None, _text("bucket")]

@@ -13,7 +13,7 @@ case-insensitively. A name two workforces share is ambiguous and refused, naming
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -68,42 +68,27 @@ def unknown_values(query: RunQuery, snapshot: Snapshot) -> list[dict[str, Any]]:
     ``user_id`` and ``workforce_id`` beside the recent runs' (matched exactly)."""
     found: list[dict[str, Any]] = []
     scanned = snapshot.scanned
-    if query.status is not None:
-        known = list(dict.fromkeys([*KNOWN_STATUSES, *snapshot.statuses]))
-        if query.status not in known:
-            close = _close(query.status, known)
-            found.append(_entry("status", query.status, known, close, scanned))
-    if query.sentiment is not None:
-        known = list(dict.fromkeys([*KNOWN_SENTIMENTS, *snapshot.sentiments]))
-        if query.sentiment not in known:
-            close = _close(query.sentiment, known)
-            found.append(_entry("sentiment", query.sentiment, known, close, scanned))
-    if query.user_id is not None and query.user_id not in snapshot.users:
-        users = snapshot.users.values()
-        by_key = {u.id: u.id for u in users} | {u.detail: u.id for u in users if u.detail}
-        close = _close(query.user_id, by_key)
-        found.append(
-            _entry(
-                "user_id",
-                query.user_id,
-                _named(users),
-                by_key[close] if close is not None else None,
-                scanned,
-            )
-        )
-    if query.workforce_id is not None and query.workforce_id not in snapshot.workforces:
-        forces = snapshot.workforces.values()
-        by_key = {w.id: w.id for w in forces} | {w.name: w.id for w in forces if w.name}
-        close = _close(query.workforce_id, by_key)
-        found.append(
-            _entry(
-                "workforce_id",
-                query.workforce_id,
-                _named(forces),
-                by_key[close] if close is not None else None,
-                scanned,
-            )
-        )
+    values = (
+        ("status", query.status, [*KNOWN_STATUSES, *snapshot.statuses]),
+        ("sentiment", query.sentiment, [*KNOWN_SENTIMENTS, *snapshot.sentiments]),
+    )
+    for name, value, seen in values:
+        known = list(dict.fromkeys(seen))
+        if value is not None and value not in known:
+            found.append(_entry(name, value, known, _close(value, known), scanned))
+    # A close match may be found by a user's email or a workforce's name.
+    ids: tuple[tuple[str, str | None, Mapping[str, Named], Callable[[Named], str]], ...] = (
+        ("user_id", query.user_id, snapshot.users, lambda user: user.detail),
+        ("workforce_id", query.workforce_id, snapshot.workforces, lambda force: force.name),
+    )
+    for name, value, named, alias in ids:
+        if value is None or value in named:
+            continue
+        items = named.values()
+        by_key = {i.id: i.id for i in items} | {alias(i): i.id for i in items if alias(i)}
+        close = _close(value, by_key)
+        chosen = by_key[close] if close is not None else None
+        found.append(_entry(name, value, _named(items), chosen, scanned))
     return found
 
 

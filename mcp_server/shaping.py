@@ -20,7 +20,7 @@ import binascii
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, Literal, get_args
 
 import orjson
 
@@ -37,6 +37,7 @@ __all__ = [
     "DEFAULT_FIELDS",
     "RUN_FIELDS",
     "Cursor",
+    "RunField",
     "cap_breakdowns",
     "compact_json",
     "filters_fingerprint",
@@ -45,7 +46,7 @@ __all__ = [
 ]
 
 CURSOR_VERSION: Final = 1
-RUN_FIELDS: Final = (
+RunField = Literal[
     "id",
     "idempotency_key",
     "created_at",
@@ -58,8 +59,10 @@ RUN_FIELDS: Final = (
     "sentiment",
     "group_id",
     "parent_id",
-)
-"""The columns ``list_runs`` can return (``fields``)."""
+]
+"""A column ``list_runs`` can return (an item of ``fields``)."""
+RUN_FIELDS: Final[tuple[RunField, ...]] = get_args(RunField)
+"""The columns ``list_runs`` can return (``fields``), in their order."""
 DEFAULT_FIELDS: Final = (
     "id",
     "created_at",

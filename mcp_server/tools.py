@@ -472,18 +472,19 @@ class TimbalTools:
         links = [
             ResourceLink(
                 type="resource_link",
-                uri=uris["run"],
-                name=f"run {run.id}",
-                description="the run as JSON: every field, the whole trace, its reactions",
+                uri=uris[kind],
+                name=name,
+                description=description,
                 mime_type="application/json",
-            ),
-            ResourceLink(
-                type="resource_link",
-                uri=uris["trace"],
-                name=f"trace of run {run.id}",
-                description="the run's trace as JSON, every span uncut",
-                mime_type="application/json",
-            ),
+            )
+            for kind, name, description in (
+                (
+                    "run",
+                    f"run {run.id}",
+                    "the run as JSON: every field, the whole trace, its reactions",
+                ),
+                ("trace", f"trace of run {run.id}", "the run's trace as JSON, every span uncut"),
+            )
         ]
         return CallToolResult(
             content=[TextContent(type="text", text=view.text), *links],

@@ -29,12 +29,15 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 import orjson
 
 from timbal_integrations import defaults
+from timbal_integrations.models import RunDetail
 from timbal_integrations.query import format_time
+from timbal_integrations.trace import token_totals
 
 from .readable import readable, readable_json
+from .shaping import RUN_FIELDS
 
 if TYPE_CHECKING:
-    from timbal_integrations.models import Reaction, RunDetail
+    from timbal_integrations.models import Reaction
     from timbal_integrations.trace import Span, Trace
 
 __all__ = [
@@ -50,22 +53,8 @@ __all__ = [
 Detail = Literal["summary", "full"]
 DETAIL_LEVELS: Final[tuple[Detail, ...]] = ("summary", "full")
 
-_FIXED: Final = (
-    "id",
-    "idempotency_key",
-    "created_at",
-    "status",
-    "duration_ms",
-    "cost_usd",
-    "cost_credits",
-    "user",
-    "workforce",
-    "last_reaction_sentiment",
-    "group_id",
-    "parent_id",
-    "status_detail",
-    "trace",
-)
+_FIXED: Final = frozenset(RunDetail.model_fields)
+"""The run's fields the shaped result gives its own place (others are shown as sent)."""
 _FAILURES_LISTED: Final = 5
 _MESSAGE_CHARS: Final = 1_000
 _FULL_STEPS: Final = (defaults.MCP_FULL_FIELD_CHARS, 600, 200, 80)
@@ -154,17 +143,6 @@ def cut_strings(value: Any, longest: int) -> tuple[Any, int]:
 
 def _drop_nulls(value: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in value.items() if v is not None}
-
-
-def _tokens(usage: Mapping[str, int]) -> tuple[int, int]:
-    spent_in = spent_out = 0
-    for key, count in usage.items():
-        counter = key.partition(":")[2]
-        if counter == "input_tokens":
-            spent_in += count
-        elif counter == "output_tokens":
-            spent_out += count
-    return spent_in, spent_out
 
 
 @dataclass
@@ -266,7 +244,7 @@ class _Tree:
     def _shape(self, span: Span, depth: int) -> tuple[dict[str, Any], str, bool]:
         trace = self.trace
         status = span.status_code or ("running" if span.is_open else None)
-        spent_in, spent_out = _tokens(span.usage)
+        spent_in, spent_out = token_totals(span.usage)
         origin = span.failed and not any(kid.failed for kid in trace.children(span))
         error = _error_text(span) if origin else None
         label = _path(span.path or span.name)
@@ -660,18 +638,7 @@ def _render_text(data: Mapping[str, Any], tree: _Tree | None, chosen: list[int] 
 
 _TEXT_KNOWN: Final = frozenset(
     {
-        "id",
-        "idempotency_key",
-        "created_at",
-        "status",
-        "duration_ms",
-        "cost_usd",
-        "cost_credits",
-        "user",
-        "workforce",
-        "sentiment",
-        "group_id",
-        "parent_id",
+        *RUN_FIELDS,
         "status_detail",
         "detail",
         "trace",

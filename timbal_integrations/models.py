@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, field_validator
 
 from ._pages import RawPage, _utc, parse_raw_page
 from .export.records import RECORD_FIELDS, SOURCE_KEYS, record_row
@@ -45,6 +45,9 @@ KNOWN_WORKFORCE_TYPES: tuple[str, ...] = ("agent", "workflow", "unknown")
 # defer_build: a model's validator is built on its first use, not at import, so a process
 # that builds only some models pays only for those.
 _OPEN = ConfigDict(extra="allow", populate_by_name=True, defer_build=True)
+
+_UtcTime = Annotated[datetime, AfterValidator(_utc)]
+"""An aware UTC datetime, whatever offset (or none: UTC) the server wrote."""
 
 
 class UserRef(BaseModel):
@@ -80,7 +83,7 @@ class _RunFields(BaseModel):
     id: str
     idempotency_key: str
     status: str
-    created_at: datetime
+    created_at: _UtcTime
     duration_ms: int | None = None
     cost_usd: float
     cost_credits: float
@@ -88,11 +91,6 @@ class _RunFields(BaseModel):
     parent_id: str | None = None
     last_reaction_sentiment: str | None = None
     user: UserRef
-
-    @field_validator("created_at", mode="after")
-    @classmethod
-    def _created_at_utc(cls, value: datetime) -> datetime:
-        return _utc(value)
 
     def to_json_dict(self) -> dict[str, Any]:
         """A JSON-ready dict with every field the server sent, unknown ones included."""
@@ -157,7 +155,7 @@ class Reaction(BaseModel):
     user: UserRef
     sentiment: str
     feedback: str | None = None
-    created_at: datetime
+    created_at: _UtcTime
 
     @field_validator("created_at", mode="before")
     @classmethod
@@ -165,11 +163,6 @@ class Reaction(BaseModel):
         if isinstance(value, int) and not isinstance(value, bool):
             return _EPOCH + timedelta(milliseconds=value)
         return value
-
-    @field_validator("created_at", mode="after")
-    @classmethod
-    def _created_at_utc(cls, value: datetime) -> datetime:
-        return _utc(value)
 
     def to_json_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (``created_at`` as ISO 8601), unknown fields included."""
@@ -179,18 +172,22 @@ class Reaction(BaseModel):
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
+def _no_empty_token(value: str | None) -> str | None:
+    # The spec types the token as string-or-null; an empty string cannot name a page.
+    return value or None
+
+
+_PageToken = Annotated[str | None, AfterValidator(_no_empty_token)]
+"""A page's ``next_page_token``: ``None`` at the end (an empty string reads as ``None``)."""
+
+
 class ReactionsPage(BaseModel):
     """One page of a run's reactions, newest first, and the next page's token."""
 
     model_config = _OPEN
 
     reactions: list[Reaction]
-    next_page_token: str | None = None
-
-    @field_validator("next_page_token", mode="after")
-    @classmethod
-    def _empty_token_ends(cls, value: str | None) -> str | None:
-        return value or None
+    next_page_token: _PageToken = None
 
 
 class RunsPage(BaseModel):
@@ -199,10 +196,4 @@ class RunsPage(BaseModel):
     model_config = _OPEN
 
     runs: list[Run]
-    next_page_token: str | None = None
-
-    @field_validator("next_page_token", mode="after")
-    @classmethod
-    def _empty_token_ends(cls, value: str | None) -> str | None:
-        # The spec types the token as string-or-null; an empty string cannot name a page.
-        return value or None
+    next_page_token: _PageToken = None

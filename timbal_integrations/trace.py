@@ -47,6 +47,7 @@ __all__ = [
     "group_usage",
     "parse_status",
     "parse_trace",
+    "token_totals",
 ]
 
 FAILED_CODES: Final = ("error", "timeout")
@@ -171,6 +172,19 @@ def group_usage(usage: Mapping[str, int]) -> dict[str, dict[str, int]]:
         group = grouped.setdefault(model, {})
         group[counter] = group.get(counter, 0) + usage[key]
     return grouped
+
+
+def token_totals(usage: Mapping[str, int]) -> tuple[int, int]:
+    """Input and output tokens of ``usage``, summed over its models (counters named
+    ``input_tokens`` and ``output_tokens``; cached input is part of input)."""
+    spent_in = spent_out = 0
+    for key, count in usage.items():
+        counter = key.partition(":")[2]
+        if counter == "input_tokens":
+            spent_in += count
+        elif counter == "output_tokens":
+            spent_out += count
+    return spent_in, spent_out
 
 
 @dataclass(frozen=True, slots=True)

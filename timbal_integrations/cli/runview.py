@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Final
 
+from ..trace import token_totals
 from .draw import Role, Style, clip, terminal_text
 from .progress import human_duration
 
@@ -49,20 +50,8 @@ def _status_width(code: str | None) -> int:
     return 2 + len(terminal_text(code or "running", 12))
 
 
-def _tokens(usage: Mapping[str, int]) -> tuple[int, int]:
-    """Input and output tokens summed over models (cached input is part of input)."""
-    spent_in = spent_out = 0
-    for key, count in usage.items():
-        counter = key.partition(":")[2]
-        if counter == "input_tokens":
-            spent_in += count
-        elif counter == "output_tokens":
-            spent_out += count
-    return spent_in, spent_out
-
-
 def _token_text(usage: Mapping[str, int], style: Style) -> str:
-    spent_in, spent_out = _tokens(usage)
+    spent_in, spent_out = token_totals(usage)
     if not spent_in and not spent_out:
         return ""
     return f"{spent_in:,} in {style.glyphs.bullet} {spent_out:,} out"
