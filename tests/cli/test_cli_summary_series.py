@@ -44,6 +44,20 @@ def test_json_series_equals_a_recomputation(timbal_emulator: Emulator) -> None:
     assert sum(b["total"] for b in series) == doc["total"]
 
 
+def test_series_fetched_in_parallel_equals_the_sequential_one(timbal_emulator: Emulator) -> None:
+    # --by with --parallel N|auto: pieces arrive from several requests at once, and the
+    # fold's buckets and exact sums come out the same as from one sequential listing.
+    base = ["summary", "--by", "day", "--since", SINCE, "--until", UNTIL, "--format", "json"]
+    docs = []
+    for parallel in ([], ["--parallel", "4"], ["--parallel", "auto"]):
+        result = run_cli([*base, *parallel], timbal_emulator)
+        assert result.returncode == 0, result.stderr
+        docs.append(json.loads(result.stdout))
+    assert docs[0]["total"] > 0
+    assert docs[1] == docs[0]
+    assert docs[2] == docs[0]
+
+
 def test_weeks_start_on_monday(timbal_emulator: Emulator) -> None:
     result = run_cli(["summary", "--by", "week", "--format", "json"], timbal_emulator)
     assert result.returncode == 0, result.stderr
