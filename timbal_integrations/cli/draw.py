@@ -67,9 +67,11 @@ def terminal_text(text: object, limit: int | None = None) -> str:
     sequences included) become spaces, runs of white space one space; at most
     ``limit`` characters (cut with ``…``).
 
-    The one function every string from the server passes through before it is drawn.
-    Issue 16 adds a core sanitiser for terminal text; when it lands, this delegates to
-    it.
+    The one function every string from the server passes through before ``show`` and
+    the charts draw it: the seam for issue 16's core sanitiser
+    (``timbal_integrations.sanitize.terminal_safe``, which shows control and bidi
+    characters as visible escapes). When that lands, this delegates to it for the
+    characters and keeps only the one-line folding and the cut.
     """
     cleaned = " ".join(_CONTROL.sub(" ", str(text)).split())
     return clip(cleaned, limit) if limit is not None else cleaned
