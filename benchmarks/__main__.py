@@ -9,8 +9,10 @@ Every figure is measured in the same run, on the same emulator data, on this mac
    sequential, and the exported ids identical to the sequential export;
 3. peak RSS of exporting 20k vs 200k runs, jsonl and parquet;
 4. MCP: cold start of ``timbal-mcp`` over stdio to a listed tool set, the added cost of a
-   ``list_runs`` call over the same HTTP request made directly, and the size of a
-   ``list_runs`` result at limit 200 against the raw API JSON of the same runs;
+   ``list_runs`` call over the same HTTP request made directly, the size of a
+   ``list_runs`` result at limit 200 against the raw API JSON of the same runs, and the
+   size of ``get_run`` on a run with a 200-span trace (summary and full detail; with
+   ordinary and with huge inputs and outputs) against the run's raw JSON;
 5. with 40 ms of latency, ``--parallel 1, 8, 16, auto`` on even and growing history, 8k
    and 40k runs, repetitions interleaved, medians of same-repetition ratios;
 6. ``auto`` against a 50 requests/s token bucket: exact, 429s, request rate
@@ -402,11 +404,41 @@ async def _sdk_mcp_measure(emu: Emulator, calls: int) -> dict[str, float]:
     return out
 
 
+async def _get_run_sizes() -> dict[str, float]:
+    """``get_run`` over stdio on runs with 200-span traces: characters of each result."""
+    from mcp import Client, StdioServerParameters
+
+    from timbal_integrations.emulator import make_trace, run_emulator
+
+    out: dict[str, float] = {}
+    with run_emulator(runs=50, seed=1, api_key="bench-key") as emu:
+        base = emu.details[3]
+        for name, chars in (("big", 2_000), ("huge", 50_000)):
+            trace = make_trace(200, text_chars=chars, status="error")
+            emu.add_run({**base, "id": name, "idempotency_key": f"{name}-key", "trace": trace})
+            out[f"{name}_raw"] = len(orjson.dumps({**base, "trace": trace}))
+        params = StdioServerParameters(command=str(BIN / "timbal-mcp"), args=[], env=emu.env())
+        async with Client(params) as client:
+            for name in ("big", "huge"):
+                for detail in ("summary", "full"):
+                    result = await client.call_tool("get_run", {"run_id": name, "detail": detail})
+                    assert not result.is_error
+                    text = "".join(getattr(block, "text", "") for block in result.content)
+                    out[f"{name}_{detail}_text"] = len(text)
+                    out[f"{name}_{detail}_structured"] = len(
+                        orjson.dumps(result.structured_content)
+                    )
+                    trace = (result.structured_content or {}).get("trace") or {}
+                    out[f"{name}_{detail}_shown"] = trace.get("shown", 0)
+    return out
+
+
 def section_mcp(report: Report, runs: int, starts: int, calls: int) -> None:
     with emulator_process(runs) as emu:
         starting = _cold_starts(emu, starts)
         raw = _raw_mcp_measure(emu, calls)
         sdk = asyncio.run(_sdk_mcp_measure(emu, max(3, calls // 5)))
+    sizes = asyncio.run(_get_run_sizes())
     s = "4 mcp"
     cold = starting["raw"]
     report.add(
@@ -453,6 +485,32 @@ def section_mcp(report: Report, runs: int, starts: int, calls: int) -> None:
         "  the same 200 runs as raw API JSON",
         f"{sdk['raw_chars']:,.0f} ch ~{sdk['raw_chars'] / 4:,.0f} tok",
     )
+    per_run = sdk["text_chars"] / 200
+    report.add(
+        s, "  text characters per listed run", f"{per_run:,.0f} ch", "<= 250 ch", per_run <= 250
+    )
+    for name, label in (("big", "2k-char"), ("huge", "50k-char")):
+        for detail in ("summary", "full"):
+            text, structured = sizes[f"{name}_{detail}_text"], sizes[f"{name}_{detail}_structured"]
+            shown = int(sizes[f"{name}_{detail}_shown"])
+            target, ok = ("<= 8k tok", text / 4 <= 8_000) if detail == "summary" else ("", None)
+            report.add(
+                s,
+                f"get_run detail={detail}, 200-span trace with {label} inputs: text "
+                f"({shown} spans shown)",
+                f"{text:,.0f} ch ~{text / 4:,.0f} tok",
+                target,
+                ok,
+            )
+            report.add(
+                s, "  its structured content", f"{structured:,.0f} ch ~{structured / 4:,.0f} tok"
+            )
+        raw_chars = sizes[f"{name}_raw"]
+        report.add(
+            s,
+            f"  the same run as raw API JSON ({label} inputs)",
+            f"{raw_chars:,.0f} ch ~{raw_chars / 4:,.0f} tok",
+        )
 
 
 SECTIONS: dict[str, Callable[[Report, Path, bool], None]] = {

@@ -1,8 +1,11 @@
 """The ``timbal`` MCP server: Timbal run history for AI assistants.
 
 Three read-only tools over the core library: ``list_runs`` (typed filters, compact rows,
-an exact cursor), ``get_run`` and ``summarize_runs`` (the rollups of
-``timbal-runs summary``). Run it with ``timbal-mcp`` or ``python -m mcp_server``; embed
+an exact cursor), ``get_run`` (a run, its span tree and its reactions, bounded) and
+``summarize_runs`` (the rollups of ``timbal-runs summary``, with a time series); the
+resource templates ``timbal://runs/{run_id}`` and ``timbal://runs/{run_id}/trace``;
+prompts for triage, cost reports and one user's activity; argument completions. Run it
+with ``timbal-mcp`` or ``python -m mcp_server``; embed
 it with :func:`create_server`::
 
     from mcp_server import create_server
@@ -19,9 +22,23 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .server import SERVER_NAME, TOOL_NAMES, ServerSettings, create_server
+    from .server import (
+        PROMPT_NAMES,
+        RESOURCE_TEMPLATES,
+        SERVER_NAME,
+        TOOL_NAMES,
+        ServerSettings,
+        create_server,
+    )
 
-__all__ = ["SERVER_NAME", "TOOL_NAMES", "ServerSettings", "create_server"]
+__all__ = [
+    "PROMPT_NAMES",
+    "RESOURCE_TEMPLATES",
+    "SERVER_NAME",
+    "TOOL_NAMES",
+    "ServerSettings",
+    "create_server",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -1,4 +1,4 @@
-"""The one place that touches the MCP SDK's internals: strict tool arguments.
+"""The one place that touches the MCP SDK's internals: strict tool and prompt arguments.
 
 The SDK builds each tool's argument model from its signature (``fn_metadata.arg_model``)
 and lets unknown arguments through, and reports a bad argument as pydantic's raw error
@@ -20,13 +20,16 @@ from typing import Any, cast
 
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
+from mcp.server.mcpserver.prompts.base import Message, Prompt
 from mcp.server.mcpserver.tools import Tool
 from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase
+from mcp.shared.exceptions import MCPError
+from mcp.types import INVALID_PARAMS
 from pydantic import ConfigDict, ValidationError
 
 from .args import expected, shown
 
-__all__ = ["TimbalTool", "ToolFailure", "argument_problem", "strict"]
+__all__ = ["TimbalPrompt", "TimbalTool", "ToolFailure", "argument_problem", "strict"]
 
 logger = logging.getLogger("mcp_server")
 
@@ -116,3 +119,30 @@ def strict(tool: Tool) -> Tool:
     schema["additionalProperties"] = False
     tool.parameters = schema
     return tool
+
+
+class TimbalPrompt(Prompt):
+    """A prompt whose missing or unknown arguments are refused by name.
+
+    The SDK answers both with a generic internal error; a client (and the person
+    choosing the prompt) is better served by "invalid params" naming the argument.
+    """
+
+    async def render(self, arguments: dict[str, Any] | None, context: Context[Any, Any]) -> Any:
+        """Check the arguments by name, then render."""
+        given = arguments or {}
+        known = [a.name for a in self.arguments or []]
+        problems = [
+            f"unknown argument `{n}` (accepted: {', '.join(known)})"
+            for n in given
+            if n not in known
+        ]
+        problems += [
+            f"`{a.name}` is required: {a.description or 'a value'}"
+            for a in self.arguments or []
+            if a.required and a.name not in given
+        ]
+        if problems:
+            raise MCPError(code=INVALID_PARAMS, message=f"{self.name}: " + "; ".join(problems))
+        rendered: list[Message] | Any = await super().render(arguments, context)
+        return rendered

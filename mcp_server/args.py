@@ -18,7 +18,7 @@ from timbal_integrations.models import KNOWN_STATUSES
 from timbal_integrations.query import SORT_FIELDS
 
 from .models import ListRunsResult, RunDetailResult, SummarizeRunsResult
-from .shaping import compact_json
+from .shaping import DEFAULT_FIELDS, RUN_FIELDS, RunField, compact_json
 
 __all__ = [
     "DEFAULT_LIMIT",
@@ -32,12 +32,16 @@ __all__ = [
     "MAX_LIMIT",
     "MAX_MAX_RUNS",
     "SUMMARIZE_RUNS_DESCRIPTION",
+    "BucketArg",
     "CursorArg",
+    "DetailArg",
+    "FieldsArg",
     "GetRunOutput",
     "GroupIdArg",
     "LimitArg",
     "ListRunsOutput",
     "MaxRunsArg",
+    "MetadataArg",
     "RevArg",
     "RootsArg",
     "RunIdArg",
@@ -50,6 +54,7 @@ __all__ = [
     "UntilArg",
     "UserEmailArg",
     "UserIdArg",
+    "WorkforceArg",
     "WorkforceIdArg",
     "expected",
     "shown",
@@ -94,6 +99,17 @@ DESCRIPTIONS: Final[dict[str, str]] = {
         'Only runs whose last reaction has this sentiment, e.g. "negative" or "positive".'
     ),
     "workforce_id": 'Only runs of this agent or workflow (workforce id), e.g. "wf_support".',
+    "workforce": (
+        'Only runs of the agent or workflow with this name, e.g. "support-agent", matched '
+        "exactly but case-insensitively. The API filters by id only, so the server finds "
+        f"the id among the workforces of the {defaults.MCP_RECENT_SCAN_RUNS:,} most recent "
+        "runs (the result reports it); a name two workforces share is refused, naming "
+        "both. Prefer workforce_id when you know it."
+    ),
+    "metadata": (
+        'Only runs whose metadata contains this JSON object, e.g. {"env": "prod"} '
+        "(every key must match)."
+    ),
     "group_id": (
         "Only runs of this conversation thread. A thread's first run has group_id equal "
         "to its own id."
@@ -120,6 +136,25 @@ DESCRIPTIONS: Final[dict[str, str]] = {
         "in the sort order and complete is false."
     ),
     "run_id": "The run's id (as in list_runs results) or its idempotency key.",
+    "fields": (
+        "The columns of each run to return (id is always included): "
+        + ", ".join(RUN_FIELDS)
+        + ". Default: "
+        + ", ".join(DEFAULT_FIELDS)
+        + '. Fewer columns, smaller results: e.g. ["id", "status", "cost_usd"].'
+    ),
+    "detail": (
+        '"summary" (the default): the run, where it failed, tokens by model, the span '
+        "tree with durations and statuses, the root's input and output as previews, and "
+        'the reactions. "full": every span with its input, output, metadata and error '
+        "traceback (long values cut). Both are bounded in size and say what was cut."
+    ),
+    "bucket": (
+        'Add a time series: the same numbers per "hour", "day" or "week" (UTC; weeks start '
+        "on Monday), every bucket of the since/until window listed, empty ones as zeros. "
+        f"At most {defaults.MCP_MAX_TIME_BUCKETS} buckets: use a coarser bucket or a "
+        "shorter window beyond that."
+    ),
 }
 
 EXPECTED: Final[dict[str, str]] = {
@@ -139,6 +174,11 @@ EXPECTED: Final[dict[str, str]] = {
     "cursor": "the next_cursor string of a previous list_runs result",
     "max_runs": f"an integer from 1 to {MAX_MAX_RUNS}",
     "run_id": "a run id or idempotency key string",
+    "workforce": "a workforce name such as support-agent",
+    "metadata": 'a JSON object such as {"env": "prod"}',
+    "fields": "a list of column names from " + ", ".join(RUN_FIELDS),
+    "detail": "summary or full",
+    "bucket": "hour, day or week",
 }
 
 
@@ -151,6 +191,11 @@ UserIdArg = Annotated[str | None, _text("user_id")]
 UserEmailArg = Annotated[str | None, _text("user_email")]
 SentimentArg = Annotated[str | None, _text("sentiment")]
 WorkforceIdArg = Annotated[str | None, _text("workforce_id")]
+WorkforceArg = Annotated[str | None, _text("workforce")]
+MetadataArg = Annotated[dict[str, Any] | str | None, _text("metadata")]
+FieldsArg = Annotated[list[RunField] | None, Field(min_length=1), _text("fields")]
+DetailArg = Annotated[Literal["summary", "full"], _text("detail")]
+BucketArg = Annotated[Literal["hour", "day", "week"] | None, _text("bucket")]
 GroupIdArg = Annotated[str | None, _text("group_id")]
 RevArg = Annotated[str | None, _text("rev")]
 TimeArg = Annotated[str | int | None, _NotBool]
@@ -171,30 +216,41 @@ SummarizeRunsOutput = Annotated[CallToolResult, SummarizeRunsResult]
 
 LIST_RUNS_DESCRIPTION = f"""\
 List runs (executions of Timbal agents and workflows) matching filters, newest first by \
-default. Returns compact rows (id, created_at, status, duration_ms, cost_usd, user, \
-workforce, sentiment, group_id, parent_id), the filters as applied (relative times \
-resolved to UTC), and next_cursor when more runs may match: call list_runs again with \
-the same filters and cursor=next_cursor to continue. Every filter is optional; filters \
-combine with AND. At most {MAX_LIMIT} runs per call. For counts, rates and costs over \
-many runs use summarize_runs instead.
+default. Returns compact rows (by default id, created_at, status, duration_ms, cost_usd, \
+user, workforce, sentiment, group_id, parent_id; choose others with fields), the \
+filters as applied (relative times resolved to UTC), and next_cursor when more runs may \
+match: call list_runs again with the same filters and cursor=next_cursor to continue. \
+Every filter is optional; filters combine with AND. A filter value that matches nothing \
+known is reported with the known values. At most {MAX_LIMIT} runs per call. For \
+counts, rates and costs over many runs use summarize_runs; for one run's trace, get_run.
 Examples: failed runs in the last 24 hours: {{"status": "error", "since": "24h"}}. \
 One user's most expensive runs this week: {{"user_email": "ada@example.com", "since": \
-"7d", "sort_by": "cost_usd"}}."""
+"7d", "sort_by": "cost_usd", "fields": ["id", "created_at", "cost_usd", "workforce"]}}. \
+One agent's production runs: {{"workforce": "support-agent", "metadata": \
+{{"env": "prod"}}}}."""
 
-GET_RUN_DESCRIPTION = """\
-Get one run by its id or idempotency key, with its detail fields: status, timing, cost, \
-user, workforce, sentiment, thread (group_id, parent_id), status_detail (why it failed) \
-and trace. Example: {"run_id": "01KDS4AE2TYV0G4QK2F6M5N8RW"}."""
+GET_RUN_DESCRIPTION = f"""\
+Get one run by its id or idempotency key: status, timing, cost, user, workforce, \
+sentiment, thread (group_id, parent_id), status_detail (why it failed), where it failed \
+(the deepest failing span first, with its error), tokens by model, its trace as a span \
+tree (durations, statuses, token usage, errors), and its reactions with their feedback. \
+Bounded in size (detail="summary": about {defaults.MCP_GET_RUN_SUMMARY_CHARS // 4:,} \
+tokens at most); what was cut is named, and the result links the resources \
+timbal://runs/{{run_id}} and timbal://runs/{{run_id}}/trace (the full JSON). \
+Example: {{"run_id": "01KDS4AE2TYV0G4QK2F6M5N8RW"}}; every span's input and output: \
+{{"run_id": "...", "detail": "full"}}."""
 
 SUMMARIZE_RUNS_DESCRIPTION = f"""\
 Exact rollups over every run matching the filters (the same numbers as the \
 `timbal-runs summary` command): total, counts and cost by status, user, workforce and \
 sentiment, error count and rate, total cost in USD and credits, duration p50/p95/max, \
-and the first and last run times. Filters are those of list_runs. Reads at most \
-max_runs runs (default {DEFAULT_MAX_RUNS:,}); complete is false when more matched. \
-Long breakdowns keep their largest buckets and report the rest under others.
-Examples: error rate this week: {{"since": "7d"}}. Cost of one agent in January: \
-{{"workforce_id": "wf_support", "since": "2026-01-01", "until": "2026-02-01"}}."""
+and the first and last run times; with bucket, the same per hour, day or week (a time \
+series, UTC). Filters are those of list_runs. Reads at most max_runs runs (default \
+{DEFAULT_MAX_RUNS:,}); complete is false when more matched. Long breakdowns keep their \
+largest buckets and report the rest under others.
+Examples: error rate this week, day by day: {{"since": "7d", "bucket": "day"}}. Cost of \
+one agent in January: {{"workforce_id": "wf_support", "since": "2026-01-01", \
+"until": "2026-02-01"}}."""
 
 
 def expected(name: str) -> str:

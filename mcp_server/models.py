@@ -9,7 +9,7 @@ so its numbers are those of ``timbal-runs summary`` field for field.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -17,13 +17,19 @@ from timbal_integrations.summary import RunSummary
 
 __all__ = [
     "AppliedFilters",
+    "FailureRow",
     "ListRunsResult",
     "OtherBuckets",
+    "ReactionRow",
     "RunDetailResult",
+    "RunLinks",
     "RunRow",
     "RunUser",
     "RunWorkforce",
     "SummarizeRunsResult",
+    "TraceView",
+    "UnknownValue",
+    "WorkforceResolution",
 ]
 
 
@@ -43,15 +49,18 @@ class RunWorkforce(BaseModel):
 
 
 class RunRow(BaseModel):
-    """One run, compact: what a model needs to answer questions about it."""
+    """One run, compact: what a model needs to answer questions about it. Which fields
+    appear is chosen with ``fields`` (``id`` always does)."""
 
     id: str
-    created_at: str = Field(description="ISO 8601 UTC, millisecond precision")
-    status: str
+    idempotency_key: str | None = None
+    created_at: str | None = Field(default=None, description="ISO 8601 UTC, millisecond precision")
+    status: str | None = None
     duration_ms: int | None = Field(default=None, description="null while the run is running")
-    cost_usd: float
-    user: RunUser
-    workforce: RunWorkforce
+    cost_usd: float | None = None
+    cost_credits: float | None = None
+    user: RunUser | None = None
+    workforce: RunWorkforce | None = None
     sentiment: str | None = Field(default=None, description="the last reaction's sentiment")
     group_id: str | None = Field(default=None, description="the conversation (thread) id")
     parent_id: str | None = Field(default=None, description="the previous run of the thread")
@@ -67,11 +76,34 @@ class AppliedFilters(BaseModel):
     workforce_id: str | None = None
     group_id: str | None = None
     rev: str | None = None
+    workforce: str | None = Field(default=None, description="the workforce name as given")
     since: str | None = Field(default=None, description="resolved, inclusive, ISO 8601 UTC")
     until: str | None = Field(default=None, description="resolved, exclusive, ISO 8601 UTC")
+    metadata: dict[str, Any] | None = None
     roots: bool | None = None
     sort_by: str = Field(description="the effective sort field")
     sort_order: str = Field(description="the effective sort direction")
+
+
+class UnknownValue(BaseModel):
+    """A filter value that matched no run and is not a known value."""
+
+    filter: str
+    value: str
+    known: list[str] = Field(description="known values (ids with their names)")
+    known_more: int | None = Field(default=None, description="known values not listed")
+    did_you_mean: str | None = None
+    scanned: int = Field(description="recent runs the known values come from")
+
+
+class WorkforceResolution(BaseModel):
+    """How a workforce name was resolved to its id, among the most recent runs."""
+
+    name: str
+    workforce_id: str | None = Field(default=None, description="absent when no match")
+    scanned: int = Field(description="recent runs searched")
+    known: list[str] | None = Field(default=None, description="known names, when no match")
+    did_you_mean: str | None = None
 
 
 class ListRunsResult(BaseModel):
@@ -79,6 +111,9 @@ class ListRunsResult(BaseModel):
 
     runs: list[RunRow]
     returned: int = Field(description="how many runs are in this result")
+    fields: list[str] | None = Field(
+        default=None, description="the columns returned, when not the default ones"
+    )
     next_cursor: str | None = Field(
         default=None,
         description="absent at the end; otherwise pass it back as `cursor` with the same "
@@ -94,10 +129,67 @@ class ListRunsResult(BaseModel):
         "`limit` matches were found (continue with next_cursor)",
     )
     hint: str | None = Field(default=None, description="how to get more, when there is more")
+    workforce_resolution: WorkforceResolution | None = None
+    unknown_values: list[UnknownValue] | None = Field(
+        default=None, description="with no run found: filter values that match nothing known"
+    )
+
+
+class FailureRow(BaseModel):
+    """A span that failed (error or timeout)."""
+
+    call_id: str
+    path: str
+    status: str | None = None
+    error: str | None = Field(default=None, description="Type: message")
+    input: Any = Field(default=None, description="a preview (detail=summary)")
+
+
+class TraceView(BaseModel):
+    """A run's trace, compact: the span tree depth first, failures, tokens by model."""
+
+    model_config = ConfigDict(extra="allow")
+
+    spans: int = Field(description="spans in the trace")
+    shown: int = Field(description="spans in tree")
+    elided: int | None = Field(default=None, description="spans left out to fit the budget")
+    duration_ms: int | None = None
+    form: str = Field(description="list, or dict keyed by call_id, as the API sent it")
+    skipped_entries: int | None = None
+    usage_by_model: dict[str, dict[str, int]] = Field(
+        description='"<provider>/<model>" -> counter -> count, over the whole run'
+    )
+    failures: list[FailureRow] | None = Field(
+        default=None, description="failing spans, the deepest (where it started) first"
+    )
+    tree: list[dict[str, Any]] = Field(
+        description="one entry per span, depth first: path, depth, status, duration_ms, "
+        "model and tokens of LLM calls, error where a failure started (detail=full: every "
+        "field of the span)"
+    )
+    root_input: Any = None
+    root_output: Any = None
+
+
+class ReactionRow(BaseModel):
+    """A user's reaction to the run."""
+
+    created_at: str
+    sentiment: str
+    user: dict[str, Any]
+    feedback: str | None = None
+
+
+class RunLinks(BaseModel):
+    """The resources holding the run's full JSON."""
+
+    run: str
+    trace: str
 
 
 class RunDetailResult(BaseModel):
-    """One run with its detail fields; fields the API adds later are kept as they come."""
+    """One run: its fields, its trace as a compact tree, and its reactions; fields the
+    API adds later are kept as they come."""
 
     model_config = ConfigDict(extra="allow")
 
@@ -113,11 +205,17 @@ class RunDetailResult(BaseModel):
     sentiment: str | None = Field(default=None, description="the last reaction's sentiment")
     group_id: str | None = None
     parent_id: str | None = None
-    status_detail: Any = None
-    trace: Any = None
+    status_detail: Any = Field(default=None, description="{code, reason, message}")
+    detail: Literal["summary", "full"]
+    trace: TraceView | None = None
+    reactions: list[ReactionRow] = Field(description="newest first")
+    reactions_more: bool | None = Field(default=None, description="more reactions exist")
+    reactions_error: str | None = None
+    resources: RunLinks
     truncated: list[str] | None = Field(
-        default=None, description="fields shortened to keep the result small"
+        default=None, description="what was shortened to keep the result small"
     )
+    hint: str | None = None
 
 
 class OtherBuckets(BaseModel):
@@ -142,3 +240,7 @@ class SummarizeRunsResult(RunSummary):
         default=None, description="per capped breakdown (by_user, ...), what was left out"
     )
     hint: str | None = None
+    workforce_resolution: WorkforceResolution | None = None
+    unknown_values: list[UnknownValue] | None = Field(
+        default=None, description="with no run found: filter values that match nothing known"
+    )

@@ -1,5 +1,6 @@
-"""The ``timbal`` MCP server: :func:`create_server` with ``list_runs``, ``get_run`` and
-``summarize_runs``.
+"""The ``timbal`` MCP server: :func:`create_server` with the tools ``list_runs``,
+``get_run`` and ``summarize_runs``, the resource templates ``timbal://runs/{run_id}``
+and ``timbal://runs/{run_id}/trace``, three prompts and argument completions.
 
 A thin front end over the core, in one concern a module:
 
@@ -7,7 +8,11 @@ A thin front end over the core, in one concern a module:
 - :mod:`mcp_server.tools`: the tools themselves (:class:`TimbalTools`);
 - :mod:`mcp_server.settings`: how the tools reach the API (:class:`ServerSettings`);
 - :mod:`mcp_server._sdk`: the one place touching the SDK's internals (strict arguments);
-- :mod:`mcp_server.shaping`, :mod:`mcp_server.models`: results as a model reads them;
+- :mod:`mcp_server.shaping`, :mod:`mcp_server.trace_shaping`, :mod:`mcp_server.readable`,
+  :mod:`mcp_server.models`: results as a model reads them;
+- :mod:`mcp_server.recent`, :mod:`mcp_server.known`: the values recent runs show
+  (workforce names, unknown filter values);
+- :mod:`mcp_server.resources`, :mod:`mcp_server.prompts`, :mod:`mcp_server.completions`;
 - :mod:`mcp_server.transport`: streamable HTTP with a bearer token.
 
 Every failure a model can act on becomes a tool error that names the argument or the
@@ -47,6 +52,9 @@ from .args import (
     MAX_MAX_RUNS,
     SUMMARIZE_RUNS_DESCRIPTION,
 )
+from .completions import register_completions
+from .prompts import PROMPT_NAMES, register_prompts
+from .resources import RUN_TEMPLATE, TRACE_TEMPLATE, register_resources
 from .settings import ServerSettings
 from .tools import TimbalTools
 
@@ -58,6 +66,8 @@ __all__ = [
     "INSTRUCTIONS",
     "MAX_LIMIT",
     "MAX_MAX_RUNS",
+    "PROMPT_NAMES",
+    "RESOURCE_TEMPLATES",
     "SERVER_NAME",
     "TOOL_NAMES",
     "ServerSettings",
@@ -68,14 +78,18 @@ __all__ = [
 
 SERVER_NAME: Final = "timbal"
 TOOL_NAMES: Final = ("list_runs", "get_run", "summarize_runs")
+RESOURCE_TEMPLATES: Final = (RUN_TEMPLATE, TRACE_TEMPLATE)
 
 INSTRUCTIONS: Final = (
     "Read-only access to the run history of one Timbal project (runs are executions of "
     "agents and workflows). Use list_runs to find runs (filters combine with AND; "
     "results are pages: pass next_cursor back with the same filters to continue), "
-    "get_run for one run's details, and summarize_runs for exact counts, error rates, "
-    "costs and duration percentiles over every matching run. Times accept ISO 8601 "
-    "(no offset means UTC), epoch milliseconds, or spans back from now such as 24h or 7d."
+    "get_run for one run's details (why it failed: its span tree, errors, tokens and "
+    "reactions), and summarize_runs for exact counts, error rates, costs and duration "
+    "percentiles over every matching run, optionally per hour, day or week. Times accept "
+    "ISO 8601 (no offset means UTC), epoch milliseconds, or spans back from now such as "
+    "24h or 7d. The resources timbal://runs/{run_id} and timbal://runs/{run_id}/trace "
+    "hold a run's full JSON."
 )
 
 
@@ -90,7 +104,8 @@ def create_server(
     now: Callable[[], datetime] | None = None,
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "WARNING",
 ) -> MCPServer[Any]:
-    """Build the ``timbal`` MCP server with its three read-only tools.
+    """Build the ``timbal`` MCP server: its three read-only tools, two resource templates,
+    three prompts and argument completions.
 
     Pass a :class:`ServerSettings`, or its most common fields as keyword arguments
     (``api_key``, ``host``, ``org_id``, ``project_id`` override ``TIMBAL_API_KEY``,
@@ -134,7 +149,7 @@ def create_server(
         )
         for fn, name, title, description in specs
     ]
-    return MCPServer(
+    server = MCPServer(
         SERVER_NAME,
         title="Timbal runs",
         instructions=INSTRUCTIONS,
@@ -143,3 +158,7 @@ def create_server(
         log_level=log_level,
         lifespan=tools.lifespan,
     )
+    register_resources(server, tools)
+    register_prompts(server, settings)
+    register_completions(server, tools)
+    return server

@@ -45,7 +45,9 @@ class ServerSettings:
     """How the tools reach the API. Arguments left as None come from ``env`` at call time.
 
     ``env`` defaults to ``os.environ``; ``now`` (for relative times such as ``24h``)
-    defaults to the wall clock.
+    defaults to the wall clock. ``clock`` (a monotonic clock in seconds, for how long
+    the recent runs' values are cached: ``recent_ttl``) defaults to
+    :func:`time.monotonic`; ``recent_scan_runs`` bounds that scan.
     """
 
     api_key: str | None = field(default=None, repr=False)
@@ -61,6 +63,9 @@ class ServerSettings:
     """What the tools accept from the API (response size, page bounds)."""
     max_email_scan: int = defaults.MCP_MAX_EMAIL_SCAN
     summary_top_n: int = defaults.MCP_SUMMARY_TOP_N
+    clock: Callable[[], float] | None = None
+    recent_scan_runs: int = defaults.MCP_RECENT_SCAN_RUNS
+    recent_ttl: float = defaults.MCP_RECENT_TTL
 
     def resolve(self) -> ClientConfig:
         """The client configuration; :class:`ConfigError` names what is missing."""

@@ -1,8 +1,9 @@
 """Shaping results for a model to read: compact rows, the text rendering, the cursor.
 
 Nothing here talks to the network. The functions turn the core's typed runs into small
-JSON-ready dicts (nulls left out), render a page of runs as a compact table, cap long
-breakdowns, and encode the opaque ``list_runs`` cursor.
+JSON-ready dicts (nulls left out, the columns asked for), render a page of runs as a
+compact table, cap long breakdowns, and encode the opaque ``list_runs`` cursor. One
+run's ``get_run`` result is :mod:`mcp_server.trace_shaping`'s.
 
 The cursor is URL-safe base64 (unpadded) of a short JSON array: the API page token of
 the page holding the next run, the position of that run inside the page, a fingerprint
@@ -19,27 +20,62 @@ import binascii
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, Literal, get_args
 
 import orjson
 
 from timbal_integrations import defaults
 from timbal_integrations.errors import QueryError
-from timbal_integrations.models import Run, RunDetail
+from timbal_integrations.models import Run
 from timbal_integrations.query import format_time
+
+from .known import describe_unknown
+from .readable import readable
 
 __all__ = [
     "CURSOR_VERSION",
+    "DEFAULT_FIELDS",
+    "RUN_FIELDS",
     "Cursor",
+    "RunField",
     "cap_breakdowns",
     "compact_json",
-    "detail_dict",
     "filters_fingerprint",
     "render_runs_text",
     "run_row",
 ]
 
 CURSOR_VERSION: Final = 1
+RunField = Literal[
+    "id",
+    "idempotency_key",
+    "created_at",
+    "status",
+    "duration_ms",
+    "cost_usd",
+    "cost_credits",
+    "user",
+    "workforce",
+    "sentiment",
+    "group_id",
+    "parent_id",
+]
+"""A column ``list_runs`` can return (an item of ``fields``)."""
+RUN_FIELDS: Final[tuple[RunField, ...]] = get_args(RunField)
+"""The columns ``list_runs`` can return (``fields``), in their order."""
+DEFAULT_FIELDS: Final = (
+    "id",
+    "created_at",
+    "status",
+    "duration_ms",
+    "cost_usd",
+    "user",
+    "workforce",
+    "sentiment",
+    "group_id",
+    "parent_id",
+)
+"""The columns ``list_runs`` returns unless told otherwise."""
 _MAX_CURSOR_CHARS: Final = defaults.MCP_MAX_CURSOR_CHARS
 _BAD_CURSOR: Final = (
     "is not a cursor returned by list_runs; pass next_cursor back unchanged, "
@@ -52,8 +88,9 @@ def compact_json(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
-def run_row(run: Run) -> dict[str, Any]:
-    """The compact row of a run: the fields a model needs, nulls left out."""
+def run_row(run: Run, fields: Sequence[str] = DEFAULT_FIELDS) -> dict[str, Any]:
+    """The compact row of a run: the ``fields`` asked for (``id`` always), nulls left
+    out."""
     user: dict[str, Any] = {"id": run.user.id}
     if run.user.name:
         user["name"] = run.user.name
@@ -62,75 +99,22 @@ def run_row(run: Run) -> dict[str, Any]:
     workforce: dict[str, Any] = {"id": run.workforce.id}
     if run.workforce.name:
         workforce["name"] = run.workforce.name
-    row: dict[str, Any] = {
+    values: dict[str, Any] = {
         "id": run.id,
+        "idempotency_key": run.idempotency_key,
         "created_at": format_time(run.created_at),
         "status": run.status,
+        "duration_ms": run.duration_ms,
+        "cost_usd": run.cost_usd,
+        "cost_credits": run.cost_credits,
+        "user": user,
+        "workforce": workforce,
+        "sentiment": run.last_reaction_sentiment,
+        "group_id": run.group_id,
+        "parent_id": run.parent_id,
     }
-    if run.duration_ms is not None:
-        row["duration_ms"] = run.duration_ms
-    row["cost_usd"] = run.cost_usd
-    row["user"] = user
-    row["workforce"] = workforce
-    if run.last_reaction_sentiment is not None:
-        row["sentiment"] = run.last_reaction_sentiment
-    if run.group_id is not None:
-        row["group_id"] = run.group_id
-    if run.parent_id is not None:
-        row["parent_id"] = run.parent_id
-    return row
-
-
-def _drop_nulls(value: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in value.items() if v is not None}
-
-
-def detail_dict(detail: RunDetail, *, max_chars: int = defaults.MCP_DETAIL_CHARS) -> dict[str, Any]:
-    """A run's detail fields, JSON-ready, nulls left out, bounded to about ``max_chars``.
-
-    ``last_reaction_sentiment`` is renamed ``sentiment`` (as in list rows). Fields the
-    API adds are kept. When the JSON would exceed ``max_chars``, the largest of
-    ``trace``, ``status_detail`` and the unknown fields are cut to a preview string and
-    named in ``truncated``.
-    """
-    data = detail.to_json_dict()
-    data["created_at"] = format_time(detail.created_at)
-    data["sentiment"] = data.pop("last_reaction_sentiment", None)
-    if isinstance(data.get("user"), dict):
-        data["user"] = _drop_nulls(data["user"])
-    if isinstance(data.get("workforce"), dict):
-        data["workforce"] = _drop_nulls(data["workforce"])
-    data = _drop_nulls(data)
-    data.pop("truncated", None)
-    fixed = {
-        "id",
-        "idempotency_key",
-        "created_at",
-        "status",
-        "duration_ms",
-        "cost_usd",
-        "cost_credits",
-        "user",
-        "workforce",
-        "sentiment",
-        "group_id",
-        "parent_id",
-    }
-    truncated: list[str] = []
-    while len(compact_json(data)) > max_chars:
-        sizes = {k: len(compact_json(v)) for k, v in data.items() if k not in fixed}
-        if not sizes:
-            break
-        name = max(sizes, key=lambda k: sizes[k])
-        text = compact_json(data[name])
-        budget = max(200, max_chars // 4)
-        if len(text) <= budget:
-            break
-        data[name] = text[:budget] + f"... [{len(text) - budget} more characters]"
-        truncated.append(name)
-    if truncated:
-        data["truncated"] = truncated
-    return data
+    wanted = set(fields) | {"id"}
+    return {k: v for k, v in values.items() if k in wanted and v is not None}
 
 
 def _cell(value: Any) -> str:
@@ -140,56 +124,74 @@ def _cell(value: Any) -> str:
     return text.replace("|", "/").replace("\n", " ")
 
 
-_BARS: Final = 9  # separators in a row of the runs table
-
-
 def render_runs_text(result: Mapping[str, Any]) -> str:
     """Render a ``list_runs`` result as compact text: a header, a table, legends, a hint.
 
+    The table has the columns of ``result["fields"]`` (default: :data:`DEFAULT_FIELDS`).
     Users appear in rows by email and workforces by name; the legends below the table
     give their ids (for the ``user_id`` and ``workforce_id`` filters). A ``group_id`` of
-    ``=id`` marks a run that starts its own thread. The cursor is repeated in the text,
-    for clients that show a model only the text.
+    ``=id`` marks a run that starts its own thread. Numbers are rounded for reading. The
+    cursor is repeated in the text, for clients that show a model only the text.
     """
     runs: Sequence[Mapping[str, Any]] = result["runs"]
     filters: Mapping[str, Any] = result["applied_filters"]
+    columns = [c for c in (result.get("fields") or DEFAULT_FIELDS) if c in RUN_FIELDS]
+    if "id" not in columns:
+        columns.insert(0, "id")
     sort = f"{filters['sort_by']} {filters['sort_order']}"
-    shown = ", ".join(f"{k}={v}" for k, v in filters.items() if k not in ("sort_by", "sort_order"))
+    shown = ", ".join(
+        f"{k}={compact_json(v) if isinstance(v, dict) else v}"
+        for k, v in filters.items()
+        if k not in ("sort_by", "sort_order")
+    )
     lines = [
         f"{result['returned']} run(s), sorted by {sort}; filters: {shown or 'none'}"
         + ("; more available" if result.get("next_cursor") else "; end of results")
     ]
+    resolution = result.get("workforce_resolution")
+    if resolution:
+        if resolution.get("workforce_id"):
+            lines.append(
+                f"workforce {resolution['name']!r} is {resolution['workforce_id']} (found among "
+                f"the {resolution['scanned']} most recent runs)"
+            )
+        else:
+            known = ", ".join(resolution.get("known") or []) or "none"
+            close = resolution.get("did_you_mean")
+            lines.append(
+                f"no workforce named {resolution['name']!r} among the {resolution['scanned']} "
+                f"most recent runs (known: {known})"
+                + (f"; did you mean {close!r}?" if close else "")
+                + "; pass workforce_id if it has not run recently"
+            )
+    for entry in result.get("unknown_values") or ():
+        lines.append(describe_unknown(entry))
     if "scanned" in result:
         bound = " (scan bound reached)" if result.get("scan_bound_hit") else ""
         lines.append(f"user_email matched while scanning {result['scanned']} run(s){bound}")
     users: dict[str, tuple[str, str]] = {}
     forces: dict[str, set[str]] = {}
     if runs:
-        lines.append(
-            "id|created_at|status|duration_ms|cost_usd|user|workforce|sentiment|group_id|parent_id"
-        )
+        lines.append("|".join(columns))
     for row in runs:
-        user = row["user"]
-        workforce = row["workforce"]
-        user_label = user.get("email") or user["id"]
-        users.setdefault(user_label, (user["id"], user.get("name") or ""))
-        force_label = workforce.get("name") or workforce["id"]
-        forces.setdefault(force_label, set()).add(workforce["id"])
-        group = row.get("group_id")
-        cells = (
-            row["id"],
-            row["created_at"],
-            row["status"],
-            row.get("duration_ms"),
-            row["cost_usd"],
-            user_label,
-            force_label,
-            row.get("sentiment"),
-            "=id" if group is not None and group == row["id"] else group,
-            row.get("parent_id"),
-        )
+        cells: list[Any] = []
+        for column in columns:
+            value = row.get(column)
+            if column == "user" and value is not None:
+                label = value.get("email") or value["id"]
+                users.setdefault(label, (value["id"], value.get("name") or ""))
+                value = label
+            elif column == "workforce" and value is not None:
+                label = value.get("name") or value["id"]
+                forces.setdefault(label, set()).add(value["id"])
+                value = label
+            elif column == "group_id" and value is not None and value == row["id"]:
+                value = "=id"
+            elif isinstance(value, float):
+                value = readable(value)
+            cells.append(value)
         line = "|".join(["-" if v is None or v == "" else str(v) for v in cells])
-        if line.count("|") != _BARS or "\n" in line:  # a value holds | or a newline
+        if line.count("|") != len(columns) - 1 or "\n" in line:  # a value holds | or \n
             line = "|".join(map(_cell, cells))
         lines.append(line)
     if users:

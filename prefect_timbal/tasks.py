@@ -10,6 +10,7 @@
         credentials = TimbalCredentials.load("timbal")
         runs = list_runs(credentials, status="error", since="24h")
         summary = summarize_runs(credentials, since="7d")
+        daily = summarize_runs(credentials, since="7d", bucket="day")  # daily.series
 
 Filters have the same names as everywhere in timbal-integrations: ``status``,
 ``user_id``, ``sentiment``, ``group_id``, ``workforce_id``, ``rev``, ``since``, ``until``,
@@ -38,7 +39,7 @@ from timbal_integrations import Run, RunQuery, TimbalError
 from timbal_integrations.errors import is_permanent
 from timbal_integrations.export import ExportResult, infer_format
 from timbal_integrations.export import export_runs as _export_runs
-from timbal_integrations.summary import RunSummary, summarize
+from timbal_integrations.summary import BucketSize, RunSummary, summarize
 
 from .credentials import TimbalCredentials
 
@@ -159,13 +160,25 @@ def export_runs(
     name="timbal-summarize-runs", cache_policy=NO_CACHE, retry_condition_fn=retry_unless_permanent
 )
 def summarize_runs(
-    credentials: TimbalCredentials, *, max_runs: int | None = None, **filters: Any
+    credentials: TimbalCredentials,
+    *,
+    max_runs: int | None = None,
+    bucket: BucketSize | None = None,
+    **filters: Any,
 ) -> RunSummary:
     """Exact rollups (by status, user, workforce, sentiment; costs; duration percentiles)
-    of the runs matching ``filters``, reading at most ``max_runs`` of them."""
+    of the runs matching ``filters``, reading at most ``max_runs`` of them.
+
+    With ``bucket`` (``"hour"``, ``"day"`` or ``"week"``; UTC, weeks start on Monday),
+    ``series`` holds the same numbers per bucket of ``[since, until)`` (an open end: the
+    first or last matching run's bucket), empty buckets included; a series longer than
+    the core allows fails the task before any request, naming ``bucket``."""
     query = RunQuery.from_filters(filters)
     with _block_terms(credentials), credentials.get_client() as client:
-        summary = summarize(client.list_runs(query), max_runs=max_runs)
+        runs = client.list_runs(query)
+        summary = summarize(
+            runs, max_runs=max_runs, bucket=bucket, since=query.since, until=query.until
+        )
     get_run_logger().info(
         "%d Timbal run(s), %d errors, cost_usd %.6f%s",
         summary.total,

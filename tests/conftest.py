@@ -382,13 +382,37 @@ def _tap_prefect() -> None:
         runnable.__call__ = _record_results(functools.partial(_result_of, kind), runnable.__call__)
 
 
+def _tap_async(owner: Any, name: str, where: str) -> None:
+    """Record what ``owner.name`` (an async method) returns or raises."""
+    original = getattr(owner, name)
+
+    @functools.wraps(original)
+    async def tapped(self: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            result = await original(self, *args, **kwargs)
+        except Exception as exc:
+            _guard.text(f"an MCP {where} error", str(exc))
+            raise
+        dump = getattr(result, "model_dump_json", None)
+        _guard.text(f"an MCP {where}", dump() if dump else repr(result))
+        return result
+
+    setattr(owner, name, tapped)
+
+
 def _tap_mcp() -> None:
-    """MCP tool results and errors, and HTTP auth tokens (once the server is imported)."""
+    """MCP tool results and errors, resources, prompts and completions, and HTTP auth
+    tokens (once the server is imported)."""
     global _mcp_tapped
     if _mcp_tapped or "mcp_server.server" not in sys.modules:
         return
     _mcp_tapped = True
-    from mcp_server import _sdk, transport
+    from mcp_server import _sdk, completions, resources, transport
+
+    _tap_async(resources.RunResources, "run", "resource")
+    _tap_async(resources.RunResources, "trace", "resource")
+    _tap_async(_sdk.TimbalPrompt, "render", "prompt")
+    _tap_async(completions.Completions, "complete", "completion")
 
     tool_run = _sdk.TimbalTool.run
 

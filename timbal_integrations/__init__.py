@@ -39,9 +39,20 @@ if TYPE_CHECKING:
     )
     from .export.records import RECORD_FIELDS
     from .limits import Bounds
-    from .models import KNOWN_STATUSES, Run, RunDetail, RunsPage, UserRef, Workforce
+    from .models import (
+        KNOWN_STATUSES,
+        Reaction,
+        ReactionsPage,
+        Run,
+        RunDetail,
+        RunsPage,
+        UserRef,
+        Workforce,
+    )
     from .query import FILTER_NAMES, RunQuery, parse_time
     from .retry import RetryPolicy
+    from .summary import summarize
+    from .trace import RunStatus, Span, SpanError, Trace, parse_trace
 
 __all__ = [
     "FILTER_NAMES",
@@ -63,21 +74,29 @@ __all__ = [
     "PermissionDeniedError",
     "QueryError",
     "RateLimitError",
+    "Reaction",
+    "ReactionsPage",
     "ResponseTooLargeError",
     "ResponseValidationError",
     "RetryPolicy",
     "Run",
     "RunDetail",
     "RunQuery",
+    "RunStatus",
     "RunsPage",
     "Secret",
     "ServerError",
+    "Span",
+    "SpanError",
     "TimbalClient",
     "TimbalError",
+    "Trace",
     "UserRef",
     "Workforce",
     "__version__",
     "parse_time",
+    "parse_trace",
+    "summarize",
 ]
 
 _LAZY: dict[str, str] = {
@@ -100,20 +119,28 @@ _LAZY: dict[str, str] = {
     "QueryError": "errors",
     "RECORD_FIELDS": "export.records",  # no pydantic models, no pyarrow
     "RateLimitError": "errors",
+    "Reaction": "models",
+    "ReactionsPage": "models",
     "ResponseTooLargeError": "errors",
     "ResponseValidationError": "errors",
     "RetryPolicy": "retry",
     "Run": "models",
     "RunDetail": "models",
     "RunQuery": "query",
+    "RunStatus": "trace",
     "RunsPage": "models",
     "Secret": "config",
     "ServerError": "errors",
+    "Span": "trace",
+    "SpanError": "trace",
     "TimbalClient": "client",
     "TimbalError": "errors",
+    "Trace": "trace",
     "UserRef": "models",
     "Workforce": "models",
     "parse_time": "query",
+    "parse_trace": "trace",
+    "summarize": "summary",
 }
 
 

@@ -51,12 +51,17 @@ __all__ = [
     "MAX_RETRIES",
     "MAX_RETRIES_LIMIT",
     "MAX_RUN_ID_CHARS",
+    "MAX_TIME_BUCKETS",
     "MAX_URL_CHARS",
     "MCP_BACKOFF_BASE",
     "MCP_BACKOFF_MAX",
     "MCP_DEFAULT_LIMIT",
     "MCP_DEFAULT_MAX_RUNS",
-    "MCP_DETAIL_CHARS",
+    "MCP_FEEDBACK_CHARS",
+    "MCP_FULL_FIELD_CHARS",
+    "MCP_GET_RUN_FULL_CHARS",
+    "MCP_GET_RUN_SUMMARY_CHARS",
+    "MCP_GET_RUN_SUMMARY_STRUCTURED_CHARS",
     "MCP_HTTP_HEADER_TIMEOUT",
     "MCP_HTTP_IDLE_TIMEOUT",
     "MCP_HTTP_MAX_CONNECTIONS",
@@ -65,7 +70,13 @@ __all__ = [
     "MCP_MAX_LIMIT",
     "MCP_MAX_MAX_RUNS",
     "MCP_MAX_PAGES_PER_CALL",
+    "MCP_MAX_REACTIONS",
     "MCP_MAX_RETRIES",
+    "MCP_MAX_TIME_BUCKETS",
+    "MCP_PREVIEW_CHARS",
+    "MCP_RECENT_SCAN_RUNS",
+    "MCP_RECENT_TTL",
+    "MCP_RESOURCE_CHARS",
     "MCP_SUMMARY_TOP_N",
     "PARALLEL_BUFFER_PAGES",
     "PARQUET_ROW_GROUP_ROWS",
@@ -135,6 +146,10 @@ MAX_METADATA_CHARS: Final = 4096
 
 MAX_METADATA_DEPTH: Final = 10
 """The deepest nesting of objects and arrays a ``metadata`` filter may have."""
+
+MAX_TIME_BUCKETS: Final = 1_000
+"""The most buckets a summary's time series holds (``bucket="hour"``: about 41 days;
+``"day"``: about 2.7 years; ``"week"``: about 19 years). A longer series is refused."""
 
 # --------------------------------------------------------------------------- paging
 
@@ -266,10 +281,6 @@ accepts from the server. A cursor is base64 of JSON; a token character that JSON
 escapes (6 bytes) takes 3 of the token's bound, percent-encoded, so its JSON is at most
 twice the bound, plus the cursor's other fields."""
 
-MCP_DETAIL_CHARS: Final = 40_000
-"""About how many characters of JSON a ``get_run`` result holds at most (the largest
-fields are cut to fit)."""
-
 MCP_HTTP_HEADER_TIMEOUT: Final = 10.0
 """Seconds a client of ``timbal-mcp --transport http`` has to send a request's headers,
 from its first byte (or from connecting)."""
@@ -279,3 +290,44 @@ MCP_HTTP_IDLE_TIMEOUT: Final = 5
 
 MCP_HTTP_MAX_CONNECTIONS: Final = 100
 """Connections ``timbal-mcp --transport http`` holds open at once, at most."""
+
+MCP_GET_RUN_SUMMARY_CHARS: Final = 24_000
+"""The most characters of the text of a ``get_run`` result with ``detail="summary"``
+(what a model reads): about 6,000 tokens, however big the trace."""
+
+MCP_GET_RUN_SUMMARY_STRUCTURED_CHARS: Final = 48_000
+"""The most characters of its structured content (JSON keys repeat on every span, so it
+is about twice the text for the same tree): about 12,000 tokens."""
+
+MCP_GET_RUN_FULL_CHARS: Final = 80_000
+"""The most characters of a ``get_run`` result with ``detail="full"`` (text and
+structured content each): about 20,000 tokens, under the ~25k-token result caps of
+some assistants."""
+
+MCP_PREVIEW_CHARS: Final = 300
+"""Characters of an input, an output or an error a ``get_run`` summary shows."""
+
+MCP_FULL_FIELD_CHARS: Final = 2_000
+"""Characters of each input, output or traceback ``get_run(detail="full")`` starts from
+(fewer when the trace is too big for its budget)."""
+
+MCP_FEEDBACK_CHARS: Final = 500
+"""Characters of a reaction's feedback a ``get_run`` result shows."""
+
+MCP_MAX_REACTIONS: Final = 20
+"""Reactions a ``get_run`` result lists (the newest); the run resource has up to 100."""
+
+MCP_RESOURCE_CHARS: Final = 1_000_000
+"""The most characters of a ``timbal://runs/...`` resource; a bigger trace has its
+longest strings cut (the document says what was cut)."""
+
+MCP_MAX_TIME_BUCKETS: Final = 400
+"""Buckets a ``summarize_runs`` time series holds at most (fewer than the core's 1,000:
+an assistant reads every bucket)."""
+
+MCP_RECENT_SCAN_RUNS: Final = 1_000
+"""Newest runs scanned to learn the statuses, users and workforces in use (completions,
+workforce names, unknown filter values)."""
+
+MCP_RECENT_TTL: Final = 60.0
+"""Seconds what that scan learned is reused before scanning again."""

@@ -7,19 +7,25 @@ so appear again in exports. ``status`` and ``workforce.type`` are open strings.
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from functools import cached_property
+from typing import TYPE_CHECKING, Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, field_validator
 
 from ._pages import RawPage, _utc, parse_raw_page
 from .export.records import RECORD_FIELDS, SOURCE_KEYS, record_row
+
+if TYPE_CHECKING:  # loaded with the first parsed trace
+    from .trace import RunStatus, Trace
 
 __all__ = [
     "KNOWN_STATUSES",
     "KNOWN_WORKFORCE_TYPES",
     "RECORD_FIELDS",
     "RawPage",
+    "Reaction",
+    "ReactionsPage",
     "Run",
     "RunDetail",
     "RunsPage",
@@ -39,6 +45,9 @@ KNOWN_WORKFORCE_TYPES: tuple[str, ...] = ("agent", "workflow", "unknown")
 # defer_build: a model's validator is built on its first use, not at import, so a process
 # that builds only some models pays only for those.
 _OPEN = ConfigDict(extra="allow", populate_by_name=True, defer_build=True)
+
+_UtcTime = Annotated[datetime, AfterValidator(_utc)]
+"""An aware UTC datetime, whatever offset (or none: UTC) the server wrote."""
 
 
 class UserRef(BaseModel):
@@ -74,7 +83,7 @@ class _RunFields(BaseModel):
     id: str
     idempotency_key: str
     status: str
-    created_at: datetime
+    created_at: _UtcTime
     duration_ms: int | None = None
     cost_usd: float
     cost_credits: float
@@ -82,11 +91,6 @@ class _RunFields(BaseModel):
     parent_id: str | None = None
     last_reaction_sentiment: str | None = None
     user: UserRef
-
-    @field_validator("created_at", mode="after")
-    @classmethod
-    def _created_at_utc(cls, value: datetime) -> datetime:
-        return _utc(value)
 
     def to_json_dict(self) -> dict[str, Any]:
         """A JSON-ready dict with every field the server sent, unknown ones included."""
@@ -111,11 +115,79 @@ class Run(_RunFields):
 
 
 class RunDetail(_RunFields):
-    """One run as ``GET .../runs/{run_id}`` returns it (the spec's ``RunDetail``)."""
+    """One run as ``GET .../runs/{run_id}`` returns it (the spec's ``RunDetail``).
+
+    ``trace`` and ``status_detail`` are kept exactly as the server sent them (exports
+    and ``model_dump`` give them back unchanged); :attr:`parsed_trace` and
+    :attr:`status_info` are their typed views (see :mod:`timbal_integrations.trace`).
+    """
 
     workforce: Workforce | None = None
     status_detail: Any = None
     trace: Any = None
+
+    @cached_property
+    def parsed_trace(self) -> Trace | None:
+        """The trace as typed spans in a tree, or None when the run has no usable trace
+        (missing or malformed: never an error). Parsed once, on first use."""
+        from .trace import parse_trace
+
+        return parse_trace(self.trace)
+
+    @cached_property
+    def status_info(self) -> RunStatus | None:
+        """``status_detail`` as ``{code, reason, message}`` (None while running, or when
+        the server sent something else)."""
+        from .trace import parse_status
+
+        return parse_status(self.status_detail)
+
+
+class Reaction(BaseModel):
+    """A user's reaction to a run (``GET .../runs/{run_id}/reactions``): who, the
+    sentiment (``positive``, ``negative``, or any other string), what they wrote
+    (``feedback``, may be None) and when (``created_at``, aware UTC; the API sends
+    epoch milliseconds)."""
+
+    model_config = _OPEN
+
+    id: str
+    user: UserRef
+    sentiment: str
+    feedback: str | None = None
+    created_at: _UtcTime
+
+    @field_validator("created_at", mode="before")
+    @classmethod
+    def _epoch_ms(cls, value: Any) -> Any:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return _EPOCH + timedelta(milliseconds=value)
+        return value
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (``created_at`` as ISO 8601), unknown fields included."""
+        return self.model_dump(mode="json")
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _no_empty_token(value: str | None) -> str | None:
+    # The spec types the token as string-or-null; an empty string cannot name a page.
+    return value or None
+
+
+_PageToken = Annotated[str | None, AfterValidator(_no_empty_token)]
+"""A page's ``next_page_token``: ``None`` at the end (an empty string reads as ``None``)."""
+
+
+class ReactionsPage(BaseModel):
+    """One page of a run's reactions, newest first, and the next page's token."""
+
+    model_config = _OPEN
+
+    reactions: list[Reaction]
+    next_page_token: _PageToken = None
 
 
 class RunsPage(BaseModel):
@@ -124,10 +196,4 @@ class RunsPage(BaseModel):
     model_config = _OPEN
 
     runs: list[Run]
-    next_page_token: str | None = None
-
-    @field_validator("next_page_token", mode="after")
-    @classmethod
-    def _empty_token_ends(cls, value: str | None) -> str | None:
-        # The spec types the token as string-or-null; an empty string cannot name a page.
-        return value or None
+    next_page_token: _PageToken = None

@@ -6,31 +6,65 @@ cost); duration percentiles use the nearest-rank method over runs with a recorde
 duration (running runs have none). :class:`SummaryBuilder` is the computation as a fold,
 for sources that are not a plain iterable (an async listing): ``add`` each run, then
 ``result``; :func:`summarize` is a loop over it.
+
+Time series: with ``bucket="hour"``, ``"day"`` or ``"week"`` the same fold also counts
+each run in the UTC calendar bucket of its ``created_at`` (days start at 00:00 UTC, weeks
+on Monday 00:00 UTC, ISO 8601 weeks), and :attr:`RunSummary.series` lists every bucket
+from the window's first to its last, oldest first: buckets without a run are there with
+zeros, so a chart has no gaps. Each holds counts by status, errors and error rate, exact
+costs, and exact duration percentiles of its own runs. A series holds at most
+:data:`~timbal_integrations.defaults.MAX_TIME_BUCKETS` buckets: a longer one is a
+:class:`~timbal_integrations.errors.QueryError` on ``bucket`` (raised by
+:func:`check_buckets` before any request when the window is known, or by
+:meth:`SummaryBuilder.add` as soon as the runs reach past the bound), never a cut
+series.
+
+>>> summary = summarize(client.list_runs(since="7d"), bucket="day")  # doctest: +SKIP
+>>> [(b.start.date(), b.total, b.error_rate) for b in summary.series]  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable, Iterable
-from datetime import datetime
-from typing import Any, TypeVar
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
 from ._exact import ExactSum
+from .defaults import MAX_TIME_BUCKETS
+from .errors import QueryError
 from .models import Run
 
 __all__ = [
+    "BUCKETS",
     "Bucket",
+    "BucketSize",
     "DurationStats",
     "ExactSum",
     "RunSummary",
     "SummaryBuilder",
+    "TimeBucket",
     "UserBucket",
     "WorkforceBucket",
+    "bucket_start",
+    "check_buckets",
+    "choose_bucket",
     "percentile",
     "summarize",
 ]
+
+BucketSize = Literal["hour", "day", "week"]
+"""The size of a time bucket: an hour, a UTC day, or an ISO week (Monday to Sunday, UTC)."""
+
+BUCKETS: Final[tuple[BucketSize, ...]] = ("hour", "day", "week")
+
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_HOUR_MS: Final = 3_600_000
+_DAY_MS: Final = 24 * _HOUR_MS
+_MONDAY_SHIFT: Final = 3  # 1970-01-01 was a Thursday: day -3 (1969-12-29) is a Monday
 
 
 _LAZY = ConfigDict(defer_build=True)  # built on first use, not when the CLI starts
@@ -72,11 +106,34 @@ class DurationStats(BaseModel):
     max_ms: int | None
 
 
+class TimeBucket(BaseModel):
+    """The runs created in one time bucket ``[start, end)`` (UTC).
+
+    ``partial`` is True when the summary's window covers only part of the bucket (a
+    ``since`` or ``until`` inside it: the current day so far, say). ``by_status`` counts
+    runs per status (statuses without runs in the bucket are left out).
+    """
+
+    model_config = _LAZY
+
+    start: datetime
+    end: datetime
+    partial: bool
+    total: int
+    by_status: dict[str, int]
+    error_count: int
+    error_rate: float
+    cost_usd: float
+    cost_credits: float
+    duration: DurationStats
+
+
 class RunSummary(BaseModel):
     """Exact rollups of a set of runs.
 
     ``complete`` is False when a ``max_runs`` bound stopped the scan early; the numbers then
-    cover the first ``total`` runs only.
+    cover the first ``total`` runs only. ``bucket`` and ``series`` are set when the
+    summary was asked for a time series (see the module docstring).
     """
 
     model_config = _LAZY
@@ -94,10 +151,17 @@ class RunSummary(BaseModel):
     duration: DurationStats
     first_run_at: datetime | None
     last_run_at: datetime | None
+    bucket: BucketSize | None = None
+    series: list[TimeBucket] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form (times as ISO 8601 strings)."""
-        return self.model_dump(mode="json")
+        """JSON-ready form (times as ISO 8601 strings); ``bucket`` and ``series`` only
+        when a time series was asked for."""
+        data = self.model_dump(mode="json")
+        if self.series is None:
+            data.pop("bucket", None)
+            data.pop("series", None)
+        return data
 
 
 def percentile(sorted_values: list[int], p: float) -> int | None:
@@ -110,6 +174,97 @@ def percentile(sorted_values: list[int], p: float) -> int | None:
 
 def _share(count: int, total: int) -> float:
     return round(count / total, 6) if total else 0.0
+
+
+def _check_size(bucket: object) -> BucketSize:
+    if bucket not in BUCKETS:
+        raise QueryError("bucket", f"{bucket!r} is not one of {', '.join(BUCKETS)}")
+    return bucket
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _index(moment: datetime, bucket: BucketSize) -> int:
+    """The number of the bucket holding ``moment`` (buckets counted from the epoch)."""
+    delta = _utc(moment) - _EPOCH
+    ms = delta.days * _DAY_MS + delta.seconds * 1000 + delta.microseconds // 1000
+    if bucket == "hour":
+        return ms // _HOUR_MS
+    if bucket == "day":
+        return ms // _DAY_MS
+    return (ms // _DAY_MS + _MONDAY_SHIFT) // 7
+
+
+def _start(index: int, bucket: BucketSize) -> datetime:
+    if bucket == "hour":
+        return _EPOCH + timedelta(hours=index)
+    if bucket == "day":
+        return _EPOCH + timedelta(days=index)
+    return _EPOCH + timedelta(days=index * 7 - _MONDAY_SHIFT)
+
+
+def _next(index: int, bucket: BucketSize) -> datetime:
+    return _start(index + 1, bucket)
+
+
+def bucket_start(moment: datetime, bucket: BucketSize) -> datetime:
+    """The start of the ``bucket`` holding ``moment``: the hour, the UTC day, or the
+    Monday 00:00 UTC of its week (a naive ``moment`` is taken as UTC)."""
+    return _start(_index(moment, _check_size(bucket)), bucket)
+
+
+def _window(
+    bucket: BucketSize, since: datetime | None, until: datetime | None
+) -> tuple[int | None, int | None]:
+    """The indexes of the window's first and last buckets (``until`` is exclusive)."""
+    first = _index(since, bucket) if since is not None else None
+    last = None
+    if until is not None:
+        last = _index(_utc(until) - timedelta(milliseconds=1), bucket)
+        if first is not None and last < first:
+            last = first
+    return first, last
+
+
+def _too_many(bucket: BucketSize, count: int, first: int, last: int) -> QueryError:
+    coarser = BUCKETS[BUCKETS.index(bucket) + 1 :]
+    advice = f"use {' or '.join(coarser)} buckets, or " if coarser else ""
+    return QueryError(
+        "bucket",
+        f"{count:,} {bucket} buckets from {_start(first, bucket):%Y-%m-%d %H:%M} to "
+        f"{_next(last, bucket):%Y-%m-%d %H:%M} UTC is more than {MAX_TIME_BUCKETS:,} "
+        f"(the most a series holds); {advice}a shorter since/until window",
+    )
+
+
+def check_buckets(bucket: str, since: datetime | None, until: datetime | None) -> int:
+    """How many ``bucket`` buckets the window ``[since, until)`` spans (0 when either end
+    is open); a :class:`QueryError` on ``bucket`` when it is not ``hour``, ``day`` or
+    ``week`` or the window spans more than ``MAX_TIME_BUCKETS`` buckets.
+
+    Front ends call it before any request, once they know the window.
+    """
+    size = _check_size(bucket)
+    first, last = _window(size, since, until)
+    if first is None or last is None:
+        return 0
+    count = last - first + 1
+    if count > MAX_TIME_BUCKETS:
+        raise _too_many(size, count, first, last)
+    return count
+
+
+def choose_bucket(since: datetime, until: datetime) -> BucketSize:
+    """A bucket that draws ``[since, until)`` in about 10 to 100 bars: hours up to two
+    days, days up to about 15 weeks, weeks beyond."""
+    span = _utc(until) - _utc(since)
+    if span <= timedelta(days=2):
+        return "hour"
+    if span <= timedelta(days=105):
+        return "day"
+    return "week"
 
 
 class _Tally:
@@ -149,9 +304,46 @@ def _buckets(
     ]
 
 
+class _Slot:
+    """Runs of one time bucket: how many, per status, their costs and durations."""
+
+    __slots__ = ("count", "credits", "durations", "statuses", "usd")
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.statuses: dict[str, int] = {}
+        self.usd = ExactSum()
+        self.credits = ExactSum()
+        self.durations: list[int] = []
+
+    def add(self, run: Run) -> None:
+        self.count += 1
+        self.statuses[run.status] = self.statuses.get(run.status, 0) + 1
+        self.usd.add(run.cost_usd)
+        self.credits.add(run.cost_credits)
+        if run.duration_ms is not None:
+            self.durations.append(run.duration_ms)
+
+
+def _durations(values: list[int]) -> DurationStats:
+    ordered = sorted(values)
+    return DurationStats(
+        count=len(ordered),
+        p50_ms=percentile(ordered, 50),
+        p95_ms=percentile(ordered, 95),
+        max_ms=ordered[-1] if ordered else None,
+    )
+
+
 class SummaryBuilder:
     """The rollups of :func:`summarize` as a fold: ``add`` runs one at a time (from any
     source: a sync or an async listing), then ``result``.
+
+    With ``bucket`` (``"hour"``, ``"day"`` or ``"week"``) the result also has a time
+    series; ``since`` and ``until`` (the query's window, ``until`` exclusive) say which
+    buckets it spans, so that buckets without runs appear too. An open end is taken from
+    the runs (the first or last run's bucket). Front ends pass ``until=now`` for a
+    window that reaches the present.
 
     Counts are exact; costs are exact running sums (:class:`ExactSum`, equal to
     :func:`math.fsum` over every cost); durations are kept (one int per run that has
@@ -159,12 +351,30 @@ class SummaryBuilder:
     grows with the number of distinct users, workforces and durations, not with the
     runs' size.
 
-    To add a breakdown (say by day of ``created_at``), give it a dict of
-    :class:`_Tally` keyed by the bucket, fill it in :meth:`add` and turn it into buckets
-    in :meth:`result`: every breakdown is computed in the same single pass.
+    To add a breakdown, give it a dict of :class:`_Tally` keyed by the bucket, fill it
+    in :meth:`add` and turn it into buckets in :meth:`result`: every breakdown is
+    computed in the same single pass (the time series is one: :class:`_Slot` per bucket,
+    its durations kept there instead of in one list).
     """
 
-    def __init__(self) -> None:
+    def __init__(
+        self,
+        *,
+        bucket: BucketSize | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> None:
+        self.bucket: BucketSize | None = None if bucket is None else _check_size(bucket)
+        """The time series' bucket size (None: no series)."""
+        self._since = None if since is None else _utc(since)
+        self._until = None if until is None else _utc(until)
+        self._slots: dict[int, _Slot] = {}
+        self._span: tuple[int, int] | None = None
+        if self.bucket is not None:
+            check_buckets(self.bucket, since, until)
+            ends = [end for end in _window(self.bucket, since, until) if end is not None]
+            if ends:
+                self._span = (ends[0], ends[-1])
         self.total = 0
         """Runs added so far."""
         self._status: dict[str, _Tally] = {}
@@ -193,7 +403,9 @@ class SummaryBuilder:
         self._workforce_info[force.id] = (force.name, force.type)
         _tally(self._workforce, force.id).add(cost)
         _tally(self._sentiment, run.last_reaction_sentiment).add(cost)
-        if run.duration_ms is not None:
+        if self.bucket is not None:
+            self._add_to_series(run)
+        elif run.duration_ms is not None:
             self._durations.append(run.duration_ms)
         created = run.created_at
         if self._first is None or created < self._first:
@@ -201,9 +413,56 @@ class SummaryBuilder:
         if self._last is None or created > self._last:
             self._last = created
 
+    def _add_to_series(self, run: Run) -> None:
+        assert self.bucket is not None
+        index = _index(run.created_at, self.bucket)
+        slot = self._slots.get(index)
+        if slot is None:
+            low, high = self._span or (index, index)
+            low, high = min(low, index), max(high, index)
+            if high - low + 1 > MAX_TIME_BUCKETS:
+                raise _too_many(self.bucket, high - low + 1, low, high)
+            self._span = (low, high)
+            slot = self._slots[index] = _Slot()
+        slot.add(run)
+
+    def _series(self) -> list[TimeBucket] | None:
+        bucket = self.bucket
+        if bucket is None:
+            return None
+        if self._span is None:
+            return []
+        low, high = self._span
+        since, until = self._since, self._until
+        series = []
+        for index in range(low, high + 1):
+            slot = self._slots.get(index) or _Slot()
+            start, end = _start(index, bucket), _next(index, bucket)
+            errors = slot.statuses.get("error", 0)
+            series.append(
+                TimeBucket(
+                    start=start,
+                    end=end,
+                    partial=(since is not None and since > start)
+                    or (until is not None and until < end),
+                    total=slot.count,
+                    by_status=dict(sorted(slot.statuses.items(), key=lambda kv: (-kv[1], kv[0]))),
+                    error_count=errors,
+                    error_rate=_share(errors, slot.count),
+                    cost_usd=slot.usd.value(),
+                    cost_credits=slot.credits.value(),
+                    duration=_durations(slot.durations),
+                )
+            )
+        return series
+
     def result(self, *, complete: bool = True) -> RunSummary:
         """The summary of the runs added so far; ``complete=False`` says more matched."""
         total = self.total
+        if self.bucket is not None:  # the durations are kept per bucket only
+            self._durations = list(
+                itertools.chain.from_iterable(s.durations for s in self._slots.values())
+            )
         durations = sorted(self._durations)
         errors = self._status["error"].count if "error" in self._status else 0
         users, forces = self._user_info, self._workforce_info
@@ -236,6 +495,8 @@ class SummaryBuilder:
             ),
             first_run_at=self._first,
             last_run_at=self._last,
+            bucket=self.bucket,
+            series=self._series(),
         )
 
 
@@ -249,16 +510,25 @@ def _tally(tallies: dict[_K, _Tally], key: _K) -> _Tally:
     return tally
 
 
-def summarize(runs: Iterable[Run], *, max_runs: int | None = None) -> RunSummary:
+def summarize(
+    runs: Iterable[Run],
+    *,
+    max_runs: int | None = None,
+    bucket: BucketSize | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> RunSummary:
     """Compute the rollups over ``runs`` (consumed once, streaming; see
     :class:`SummaryBuilder` for what is kept).
 
     With ``max_runs``, at most that many runs are read and ``complete`` says whether the
-    input ended within the bound.
+    input ended within the bound. With ``bucket`` (``"hour"``, ``"day"``, ``"week"``;
+    UTC, weeks start on Monday), ``series`` holds one :class:`TimeBucket` per bucket of
+    ``[since, until)`` (open ends: the first or last run's bucket), empty ones included.
     """
     if max_runs is not None and max_runs < 1:
         raise ValueError("max_runs: expected 1 or more")
-    builder = SummaryBuilder()
+    builder = SummaryBuilder(bucket=bucket, since=since, until=until)
     iterator = iter(runs)
     for run in iterator:
         if max_runs is not None and builder.total >= max_runs:

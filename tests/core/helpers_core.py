@@ -12,7 +12,15 @@ from typing import Any
 
 import httpx
 
-from timbal_integrations import AsyncTimbalClient, Run, RunDetail, RunsPage, TimbalClient
+from timbal_integrations import (
+    AsyncTimbalClient,
+    Reaction,
+    ReactionsPage,
+    Run,
+    RunDetail,
+    RunsPage,
+    TimbalClient,
+)
 
 __all__ = [
     "BASE",
@@ -202,6 +210,28 @@ class Driver:
             return await client.get_run(run_id)
 
         result: RunDetail = self._call(lambda c: c.get_run(run_id), async_fn)
+        return result
+
+    def list_reactions(self, run_id: str, **kwargs: Any) -> list[Reaction]:
+        """``list(client.list_reactions(run_id, ...))``."""
+
+        async def async_fn(client: AsyncTimbalClient) -> list[Reaction]:
+            return [r async for r in client.list_reactions(run_id, **kwargs)]
+
+        result: list[Reaction] = self._call(
+            lambda c: list(c.list_reactions(run_id, **kwargs)), async_fn
+        )
+        return result
+
+    def get_reactions_page(self, run_id: str, **kwargs: Any) -> ReactionsPage:
+        """``client.get_reactions_page(run_id, ...)``."""
+
+        async def async_fn(client: AsyncTimbalClient) -> ReactionsPage:
+            return await client.get_reactions_page(run_id, **kwargs)
+
+        result: ReactionsPage = self._call(
+            lambda c: c.get_reactions_page(run_id, **kwargs), async_fn
+        )
         return result
 
     def earliest_run(self, *args: Any, **kwargs: Any) -> Run | None:

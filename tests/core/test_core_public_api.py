@@ -24,6 +24,7 @@ CORE_MODULES = [
     "timbal_integrations.retry",
     "timbal_integrations.client",
     "timbal_integrations.summary",
+    "timbal_integrations.trace",
 ]
 
 

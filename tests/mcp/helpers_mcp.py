@@ -9,8 +9,11 @@ the library's own filter code.
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any, TypeVar
 
 from mcp import Client
@@ -21,6 +24,8 @@ from mcp_server import ServerSettings, create_server
 from timbal_integrations.emulator import FIXED_END, Emulator
 
 T = TypeVar("T")
+
+SNAPSHOTS = Path(__file__).parent / "snapshots"
 
 #: A key that cannot appear anywhere by accident: tests grep every output for it.
 API_KEY = "tk_test_Zq8x5ECRETkey_5f2c9d41b7"
@@ -53,11 +58,12 @@ def call(server: MCPServer[Any], tool: str, arguments: Mapping[str, Any]) -> Cal
 
 
 def text_of(result: CallToolResult) -> str:
-    """The text content of a result (one text block)."""
-    assert len(result.content) == 1
-    block = result.content[0]
-    assert block.type == "text"
-    return block.text
+    """The text content of a result: its one text block (resource links may follow)."""
+    texts = [block for block in result.content if block.type == "text"]
+    assert len(texts) == 1, result.content
+    assert result.content[0] is texts[0]
+    assert all(block.type in ("text", "resource_link") for block in result.content)
+    return texts[0].text
 
 
 def error_text(result: CallToolResult) -> str:
@@ -91,6 +97,33 @@ async def page_all(
         if cursor is None:
             return ids, results
     raise AssertionError("paging did not end")
+
+
+def check_snapshot(name: str, current: Any) -> None:
+    """``current`` (JSON-ready, or a str for a text file) equals the stored snapshot
+    ``name``; with ``TIMBAL_UPDATE_SNAPSHOTS=1`` the snapshot is rewritten first (review
+    the diff)."""
+    path = SNAPSHOTS / name
+    if isinstance(current, str):
+        rendered = current if current.endswith("\n") else current + "\n"
+    else:
+        rendered = json.dumps(current, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    if os.environ.get("TIMBAL_UPDATE_SNAPSHOTS") == "1":
+        SNAPSHOTS.mkdir(exist_ok=True)
+        temporary = path.with_name(path.name + ".tmp")
+        temporary.write_text(rendered, encoding="utf-8")
+        temporary.replace(path)
+    assert path.exists(), f"no snapshot {path.name}: run with TIMBAL_UPDATE_SNAPSHOTS=1"
+    stored = path.read_text(encoding="utf-8")
+    same = (
+        stored == rendered
+        if isinstance(current, str)
+        else json.loads(stored) == json.loads(rendered)
+    )
+    assert same, (
+        f"{name} changed; if deliberate, regenerate the snapshots with "
+        "TIMBAL_UPDATE_SNAPSHOTS=1 and review the diff"
+    )
 
 
 # --- ground truth -----------------------------------------------------------------------

@@ -42,7 +42,15 @@ from timbal_integrations.wording import describe
         ("list_runs", {"status": "   "}, "`status`", "leave the filter out"),
         ("list_runs", {"user_email": "not-an-email"}, "`user_email`", "email address"),
         ("list_runs", {"statuss": "error"}, "`statuss`", "status, user_id"),
-        ("list_runs", {"metadata": {"env": "prod"}}, "`metadata`", "accepted:"),
+        ("list_runs", {"metadata": [1]}, "`metadata`", "JSON object"),
+        ("list_runs", {"metadata": "{not json"}, "`metadata`", "JSON object"),
+        ("list_runs", {"metadata": {}}, "`metadata`", "leave the filter out"),
+        ("list_runs", {"fields": ["id", "colour"]}, "`fields`", "column names"),
+        ("list_runs", {"fields": []}, "`fields`", "column names"),
+        ("list_runs", {"workforce": "  "}, "`workforce`", "empty"),
+        ("summarize_runs", {"bucket": "minute"}, "`bucket`", "hour, day or week"),
+        ("summarize_runs", {"metadata": 5}, "`metadata`", "JSON object"),
+        ("get_run", {"run_id": "x", "detail": "everything"}, "`detail`", "summary or full"),
         ("summarize_runs", {"max_runs": 0}, "`max_runs`", "1 to 100000"),
         ("summarize_runs", {"cursor": "abc"}, "`cursor`", "accepted:"),
         ("summarize_runs", {"limit": 5}, "`limit`", "accepted:"),
@@ -167,7 +175,9 @@ def test_persistent_faults_after_retries(
         assert needle in message, message
         if kind != "drop":
             assert f"HTTP {kind}" in message
-    assert emu.stats.requests_total == 3 * 5  # every call retried 4 times
+    # every request retried 4 times; get_run asks for the run and its reactions at once
+    assert emu.stats.requests_total == 4 * 5
+    assert emu.stats.requests_by_endpoint["reactions"] == 5
     if kind == "429":
         assert "wait 3s" in message
 

@@ -87,6 +87,120 @@ def test_stdio_end_to_end(emu: Emulator, tmp_path: Path) -> None:
     assert "Traceback" not in stderr
 
 
+async def exercise_everything(client: Client, emu: Emulator) -> dict[str, Any]:
+    """Every tool argument added for traces, series and filters, the resource templates,
+    prompts and completions, through one client session."""
+    from mcp.types import PromptReference, ResourceTemplateReference
+
+    failed = next(d for d in emu.details if d["status"] == "error")
+    out: dict[str, Any] = {}
+    out["listing"] = await client.call_tool(
+        "list_runs",
+        {
+            "workforce": "support-agent",
+            "metadata": {"env": "prod"},
+            "fields": ["id", "status", "cost_usd"],
+            "limit": 5,
+        },
+    )
+    out["unknown"] = await client.call_tool("list_runs", {"status": "eror"})
+    out["summary"] = await client.call_tool(
+        "get_run", {"run_id": failed["id"], "detail": "summary"}
+    )
+    out["full"] = await client.call_tool("get_run", {"run_id": failed["id"], "detail": "full"})
+    out["series"] = await client.call_tool(
+        "summarize_runs",
+        {
+            "since": "2025-12-20",
+            "until": "2025-12-24",
+            "bucket": "day",
+            "workforce": "support-agent",
+            "metadata": {"env": "prod"},
+        },
+    )
+    out["templates"] = await client.list_resource_templates()
+    out["run"] = await client.read_resource(f"timbal://runs/{failed['id']}")
+    out["trace"] = await client.read_resource(f"timbal://runs/{failed['id']}/trace")
+    out["prompts"] = await client.list_prompts()
+    out["prompt"] = await client.get_prompt("cost_report", {"since": "7d"})
+    out["status"] = await client.complete(
+        PromptReference(name="triage_failures"), {"name": "status", "value": "err"}
+    )
+    out["workforce"] = await client.complete(
+        PromptReference(name="cost_report"), {"name": "workforce_id", "value": "wf_sup"}
+    )
+    out["user"] = await client.complete(
+        PromptReference(name="user_activity"), {"name": "user_id", "value": "usr_ad"}
+    )
+    out["sort_by"] = await client.complete(
+        PromptReference(name="cost_report"), {"name": "sort_by", "value": "cost"}
+    )
+    out["run_id"] = await client.complete(
+        ResourceTemplateReference(uri="timbal://runs/{run_id}"), {"name": "run_id", "value": ""}
+    )
+    out["failed"] = failed
+    return out
+
+
+def check_everything(got: dict[str, Any], emu: Emulator) -> None:
+    failed = got["failed"]
+    listing = got["listing"].structured_content
+    assert listing["fields"] == ["id", "status", "cost_usd"]
+    assert listing["workforce_resolution"]["workforce_id"] == "wf_support"
+    assert listing["applied_filters"]["metadata"] == {"env": "prod"}
+    assert got["unknown"].structured_content["unknown_values"][0]["did_you_mean"] == "error"
+    summary = got["summary"].structured_content
+    assert summary["detail"] == "summary"
+    assert summary["trace"]["failures"]
+    links = [b for b in got["summary"].content if b.type == "resource_link"]
+    assert [str(b.uri) for b in links] == [
+        f"timbal://runs/{failed['id']}",
+        f"timbal://runs/{failed['id']}/trace",
+    ]
+    full = got["full"].structured_content
+    assert full["detail"] == "full"
+    assert all("call_id" in entry for entry in full["trace"]["tree"])
+    assert got["series"].structured_content["workforce_resolution"]["workforce_id"] == "wf_support"
+    series = got["series"].structured_content["series"]
+    assert [b["start"][:10] for b in series] == [
+        "2025-12-20",
+        "2025-12-21",
+        "2025-12-22",
+        "2025-12-23",
+    ]
+    assert {t.uri_template for t in got["templates"].resource_templates} == {
+        "timbal://runs/{run_id}",
+        "timbal://runs/{run_id}/trace",
+    }
+    run_doc = json.loads(got["run"].contents[0].text)
+    assert run_doc["run"]["trace"] == failed["trace"]
+    assert json.loads(got["trace"].contents[0].text)["trace"] == failed["trace"]
+    assert [p.name for p in got["prompts"].prompts] == [
+        "triage_failures",
+        "cost_report",
+        "user_activity",
+    ]
+    assert "summarize_runs" in got["prompt"].messages[0].content.text
+    assert got["status"].completion.values == ["error"]
+    assert got["workforce"].completion.values == ["wf_support"]
+    assert got["user"].completion.values == ["usr_ada"]
+    assert got["sort_by"].completion.values == ["cost_usd", "cost_credits"]
+    assert got["run_id"].completion.values[0] == emu.runs[0]["id"]
+
+
+def test_stdio_resources_prompts_completions_and_new_arguments(
+    emu: Emulator, tmp_path: Path
+) -> None:
+    params = StdioServerParameters(command=TIMBAL_MCP, env=server_env(emu))
+    with (tmp_path / "stderr.txt").open("w+") as errlog:
+        got = run_stdio(params, errlog, lambda client: exercise_everything(client, emu))
+        errlog.seek(0)
+        stderr = errlog.read()
+    check_everything(got, emu)
+    assert API_KEY not in stderr
+    assert "Traceback" not in stderr
+
+
 def test_stdio_reports_missing_configuration(emu: Emulator, tmp_path: Path) -> None:
     env = {k: v for k, v in server_env(emu).items() if k != "TIMBAL_API_KEY"}
     params = StdioServerParameters(command=sys.executable, args=["-m", "mcp_server"], env=env)
@@ -271,3 +385,15 @@ def test_http_sdk_client_with_the_token(http_server: HttpServer, emu: Emulator) 
     assert names == ["get_run", "list_runs", "summarize_runs"]
     assert not result.is_error
     assert [r["id"] for r in result.structured_content["runs"]] == ids(expected_runs(emu))[:5]
+
+
+def test_http_resources_prompts_completions_and_new_arguments(
+    http_server: HttpServer, emu: Emulator
+) -> None:
+    async def go() -> dict[str, Any]:
+        async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {TOKEN}"}) as http:
+            transport = streamable_http_client(http_server.url, http_client=http)
+            async with Client(transport) as client:
+                return await exercise_everything(client, emu)
+
+    check_everything(asyncio.run(go()), emu)

@@ -7,8 +7,6 @@ A schema change must be deliberate: regenerate the snapshots with
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
 from typing import Any
 
 import jsonschema  # type: ignore[import-untyped]
@@ -17,23 +15,28 @@ from mcp.server.mcpserver import MCPServer
 from mcp.types import Tool
 
 from mcp_server import SERVER_NAME, TOOL_NAMES
-from tests.mcp.helpers_mcp import in_session
+from tests.mcp.helpers_mcp import check_snapshot, in_session
 
-SNAPSHOTS = Path(__file__).parent / "snapshots"
 FILTERS = [
     "status",
     "user_id",
     "user_email",
     "sentiment",
     "workforce_id",
+    "workforce",
     "group_id",
     "rev",
     "since",
     "until",
+    "metadata",
     "roots",
     "sort_by",
     "sort_order",
 ]
+
+
+def enum_values(prop: dict[str, Any]) -> list[str]:
+    return next(option["enum"] for option in prop["anyOf"] if "enum" in option)
 
 
 @pytest.fixture
@@ -69,7 +72,7 @@ def test_list_runs_input_schema_is_typed(tools: dict[str, Tool]) -> None:
     schema = tools["list_runs"].input_schema
     props = schema["properties"]
     assert schema["additionalProperties"] is False
-    assert list(props) == [*FILTERS, "limit", "cursor"]
+    assert list(props) == [*FILTERS, "fields", "limit", "cursor"]
     assert schema.get("required", []) == []
     assert props["limit"]["type"] == "integer"
     assert (props["limit"]["minimum"], props["limit"]["maximum"]) == (1, 200)
@@ -90,17 +93,23 @@ def test_list_runs_input_schema_is_typed(tools: dict[str, Tool]) -> None:
     assert "enum" not in json.dumps(props["status"])
     for known in ("success", "error", "cancelled", "running"):
         assert known in props["status"]["description"]
-    for name in (*FILTERS, "limit", "cursor"):
+    for name in (*FILTERS, "fields", "limit", "cursor"):
         assert props[name]["description"], name
     assert "24h" in props["since"]["description"]
     assert "UTC" in props["since"]["description"]
+    # metadata is a JSON object (a JSON string is accepted too, as everywhere else)
+    assert {"type": "object", "additionalProperties": True} in props["metadata"]["anyOf"]
+    columns = next(option for option in props["fields"]["anyOf"] if option.get("type") == "array")
+    assert columns["items"]["enum"][:3] == ["id", "idempotency_key", "created_at"]
+    assert columns["minItems"] == 1
 
 
 def test_summarize_runs_takes_the_same_filters_and_a_scan_bound(tools: dict[str, Tool]) -> None:
     schema = tools["summarize_runs"].input_schema
     props = schema["properties"]
     assert schema["additionalProperties"] is False
-    assert list(props) == [*FILTERS, "max_runs"]
+    assert list(props) == [*FILTERS, "bucket", "max_runs"]
+    assert enum_values(props["bucket"]) == ["hour", "day", "week"]
     assert props["max_runs"]["default"] == 10_000
     assert props["max_runs"]["minimum"] == 1
     list_props = tools["list_runs"].input_schema["properties"]
@@ -112,7 +121,12 @@ def test_get_run_requires_a_run_id(tools: dict[str, Tool]) -> None:
     schema = tools["get_run"].input_schema
     assert schema["required"] == ["run_id"]
     assert schema["additionalProperties"] is False
-    assert list(schema["properties"]) == ["run_id"]
+    assert list(schema["properties"]) == ["run_id", "detail"]
+    assert schema["properties"]["detail"]["enum"] == ["summary", "full"]
+    assert schema["properties"]["detail"]["default"] == "summary"
+    output = tools["get_run"].output_schema
+    assert output is not None
+    assert {"id", "status", "detail", "reactions", "resources"} <= set(output["required"])
 
 
 def test_output_schemas_are_valid_json_schemas(tools: dict[str, Tool]) -> None:
@@ -143,19 +157,7 @@ def test_schemas_match_their_snapshot(tools: dict[str, Tool], name: str) -> None
         "input_schema": tool.input_schema,
         "output_schema": tool.output_schema,
     }
-    path = SNAPSHOTS / f"{name}.json"
-    rendered = json.dumps(current, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
-    if os.environ.get("TIMBAL_UPDATE_SNAPSHOTS") == "1":
-        SNAPSHOTS.mkdir(exist_ok=True)
-        temporary = path.with_suffix(".json.tmp")
-        temporary.write_text(rendered, encoding="utf-8")
-        temporary.replace(path)
-    assert path.exists(), f"no snapshot {path.name}: run with TIMBAL_UPDATE_SNAPSHOTS=1"
-    stored = json.loads(path.read_text(encoding="utf-8"))
-    assert stored == json.loads(rendered), (
-        f"the {name} tool's schema changed; if deliberate, regenerate the snapshots with "
-        "TIMBAL_UPDATE_SNAPSHOTS=1 and review the diff"
-    )
+    check_snapshot(f"{name}.json", current)
 
 
 @pytest.mark.parametrize("name", TOOL_NAMES)

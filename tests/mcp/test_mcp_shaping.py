@@ -14,14 +14,13 @@ from hypothesis import strategies as st
 from mcp_server.shaping import (
     Cursor,
     cap_breakdowns,
-    detail_dict,
     filters_fingerprint,
     render_runs_text,
     run_row,
 )
 from mcp_server.transport import is_loopback, security_settings
 from timbal_integrations.errors import QueryError
-from timbal_integrations.models import Run, RunDetail
+from timbal_integrations.models import Run
 
 RUN: dict[str, Any] = {
     "id": "01RUN",
@@ -148,19 +147,6 @@ def test_text_rows_escape_bars_and_newlines_in_values() -> None:
     table = text.splitlines()[2]
     assert table == "01RUN|2025-12-31T10:00:00.123Z|err/or|-|0.5|usr_a|agent/a|-|=id|-"
     assert table.count("|") == 9
-
-
-def test_detail_renames_sentiment_and_bounds_size() -> None:
-    detail = RunDetail.model_validate(
-        {**RUN, "last_reaction_sentiment": "positive", "trace": {"x": "y" * 100_000}, "rev": "main"}
-    )
-    data = detail_dict(detail, max_chars=10_000)
-    assert data["sentiment"] == "positive"
-    assert "last_reaction_sentiment" not in data
-    assert data["rev"] == "main"
-    assert data["truncated"] == ["trace"]
-    assert len(orjson.dumps(data)) < 10_000
-    assert data["created_at"] == "2025-12-31T10:00:00.123Z"
 
 
 def test_breakdowns_are_capped_with_the_rest_accounted_for() -> None:

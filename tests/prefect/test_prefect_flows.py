@@ -137,6 +137,42 @@ def test_the_tasks_in_a_flow(emu: Emulator, credentials: TimbalCredentials, tmp_
     assert {k: getattr(exported, k) for k in stats(sales)} == stats(sales)
 
 
+def test_summarize_runs_with_a_bucket_gives_the_series_of_the_window(
+    emu: Emulator, credentials: TimbalCredentials
+) -> None:
+    @flow
+    def hourly() -> RunSummary:
+        return summarize_runs(credentials, since=DAY, until=NEXT, bucket="hour")
+
+    summary = hourly()
+    day = runs_between(emu.runs, DAY, NEXT)
+    assert summary.bucket == "hour"
+    assert summary.series is not None
+    assert [b.start for b in summary.series] == [DAY + timedelta(hours=h) for h in range(24)]
+    assert sum(b.total for b in summary.series) == summary.total == len(day)
+    for b in summary.series:
+        inside = stats(runs_between(day, b.start, b.end))
+        assert (b.total, b.error_count) == (inside["count"], inside["error_count"])
+        assert (b.cost_usd, b.cost_credits) == (inside["cost_usd"], inside["cost_credits"])
+
+
+def test_a_bad_bucket_fails_the_task_before_any_request(
+    emu: Emulator, credentials: TimbalCredentials
+) -> None:
+    @flow
+    def series(since: datetime, bucket: str) -> RunSummary:
+        return summarize_runs(credentials, since=since, until=NEXT, bucket=bucket)  # type: ignore[arg-type]
+
+    mark = emu.request_log.total
+    with pytest.raises(QueryError) as info:
+        series(DAY, "fortnight")
+    assert info.value.field == "bucket"
+    with pytest.raises(QueryError) as info:  # 8,784 hours: more than a series holds
+        series(DAY - timedelta(days=365), "hour")
+    assert info.value.field == "bucket"
+    assert len(emu.request_log.since(mark)) == 0
+
+
 def test_bad_filters_fail_the_flow_naming_the_field(
     credentials: TimbalCredentials, tmp_path: Path
 ) -> None:

@@ -91,17 +91,19 @@ def _pct(share: float) -> str:
     return f"{share * 100:.1f}%"
 
 
-def format_summary(summary: RunSummary) -> str:
-    """The summary as aligned text tables (the numbers are :func:`summarize`'s, unchanged)."""
+def format_summary(summary: RunSummary, *, bullet: str = "·") -> str:
+    """The summary as aligned text tables (the numbers are :func:`summarize`'s, unchanged);
+    ``bullet`` separates figures on a line (``-`` where only ASCII can be written)."""
     s = summary
+    b = bullet
     lines = [
         f"Runs             {s.total:,}" + ("" if s.complete else " (incomplete)"),
         f"First run        {_iso_seconds(s.first_run_at)}",
         f"Last run         {_iso_seconds(s.last_run_at)}",
         f"Errors           {s.error_count:,} ({_pct(s.error_rate)})",
-        f"Cost             ${s.cost_usd_total:,.4f}  ·  {s.cost_credits_total:,.4f} credits",
-        f"Duration         p50 {human_duration(s.duration.p50_ms)}  ·  "
-        f"p95 {human_duration(s.duration.p95_ms)}  ·  max {human_duration(s.duration.max_ms)}"
+        f"Cost             ${s.cost_usd_total:,.4f}  {b}  {s.cost_credits_total:,.4f} credits",
+        f"Duration         p50 {human_duration(s.duration.p50_ms)}  {b}  "
+        f"p95 {human_duration(s.duration.p95_ms)}  {b}  max {human_duration(s.duration.max_ms)}"
         f"  ({s.duration.count:,} runs with a duration)",
     ]
 

@@ -48,7 +48,7 @@ from ._windows import piece_pages, window_pages, window_pages_as_fetched
 
 if TYPE_CHECKING:  # loaded when first needed: an export never builds these models
     from .._pages import RawPage
-    from ..models import Run, RunDetail, RunsPage
+    from ..models import Reaction, ReactionsPage, Run, RunDetail, RunsPage
 
 __all__ = ["AsyncTimbalClient"]
 
@@ -482,6 +482,52 @@ class AsyncTimbalClient:
         checked = check_run_id(run_id)
         path = self._core.run_path(checked)
         return self._core.detail(await self._get(path, run_id=checked), path)
+
+    async def get_reactions_page(
+        self, run_id: str, *, page_token: str | None = None
+    ) -> ReactionsPage:
+        """One page of a run's reactions, newest first (exactly one request, plus retries).
+
+        ``run_id`` is a run id or an idempotency key; an unknown run raises
+        :class:`~timbal_integrations.errors.NotFoundError` (with ``run_id`` set), as
+        :meth:`get_run` does.
+        """
+        checked = check_run_id(run_id)
+        token = check_page_token(page_token)
+        path = self._core.reactions_path(checked)
+        params = {"page_token": token} if token is not None else None
+        return self._core.reactions(await self._get(path, params, run_id=checked), path)
+
+    def list_reactions(self, run_id: str, *, limit: int | None = None) -> AsyncGenerator[Reaction]:
+        """Every reaction to a run, newest first, across pages, lazily; at most ``limit``.
+
+        The run id (or idempotency key) and ``limit`` are checked here, before the first
+        reaction is asked for; no request is made beyond what ``limit`` needs.
+        """
+        checked = check_run_id(run_id)
+        check_limit(limit)
+        return self._reactions(checked, limit)
+
+    async def _reactions(self, run_id: str, limit: int | None) -> AsyncGenerator[Reaction]:
+        if limit == 0:
+            return
+        core = self._core
+        path = core.reactions_path(run_id)
+        guard = core.page_guard(path)  # the same page bounds as a listing of runs
+        token: str | None = None
+        count = 0
+        while True:
+            params = {"page_token": token} if token is not None else None
+            page = core.reactions(await self._get(path, params, run_id=run_id), path)
+            guard.check(token, page.next_page_token, len(page.reactions))
+            for reaction in page.reactions:
+                yield reaction
+                count += 1
+                if limit is not None and count >= limit:
+                    return
+            if page.next_page_token is None:
+                return
+            token = page.next_page_token
 
     async def earliest_run(self, query: RunQuery | None = None, **filters: Any) -> Run | None:
         """The oldest run matching the filters (one ascending request), or None."""

@@ -50,7 +50,7 @@ from ..sanitize import terminal_safe
 from ._body import BodyReader, accept_encoding
 
 if TYPE_CHECKING:  # loaded when first needed: an export never builds these models
-    from ..models import Run, RunDetail, RunsPage
+    from ..models import ReactionsPage, Run, RunDetail, RunsPage
 
 __all__ = [
     "DEFAULT_TIMEOUT",
@@ -380,6 +380,10 @@ class Core:
         """The path of one run (the id percent-encoded, slashes included)."""
         return f"{self.config.runs_path}/{quote(run_id, safe='')}"
 
+    def reactions_path(self, run_id: str) -> str:
+        """The path of one run's reactions."""
+        return f"{self.run_path(run_id)}/reactions"
+
     def retry_delay(
         self, response: Reply | None, error: Exception | None, attempt: int, path: str
     ) -> float | None:
@@ -541,13 +545,26 @@ class Core:
         except ValidationError as error:
             raise self.invalid(response, path, error) from None
 
+    def reactions(self, response: Reply, path: str) -> ReactionsPage:
+        """A page of a run's reactions as models (its next page token bounded like a
+        list page's)."""
+        from ..models import ReactionsPage
+
+        try:
+            page = ReactionsPage.model_validate_json(response.content)
+        except ValidationError as error:
+            raise self.invalid(response, path, error) from None
+        self.check_next_token(page.next_page_token, path)
+        return page
+
     def parser(self, raw: bool) -> Callable[[Reply, str], Any]:
         """How to read a list page: :meth:`raw_page` or :meth:`page`."""
         return self.raw_page if raw else self.page
 
-    def page_guard(self) -> PageGuard:
-        """The checks of one listing's pages (see :class:`PageGuard`)."""
-        return PageGuard(self.config.runs_path, self.bounds)
+    def page_guard(self, path: str | None = None) -> PageGuard:
+        """The checks of one listing's pages (see :class:`PageGuard`): of the runs, or of
+        the listing at ``path`` (a run's reactions)."""
+        return PageGuard(path or self.config.runs_path, self.bounds)
 
     def __repr__(self) -> str:
         c = self.config

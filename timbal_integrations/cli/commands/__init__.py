@@ -13,7 +13,7 @@ from typing import Final, Protocol
 from ..failures import Context
 from ..options import Parents
 from ..parsing import Subcommands
-from . import demo, emulator, export, summary, sync
+from . import demo, emulator, export, show, summary, sync
 from . import list as list_runs
 
 __all__ = ["COMMANDS", "CommandModule"]
@@ -38,6 +38,7 @@ COMMANDS: Final[tuple[CommandModule, ...]] = (
     export,
     sync,
     summary,
+    show,
     emulator,
     demo,
 )
