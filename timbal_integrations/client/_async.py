@@ -36,11 +36,11 @@ from ._core import (
     latest_query,
     logger,
     ssl_context,
-    transport_for,
     window_bounds,
     windows_for,
 )
 from ._pieces import Piece, PieceSplit, pieces_of
+from ._shards import async_wire
 from ._windows import piece_pages, window_pages, window_pages_as_fetched
 
 if TYPE_CHECKING:  # loaded when first needed: an export never builds these models
@@ -126,7 +126,9 @@ class AsyncTimbalClient:
             limits=httpx.Limits(max_connections=max_connections),
             verify=ssl_context(),
         )
-        self._wire = transport_for(self._http, config.base_url)
+        self._wire, self._shards = async_wire(
+            self._http, config.base_url, transport, max_connections
+        )
 
     async def _send(self, request: httpx.Request) -> httpx.Response:
         """Send through the chosen transport (see ``transport_for``) and read the body."""
@@ -191,8 +193,10 @@ class AsyncTimbalClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close the underlying connection pool."""
+        """Close the underlying connection pools."""
         await self._http.aclose()
+        if self._shards is not None:
+            await self._shards.aclose()
 
     async def _get(
         self, path: str, params: Mapping[str, str] | None = None, run_id: str | None = None

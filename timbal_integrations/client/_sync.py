@@ -40,11 +40,11 @@ from ._core import (
     latest_query,
     logger,
     ssl_context,
-    transport_for,
     window_bounds,
     windows_for,
 )
 from ._pieces import Piece, PieceSplit, pieces_of
+from ._shards import sync_wire
 
 if TYPE_CHECKING:  # loaded when first needed: an export never builds these models
     from .._pages import RawPage
@@ -129,7 +129,9 @@ class TimbalClient:
             limits=httpx.Limits(max_connections=max_connections),
             verify=ssl_context(),
         )
-        self._wire = transport_for(self._http, config.base_url)
+        self._wire, self._shards = sync_wire(
+            self._http, config.base_url, transport, max_connections
+        )
 
     def _send(self, request: httpx.Request) -> httpx.Response:
         """Send through the chosen transport (see ``transport_for``) and read the body."""
@@ -194,8 +196,10 @@ class TimbalClient:
         self.close()
 
     def close(self) -> None:
-        """Close the underlying connection pool."""
+        """Close the underlying connection pools."""
         self._http.close()
+        if self._shards is not None:
+            self._shards.close()
 
     def _get(
         self, path: str, params: Mapping[str, str] | None = None, run_id: str | None = None
