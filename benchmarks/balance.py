@@ -7,8 +7,11 @@
    repetitions of (sequential seconds / its seconds) within the same repetition. Every
    parallel file's ids are compared with the sequential file's of the same repetition.
 6. Against a token bucket of 50 requests/s (and 40 ms per request): ``auto`` exports
-   through the library, counting 429s (``on_retry``) and requests; the judged request
-   rate leaves out the bucket's initial burst (its first 50 requests are free).
+   through the library, counting 429s (``on_retry``) and requests. The judged request
+   rate is the issue's: requests over the export's seconds. Beside it, the share of
+   what the bucket allowed meanwhile (its burst of 50, plus 50 a second), which the
+   pacer never spends at once: it spreads ``RateLimit-Remaining`` over
+   ``RateLimit-Reset``, which is all a client may assume of a window-based limit.
 """
 
 from __future__ import annotations
@@ -136,7 +139,8 @@ def section_rate_limit(report: Any, tmp: Path, runs: int, limit: float) -> None:
         seconds, requests, ids = export("rl-auto.jsonl", "auto")
         refused = sum(1 for retry in throttled if retry.status_code == 429)
         exact = ids == seq_ids
-        rate = (requests - limit) / seconds
+        rate = requests / seconds
+        allowed = limit + limit * seconds  # the bucket's burst, and its refill meanwhile
         report.add(
             section,
             f"auto vs {limit:.0f} req/s, {len(ids)} runs: exact (same ids as sequential)",
@@ -149,10 +153,15 @@ def section_rate_limit(report: Any, tmp: Path, runs: int, limit: float) -> None:
         )
         report.add(
             section,
-            f"  request rate beyond the first {limit:.0f} (the bucket's burst)",
+            f"  request rate (requests / seconds of the whole export), vs {limit:.0f}/s",
             f"{rate:.1f}/s = {rate / limit:.0%}",
             ">= 90% of the limit",
             rate >= 0.9 * limit,
+        )
+        report.add(
+            section,
+            f"  requests / what the bucket allowed meanwhile (its burst of {limit:.0f} included)",
+            f"{requests / allowed:.0%}",
         )
         report.add(
             section,

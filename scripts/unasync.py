@@ -37,6 +37,7 @@ HEADER = (
 SUBS = [
     ("AsyncTimbalClient", "TimbalClient"),
     ("AsyncGenerator", "Generator"),
+    ("async_wire", "sync_wire"),
     ("httpx.AsyncClient", "httpx.Client"),
     ("httpx.AsyncBaseTransport", "httpx.BaseTransport"),
     ("handle_async_request", "handle_request"),

@@ -24,6 +24,7 @@ real client would be instead of burning its retries in microseconds.
 
 from __future__ import annotations
 
+import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ __all__ = ["LOW_BUDGET_SHARE", "Concurrency", "Pacer", "PacerCounts", "RateLimit
 Clock = Callable[[], float]
 
 _PACED_SHARE: Final = 0.85  # an epoch this close to the pacer's rate is limited by it
+_DOUBLING_GAIN: Final = 1.5  # slow start doubles again while a doubling buys this much
 
 LOW_BUDGET_SHARE: Final = 0.1
 """A response whose ``RateLimit-Remaining`` is below this share of ``RateLimit-Limit``
@@ -151,12 +153,16 @@ class Concurrency:
 
     The listing calls :meth:`page_done` after each page with its pacer's counts and
     whether every slot was busy; :attr:`target` is the number to keep in flight. A
-    fixed concurrency never changes. ``auto`` starts at ``initial`` and works in epochs
-    of about two rounds of requests (``2 * target`` pages): it doubles the target while
-    an epoch's throughput is at least 1.5x the one before, then adds one while it still
-    grows; any 429 in an epoch halves it, and so does a low budget (before a 429); an
-    epoch that ran at (nearly) the rate the pacer allows, or in which not every slot was
-    busy, holds it.
+    fixed concurrency never changes. ``auto`` starts at ``initial`` and works in epochs:
+    about one round of requests while it doubles (``target / 2`` pages), two once it
+    adds one at a time (``2 * target`` pages). It doubles the target while an epoch's
+    throughput is at least 1.5x the one before, then adds one while it still grows; any
+    429 in an epoch halves it, and so does a low budget (before a 429); an epoch that
+    ran at (nearly) the rate the pacer allows, or in which not every slot was busy,
+    holds it. When the listing says when each page was asked for (``sent``), only pages
+    asked for within the epoch count, and throughput is ``target`` over their median
+    time from asking to having (Little's law), so a new epoch is not credited with the
+    answers to requests sent before it.
     """
 
     def __init__(
@@ -178,6 +184,7 @@ class Concurrency:
         self._epoch_pages = 0
         self._epoch_busy = True
         self._epoch_counts: PacerCounts | None = None
+        self._cycles: list[float] = []  # seconds from asking for a page to having it
         self._last_rate: float | None = None
         self._cooldown = 0
         self._grown_from = 0  # the target before the last growth (0: it did not grow)
@@ -190,16 +197,20 @@ class Concurrency:
         """The highest target reached."""
         return max(target for _, target in self.history)
 
-    def page_done(self, counts: PacerCounts, *, busy: bool) -> int:
+    def now(self) -> float:
+        """The controller's clock: a listing reads it when it asks for a page, and hands
+        the reading back to :meth:`page_done` as ``sent``."""
+        return self._clock()
+
+    def page_done(self, counts: PacerCounts, *, busy: bool, sent: float | None = None) -> int:
         """One more page arrived; ``counts`` is the pacer's, ``busy`` whether all
-        ``target`` slots were in use. Returns the (possibly new) target."""
+        ``target`` slots were in use, ``sent`` when (on :meth:`now`) the worker asked for
+        it. Returns the (possibly new) target."""
         if not self.auto:
             return self.target
         start = self._epoch_counts
         if start is None:
             start = self._epoch_counts = counts
-        self._epoch_pages += 1
-        self._epoch_busy = self._epoch_busy and busy
         if self._cooldown > 0:
             self._cooldown -= 1  # answers to requests sent before the last decrease
         elif counts.throttled > start.throttled or counts.low_budget > start.low_budget:
@@ -208,9 +219,23 @@ class Concurrency:
             self._cooldown = self.target
             self._set(max(self.minimum, self.target // 2), counts)
             return self.target
-        if self._epoch_pages < 2 * self.target:
+        now = self._clock()
+        if sent is not None:
+            if sent < self._epoch_start:
+                return self.target  # asked for before this epoch: it says nothing of it
+            self._cycles.append(now - sent)
+        self._epoch_pages += 1
+        self._epoch_busy = self._epoch_busy and busy
+        if self._epoch_pages < (max(2, self.target // 2) if self._slow_start else 2 * self.target):
             return self.target
-        rate = self._epoch_pages / max(self._clock() - self._epoch_start, 1e-6)
+        if self._cycles:
+            # Little's law: with every slot busy, pages arrive at target / (the time a
+            # worker takes from asking for a page to asking for the next). Counting
+            # arrivals instead would credit a new epoch with the pages of requests sent
+            # before it, and make every doubling look like one.
+            rate = self.target / max(statistics.median(self._cycles), 1e-6)
+        else:
+            rate = self._epoch_pages / max(now - self._epoch_start, 1e-6)
         previous = self._last_rate
         if counts.interval > 0 and rate * counts.interval >= _PACED_SHARE:
             # The budget, not the number in flight, limits the rate: more would only wait.
@@ -218,7 +243,7 @@ class Concurrency:
             self._new_epoch(counts)
         elif not self._epoch_busy:
             self._new_epoch(counts)  # not enough work for every slot: nothing learned
-        elif previous is None or (self._slow_start and rate >= 1.5 * previous):
+        elif previous is None or (self._slow_start and rate >= _DOUBLING_GAIN * previous):
             self._last_rate = rate
             self._grow(counts)
         elif self._slow_start:
@@ -254,3 +279,4 @@ class Concurrency:
         self._epoch_pages = 0
         self._epoch_busy = True
         self._epoch_counts = counts
+        self._cycles.clear()

@@ -189,3 +189,41 @@ def test_auto_grows_when_the_pacer_allows_more_than_it_gets() -> None:
     server.counts = PacerCounts(0, 0, 0, 0, interval=0.02)  # the budget allows 50
     server.run(control, 40)
     assert control.target > 4
+
+
+def test_auto_judges_an_epoch_by_the_pages_asked_for_in_it() -> None:
+    # 8 in flight, 40 ms each, and a system that does at most 200 pages a second: 16 in
+    # flight only queue (80 ms each). Right after doubling to 16, the 8 answers to
+    # requests sent at 8 arrive within 40 ms: counted, they would make 16 look twice as
+    # fast and send the controller on to 32.
+    clock = FakeClock()
+    control = Concurrency(clock=clock, initial=8, maximum=64)
+    counts = PacerCounts(0, 0, 0, 0)
+    for _ in range(4):  # the first epoch at 8: 40 ms per page from asking to having
+        sent = control.now()
+        clock.advance(0.04)
+        control.page_done(counts, busy=True, sent=sent)
+    assert control.target == 16  # the first measured rate: slow start doubles
+    before = clock.now - 0.02  # asked for before the doubling
+    for _ in range(8):
+        clock.advance(0.005)
+        assert control.page_done(counts, busy=True, sent=before) == 16  # not counted
+    for _ in range(8):  # asked for at 16: 80 ms each, the same 200 pages a second
+        sent = control.now()
+        clock.advance(0.08)
+        control.page_done(counts, busy=True, sent=sent)
+    # 16 / 80 ms is 8 / 40 ms: the doubling bought nothing, so back to 8, never to 32
+    assert control.target == 8
+    assert control.peak == 16
+
+
+def test_auto_keeps_doubling_while_latency_stays_flat() -> None:
+    clock = FakeClock()
+    control = Concurrency(clock=clock, initial=4, maximum=32)
+    counts = PacerCounts(0, 0, 0, 0)
+    for _ in range(40):
+        sent = control.now()
+        clock.advance(0.01)  # the answers overlap: what counts is asking to having
+        control.page_done(counts, busy=True, sent=sent - 0.03)
+    assert control.target == 32
+    assert [target for _, target in control.history] == [4, 8, 16, 32]

@@ -38,12 +38,12 @@ from ._core import (
     latest_query,
     logger,
     ssl_context,
-    transport_for,
     window_bounds,
     windows_for,
 )
 from ._deadline import deadline, install
 from ._pieces import Piece, PieceSplit, pieces_of
+from ._shards import async_wire
 from ._windows import piece_pages, window_pages, window_pages_as_fetched
 
 if TYPE_CHECKING:  # loaded when first needed: an export never builds these models
@@ -138,7 +138,9 @@ class AsyncTimbalClient:
             limits=httpx.Limits(max_connections=max_connections),
             verify=ssl_context(),
         )
-        self._wire = transport_for(self._http, config.base_url)
+        self._wire, self._shards = async_wire(
+            self._http, config.base_url, transport, max_connections
+        )
         install(self._wire)  # every read keeps the request's total deadline
 
     async def _send(self, request: httpx.Request, path: str) -> Reply:
@@ -216,8 +218,10 @@ class AsyncTimbalClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close the underlying connection pool."""
+        """Close the underlying connection pools."""
         await self._http.aclose()
+        if self._shards is not None:
+            await self._shards.aclose()
 
     async def _get(
         self, path: str, params: Mapping[str, str] | None = None, run_id: str | None = None

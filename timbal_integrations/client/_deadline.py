@@ -183,11 +183,15 @@ class _AsyncBackend(httpcore.AsyncNetworkBackend):
 
 def install(transport: object) -> bool:
     """Make the connections of ``transport`` (an ``httpx.HTTPTransport`` or
-    ``AsyncHTTPTransport``, proxies included) keep the current request's deadline.
+    ``AsyncHTTPTransport``, proxies included, or the pools of an ``AsyncShards``) keep
+    the current request's deadline.
 
     Returns False for a transport without an httpcore pool (``httpx.MockTransport``,
     a custom one): its requests are bounded between body chunks only.
     """
+    pools = getattr(transport, "pools", None)  # client/_shards.AsyncShards
+    if isinstance(pools, list):
+        return all([install(pool) for pool in pools])
     pool = getattr(transport, "_pool", None)
     backend = getattr(pool, "_network_backend", None)
     if isinstance(backend, _Backend | _AsyncBackend):

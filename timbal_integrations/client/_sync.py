@@ -42,12 +42,12 @@ from ._core import (
     latest_query,
     logger,
     ssl_context,
-    transport_for,
     window_bounds,
     windows_for,
 )
 from ._deadline import deadline, install
 from ._pieces import Piece, PieceSplit, pieces_of
+from ._shards import sync_wire
 
 if TYPE_CHECKING:  # loaded when first needed: an export never builds these models
     from .._pages import RawPage
@@ -141,7 +141,9 @@ class TimbalClient:
             limits=httpx.Limits(max_connections=max_connections),
             verify=ssl_context(),
         )
-        self._wire = transport_for(self._http, config.base_url)
+        self._wire, self._shards = sync_wire(
+            self._http, config.base_url, transport, max_connections
+        )
         install(self._wire)  # every read keeps the request's total deadline
 
     def _send(self, request: httpx.Request, path: str) -> Reply:
@@ -219,8 +221,10 @@ class TimbalClient:
         self.close()
 
     def close(self) -> None:
-        """Close the underlying connection pool."""
+        """Close the underlying connection pools."""
         self._http.close()
+        if self._shards is not None:
+            self._shards.close()
 
     def _get(
         self, path: str, params: Mapping[str, str] | None = None, run_id: str | None = None

@@ -471,6 +471,7 @@ class _Listing:
             if self.raw
             else client.iter_pages(window, page_token=piece.token)
         )
+        asked = self.concurrency.now()  # when this worker asked for the page it awaits
         async with contextlib.aclosing(pages):
             async for fetched in pages:
                 token = piece.token
@@ -499,7 +500,9 @@ class _Listing:
                 if self.failure is not None or self.stopping:
                     return True  # the listing failed or is closing: no further request
                 target = self.concurrency.page_done(
-                    client.pacer.counts(), busy=self.active >= self.concurrency.target
+                    client.pacer.counts(),
+                    busy=self.active >= self.concurrency.target,
+                    sent=asked,
                 )
                 if piece.done:
                     return False
@@ -509,6 +512,7 @@ class _Listing:
                     return True
                 async with self.cv:
                     self._staff()
+                asked = self.concurrency.now()
         return False  # not reached: a listing ends with a page without a next token
 
     async def _hand_on(self, piece: _Live, item: WindowPage[Any]) -> None:
