@@ -500,3 +500,24 @@ def test_an_error_page_is_read_within_the_cap_too() -> None:
     bounds = Bounds(max_response_bytes=1024 * 1024)
     with HostileServer(error(500, huge)).running() as server, pytest.raises(ResponseTooLargeError):
         _first_page(server, max_retries=0, bounds=bounds)
+
+
+def test_the_window_probes_follow_empty_pages_to_the_first_run() -> None:
+    # An empty page that says there is more is not "no runs": a parallel listing's probe
+    # for the oldest (and newest) run reads on, within the same bounds as any listing.
+    def page(request: Request) -> dict[str, Any]:
+        if request.params.get("page_token") is None:
+            return {"runs": [], "next_page_token": "more"}
+        return {"runs": [make_run(0)], "next_page_token": None}
+
+    with HostileServer(pages(page)).running() as server:
+        with server.client() as client:
+            first = client.earliest_run()
+        assert first is not None
+        assert first.id == make_run(0)["id"]
+        assert server.count == 2
+    with HostileServer(pages(_endless_empty)).running() as server:
+        client = server.client(bounds=Bounds(max_empty_pages=5))
+        with client, pytest.raises(PaginationLimitError):
+            client.earliest_run()
+        assert server.count == 5

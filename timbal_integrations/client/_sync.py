@@ -368,8 +368,7 @@ class TimbalClient:
         first = self.earliest_run(q) if q.since is None else None
         last = None
         if q.until is None:
-            runs = (self.get_runs_page(latest_query(q))).runs
-            last = runs[0] if runs else None
+            last = self._first_run(latest_query(q))
         return windows_for(q, first, last, defaults.AUTO_PARALLEL_INITIAL if n == AUTO else n)
 
     def resolve_pieces(
@@ -533,6 +532,15 @@ class TimbalClient:
             token = page.next_page_token
 
     def earliest_run(self, query: RunQuery | None = None, **filters: Any) -> Run | None:
-        """The oldest run matching the filters (one ascending request), or None."""
-        page = self.get_runs_page(earliest_query(build_query(query, filters)))
-        return page.runs[0] if page.runs else None
+        """The oldest run matching the filters (one ascending request; more only while
+        the server answers empty pages that say there is more), or None."""
+        return self._first_run(earliest_query(build_query(query, filters)))
+
+    def _first_run(self, q: RunQuery) -> Run | None:
+        """The first run of ``q``'s listing, following page tokens past empty pages
+        (within the client's :class:`~timbal_integrations.limits.Bounds`), or None."""
+        with closing(self.iter_pages(q)) as pages:
+            for page in pages:
+                if page.runs:
+                    return page.runs[0]
+        return None
