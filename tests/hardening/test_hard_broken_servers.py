@@ -45,6 +45,7 @@ from timbal_integrations import (
     ServerError,
     TimbalError,
 )
+from timbal_integrations.defaults import AUTO_PARALLEL_INITIAL
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -387,6 +388,7 @@ def test_mcp_tools_fail_whole_on_a_broken_second_page(
 CLI_CASES = ["html-502-page", "invalid-json", "page-token-loop", "slow-server", "truncated-body"]
 
 
+@pytest.mark.parametrize("parallel", ["1", "auto"])
 @pytest.mark.parametrize(
     ("responder", "error", "requests"),
     [pytest.param(*case[1:4], id=case[0]) for case in CASES if case[0] in CLI_CASES],
@@ -395,13 +397,17 @@ def test_cli_export_from_a_broken_server_fails_in_one_line_without_a_file(
     responder: Callable[[Request, int], bytes | None],
     error: type[TimbalError],
     requests: int,
+    parallel: str,
     tmp_path: Path,
 ) -> None:
     target = tmp_path / "runs.jsonl"
-    options = ["--max-retries", str(RETRIES), "--timeout", str(TIMEOUT)]
+    options = ["--max-retries", str(RETRIES), "--timeout", str(TIMEOUT), "--parallel", parallel]
     with BrokenServer(responder).running() as server:
         result = run_cli(["export", "--out", str(target), *options], server.env())
-        assert server.count == requests
+        if parallel == "1":
+            assert server.count == requests
+        else:  # at most the probes for the window's ends and the first pieces more
+            assert requests <= server.count <= requests + AUTO_PARALLEL_INITIAL + 1
     assert result.returncode == 1
     assert result.stdout == ""
     lines = result.stderr.splitlines()

@@ -90,7 +90,8 @@ def add_parallel(
 ) -> None:
     """Add ``--parallel N|auto`` (requests in flight over pieces of time that balance
     themselves; ``auto`` picks N within the API's rate limit). ``default`` is what a
-    command uses without the flag (None: sequential). ``sync`` should call this too."""
+    command uses without the flag (None: sequential): ``export``, ``summary`` and
+    ``sync`` default to ``auto`` (see benchmarks/RESULTS.md, sections 5 and 6)."""
     parser.add_argument("--parallel", type=PARALLEL, metavar="N|auto", help=help, default=default)
 
 

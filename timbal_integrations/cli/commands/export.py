@@ -17,6 +17,7 @@ from ...export import (
     parquet_available,
     pending_export,
 )
+from ...limits import AUTO
 from ..failures import Context
 from ..options import NON_NEGATIVE, Parents, add_parallel, client_for, query_from
 from ..parsing import Subcommands, UsageError
@@ -54,7 +55,9 @@ def add_parser(commands: Subcommands, parents: Parents) -> None:
     add_parallel(
         p,
         "keep N requests in flight over pieces of [--since, --until) that balance "
-        "themselves, or auto: as many as throughput and the rate limit allow",
+        "themselves, or auto (the default): as many as throughput and the rate limit "
+        "allow; 1 for one request at a time",
+        default=AUTO,
     )
     p.add_argument("--limit", type=NON_NEGATIVE, metavar="N", help="at most N runs")
     p.add_argument(

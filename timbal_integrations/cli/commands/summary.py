@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Final
 
 from ...errors import QueryError
+from ...limits import AUTO
 from ...sanitize import terminal_safe
 from ..draw import COLOR_CHOICES, replace_unwritable, style_for
 from ..failures import Context
@@ -57,7 +58,12 @@ def add_parser(commands: Subcommands, parents: Parents) -> None:
         default="auto",
         help="colour: auto (default: on a terminal, unless NO_COLOR is set), always, never",
     )
-    add_parallel(p)
+    add_parallel(
+        p,
+        "keep N requests in flight, or auto (the default): as many as throughput and "
+        "the rate limit allow; 1 for one request at a time",
+        default=AUTO,
+    )
     p.set_defaults(run=run)
 
 

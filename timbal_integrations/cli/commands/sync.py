@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Final
 
 from ...export import FORMATS, PARQUET_INSTALL_HINT, parquet_available
+from ...limits import AUTO
 from ..failures import Context
 from ..options import Parents, add_parallel, client_for, query_from
 from ..parsing import Subcommands, UsageError
@@ -51,7 +52,12 @@ def add_parser(commands: Subcommands, parents: Parents) -> None:
         action="store_true",
         help="rebuild the dataset from nothing (needed to change its filters or format)",
     )
-    add_parallel(p, "list N time windows concurrently")
+    add_parallel(
+        p,
+        "keep N requests in flight, or auto (the default): as many as throughput and "
+        "the rate limit allow; 1 for one request at a time",
+        default=AUTO,
+    )
     p.add_argument("--json", action="store_true", help="print the sync's report as JSON")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress or summary line")
     p.set_defaults(run=run)
