@@ -21,6 +21,8 @@ CORE_MODULES = [
     "timbal_integrations.errors",
     "timbal_integrations.models",
     "timbal_integrations.query",
+    "timbal_integrations.filters",
+    "timbal_integrations.times",
     "timbal_integrations.retry",
     "timbal_integrations.client",
     "timbal_integrations.summary",
