@@ -26,6 +26,7 @@ CORE_MODULES = [
     "timbal_integrations.retry",
     "timbal_integrations.client",
     "timbal_integrations.summary",
+    "timbal_integrations.timebuckets",
     "timbal_integrations.trace",
 ]
 
