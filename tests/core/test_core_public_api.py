@@ -28,6 +28,7 @@ CORE_MODULES = [
     "timbal_integrations.summary",
     "timbal_integrations.timebuckets",
     "timbal_integrations.trace",
+    "timbal_integrations.usage",
 ]
 
 
