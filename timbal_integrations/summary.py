@@ -17,7 +17,9 @@ costs, and exact duration percentiles of its own runs. A series holds at most
 :class:`~timbal_integrations.errors.QueryError` on ``bucket`` (raised by
 :func:`check_buckets` before any request when the window is known, or by
 :meth:`SummaryBuilder.add` as soon as the runs reach past the bound), never a cut
-series.
+series. The bucket arithmetic (which bucket a time is in, which buckets a window
+spans, the bound) is :mod:`timbal_integrations.timebuckets`'; its public names are
+importable from here too.
 
 >>> summary = summarize(client.list_runs(since="7d"), bucket="day")  # doctest: +SKIP
 >>> [(b.start.date(), b.total, b.error_rate) for b in summary.series]  # doctest: +SKIP
@@ -28,15 +30,28 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime, timedelta
-from typing import Any, Final, Literal, TypeVar
+from datetime import datetime
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
 from ._exact import ExactSum
 from .defaults import MAX_TIME_BUCKETS
-from .errors import QueryError
 from .models import Run
+from .timebuckets import (
+    BUCKETS,
+    BucketSize,
+    as_utc,
+    bucket_index,
+    bucket_start,
+    check_buckets,
+    check_size,
+    choose_bucket,
+    index_end,
+    index_start,
+    too_many_buckets,
+    window_indexes,
+)
 
 __all__ = [
     "BUCKETS",
@@ -55,17 +70,6 @@ __all__ = [
     "percentile",
     "summarize",
 ]
-
-BucketSize = Literal["hour", "day", "week"]
-"""The size of a time bucket: an hour, a UTC day, or an ISO week (Monday to Sunday, UTC)."""
-
-BUCKETS: Final[tuple[BucketSize, ...]] = ("hour", "day", "week")
-
-_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
-_HOUR_MS: Final = 3_600_000
-_DAY_MS: Final = 24 * _HOUR_MS
-_MONDAY_SHIFT: Final = 3  # 1970-01-01 was a Thursday: day -3 (1969-12-29) is a Monday
-
 
 _LAZY = ConfigDict(defer_build=True)  # built on first use, not when the CLI starts
 
@@ -176,97 +180,6 @@ def _share(count: int, total: int) -> float:
     return round(count / total, 6) if total else 0.0
 
 
-def _check_size(bucket: object) -> BucketSize:
-    if bucket not in BUCKETS:
-        raise QueryError("bucket", f"{bucket!r} is not one of {', '.join(BUCKETS)}")
-    return bucket
-
-
-def _utc(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
-def _index(moment: datetime, bucket: BucketSize) -> int:
-    """The number of the bucket holding ``moment`` (buckets counted from the epoch)."""
-    delta = _utc(moment) - _EPOCH
-    ms = delta.days * _DAY_MS + delta.seconds * 1000 + delta.microseconds // 1000
-    if bucket == "hour":
-        return ms // _HOUR_MS
-    if bucket == "day":
-        return ms // _DAY_MS
-    return (ms // _DAY_MS + _MONDAY_SHIFT) // 7
-
-
-def _start(index: int, bucket: BucketSize) -> datetime:
-    if bucket == "hour":
-        return _EPOCH + timedelta(hours=index)
-    if bucket == "day":
-        return _EPOCH + timedelta(days=index)
-    return _EPOCH + timedelta(days=index * 7 - _MONDAY_SHIFT)
-
-
-def _next(index: int, bucket: BucketSize) -> datetime:
-    return _start(index + 1, bucket)
-
-
-def bucket_start(moment: datetime, bucket: BucketSize) -> datetime:
-    """The start of the ``bucket`` holding ``moment``: the hour, the UTC day, or the
-    Monday 00:00 UTC of its week (a naive ``moment`` is taken as UTC)."""
-    return _start(_index(moment, _check_size(bucket)), bucket)
-
-
-def _window(
-    bucket: BucketSize, since: datetime | None, until: datetime | None
-) -> tuple[int | None, int | None]:
-    """The indexes of the window's first and last buckets (``until`` is exclusive)."""
-    first = _index(since, bucket) if since is not None else None
-    last = None
-    if until is not None:
-        last = _index(_utc(until) - timedelta(milliseconds=1), bucket)
-        if first is not None and last < first:
-            last = first
-    return first, last
-
-
-def _too_many(bucket: BucketSize, count: int, first: int, last: int) -> QueryError:
-    coarser = BUCKETS[BUCKETS.index(bucket) + 1 :]
-    advice = f"use {' or '.join(coarser)} buckets, or " if coarser else ""
-    return QueryError(
-        "bucket",
-        f"{count:,} {bucket} buckets from {_start(first, bucket):%Y-%m-%d %H:%M} to "
-        f"{_next(last, bucket):%Y-%m-%d %H:%M} UTC is more than {MAX_TIME_BUCKETS:,} "
-        f"(the most a series holds); {advice}a shorter since/until window",
-    )
-
-
-def check_buckets(bucket: str, since: datetime | None, until: datetime | None) -> int:
-    """How many ``bucket`` buckets the window ``[since, until)`` spans (0 when either end
-    is open); a :class:`QueryError` on ``bucket`` when it is not ``hour``, ``day`` or
-    ``week`` or the window spans more than ``MAX_TIME_BUCKETS`` buckets.
-
-    Front ends call it before any request, once they know the window.
-    """
-    size = _check_size(bucket)
-    first, last = _window(size, since, until)
-    if first is None or last is None:
-        return 0
-    count = last - first + 1
-    if count > MAX_TIME_BUCKETS:
-        raise _too_many(size, count, first, last)
-    return count
-
-
-def choose_bucket(since: datetime, until: datetime) -> BucketSize:
-    """A bucket that draws ``[since, until)`` in about 10 to 100 bars: hours up to two
-    days, days up to about 15 weeks, weeks beyond."""
-    span = _utc(until) - _utc(since)
-    if span <= timedelta(days=2):
-        return "hour"
-    if span <= timedelta(days=105):
-        return "day"
-    return "week"
-
-
 class _Tally:
     """Runs of one bucket: how many, and their exact cost."""
 
@@ -364,15 +277,15 @@ class SummaryBuilder:
         since: datetime | None = None,
         until: datetime | None = None,
     ) -> None:
-        self.bucket: BucketSize | None = None if bucket is None else _check_size(bucket)
+        self.bucket: BucketSize | None = None if bucket is None else check_size(bucket)
         """The time series' bucket size (None: no series)."""
-        self._since = None if since is None else _utc(since)
-        self._until = None if until is None else _utc(until)
+        self._since = None if since is None else as_utc(since)
+        self._until = None if until is None else as_utc(until)
         self._slots: dict[int, _Slot] = {}
         self._span: tuple[int, int] | None = None
         if self.bucket is not None:
             check_buckets(self.bucket, since, until)
-            ends = [end for end in _window(self.bucket, since, until) if end is not None]
+            ends = [end for end in window_indexes(self.bucket, since, until) if end is not None]
             if ends:
                 self._span = (ends[0], ends[-1])
         self.total = 0
@@ -415,13 +328,13 @@ class SummaryBuilder:
 
     def _add_to_series(self, run: Run) -> None:
         assert self.bucket is not None
-        index = _index(run.created_at, self.bucket)
+        index = bucket_index(run.created_at, self.bucket)
         slot = self._slots.get(index)
         if slot is None:
             low, high = self._span or (index, index)
             low, high = min(low, index), max(high, index)
             if high - low + 1 > MAX_TIME_BUCKETS:
-                raise _too_many(self.bucket, high - low + 1, low, high)
+                raise too_many_buckets(self.bucket, high - low + 1, low, high)
             self._span = (low, high)
             slot = self._slots[index] = _Slot()
         slot.add(run)
@@ -437,7 +350,7 @@ class SummaryBuilder:
         series = []
         for index in range(low, high + 1):
             slot = self._slots.get(index) or _Slot()
-            start, end = _start(index, bucket), _next(index, bucket)
+            start, end = index_start(index, bucket), index_end(index, bucket)
             errors = slot.statuses.get("error", 0)
             series.append(
                 TimeBucket(
@@ -463,7 +376,6 @@ class SummaryBuilder:
             self._durations = list(
                 itertools.chain.from_iterable(s.durations for s in self._slots.values())
             )
-        durations = sorted(self._durations)
         errors = self._status["error"].count if "error" in self._status else 0
         users, forces = self._user_info, self._workforce_info
         return RunSummary(
@@ -487,12 +399,7 @@ class SummaryBuilder:
             error_rate=_share(errors, total),
             cost_usd_total=self._usd.value(),
             cost_credits_total=self._credits.value(),
-            duration=DurationStats(
-                count=len(durations),
-                p50_ms=percentile(durations, 50),
-                p95_ms=percentile(durations, 95),
-                max_ms=durations[-1] if durations else None,
-            ),
+            duration=_durations(self._durations),
             first_run_at=self._first,
             last_run_at=self._last,
             bucket=self.bucket,

@@ -29,6 +29,8 @@ Parsing is tolerant, never an error:
 the call and every ancestor), so :meth:`Trace.usage_by_model` counts each span's *own*
 usage (its usage minus its children's) and sums those: the root's usage for an SDK
 trace, and still the right total for a trace whose spans hold only their own usage.
+Reading, grouping and totalling usage keys is :mod:`timbal_integrations.usage`'s
+(``group_usage`` and ``token_totals`` are importable from here too).
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
+
+from .usage import group_usage, parse_usage, token_totals, whole_number
 
 __all__ = [
     "FAILED_CODES",
@@ -72,17 +76,6 @@ SPAN_KEYS: Final = (
 
 def _text(value: object) -> str | None:
     return value if isinstance(value, str) else None
-
-
-def _int(value: object) -> int | None:
-    """An int, or a float holding a whole number; anything else (bools too) is None."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,46 +140,6 @@ def _parse_error(value: object) -> SpanError | None:
     )
 
 
-def _parse_usage(value: object) -> dict[str, int]:
-    if not isinstance(value, Mapping):
-        return {}
-    usage: dict[str, int] = {}
-    for key, count in value.items():
-        number = _int(count)
-        if isinstance(key, str) and number is not None:
-            usage[key] = number
-    return usage
-
-
-def group_usage(usage: Mapping[str, int]) -> dict[str, dict[str, int]]:
-    """``{"openai/gpt-4o:input_tokens": 3}`` as ``{"openai/gpt-4o": {"input_tokens": 3}}``.
-
-    Keys are split at their first colon; a key without one is grouped under ``""``.
-    Models and counters come out sorted.
-    """
-    grouped: dict[str, dict[str, int]] = {}
-    for key in sorted(usage):
-        model, colon, counter = key.partition(":")
-        if not colon:
-            model, counter = "", key
-        group = grouped.setdefault(model, {})
-        group[counter] = group.get(counter, 0) + usage[key]
-    return grouped
-
-
-def token_totals(usage: Mapping[str, int]) -> tuple[int, int]:
-    """Input and output tokens of ``usage``, summed over its models (counters named
-    ``input_tokens`` and ``output_tokens``; cached input is part of input)."""
-    spent_in = spent_out = 0
-    for key, count in usage.items():
-        counter = key.partition(":")[2]
-        if counter == "input_tokens":
-            spent_in += count
-        elif counter == "output_tokens":
-            spent_out += count
-    return spent_in, spent_out
-
-
 @dataclass(frozen=True, slots=True)
 class Span:
     """One runnable call of a run: an agent, an LLM call, a tool, a workflow step.
@@ -223,12 +176,12 @@ class Span:
             call_id=call_id,
             path=_text(raw.get("path")) or "",
             parent_call_id=_text(raw.get("parent_call_id")) or None,
-            t0=_int(raw.get("t0")),
-            t1=_int(raw.get("t1")),
-            elapsed=_int(raw.get("elapsed")),
+            t0=whole_number(raw.get("t0")),
+            t1=whole_number(raw.get("t1")),
+            elapsed=whole_number(raw.get("elapsed")),
             status=parse_status(raw.get("status")),
             error=_parse_error(raw.get("error")),
-            usage=_parse_usage(raw.get("usage")),
+            usage=parse_usage(raw.get("usage")),
             metadata=dict(metadata) if isinstance(metadata, Mapping) else {},
             input=raw.get("input"),
             output=raw.get("output"),

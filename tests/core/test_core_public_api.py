@@ -21,10 +21,14 @@ CORE_MODULES = [
     "timbal_integrations.errors",
     "timbal_integrations.models",
     "timbal_integrations.query",
+    "timbal_integrations.filters",
+    "timbal_integrations.times",
     "timbal_integrations.retry",
     "timbal_integrations.client",
     "timbal_integrations.summary",
+    "timbal_integrations.timebuckets",
     "timbal_integrations.trace",
+    "timbal_integrations.usage",
 ]
 
 
