@@ -101,6 +101,14 @@ class TimbalTools:
             self._client_config = config
         yield self._client
 
+    @contextlib.asynccontextmanager
+    async def _scoped(self, filters: RunFilters) -> AsyncIterator[tuple[AsyncTimbalClient, Scope]]:
+        """The API client and the scope of ``filters`` (checked before the client is
+        made, its workforce name resolved)."""
+        scope = Scope.of(filters, self.settings.current_time())
+        async with self.api() as client:
+            yield client, await scope.resolve(client, self.recent)
+
     @takes_filters
     async def list_runs(
         self,
@@ -113,9 +121,7 @@ class TimbalTools:
         """List runs matching filters, one page at a time (see the tool description)."""
         settings = self.settings
         try:
-            scope = Scope.of(filters, settings.current_time())
-            async with self.api() as client:
-                scope = await scope.resolve(client, self.recent)
+            async with self._scoped(filters) as (client, scope):
                 scope, page = await read_page(client, scope, cursor, limit, settings.max_email_scan)
                 first = cursor is None
                 unknown = await scope.unknown_values(client, self.recent, len(page.runs), first)
@@ -143,9 +149,7 @@ class TimbalTools:
         """Exact rollups over every matching run (see the tool description)."""
         settings = self.settings
         try:
-            scope = Scope.of(filters, settings.current_time())
-            async with self.api() as client:
-                scope = await scope.resolve(client, self.recent)
+            async with self._scoped(filters) as (client, scope):
                 summary, scanned = await read_summary(client, scope, bucket, max_runs)
                 unknown = await scope.unknown_values(client, self.recent, summary.total, True)
             result = summary_result(summary, scanned, max_runs, scope, unknown, settings)
