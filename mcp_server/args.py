@@ -3,12 +3,16 @@ descriptions, and what each expects (for error messages), plus the tools' descri
 
 Every argument is a type alias (``SinceArg``, ``LimitArg``...) carrying its description
 and bounds, so the schema a model reads and the checks the server makes come from one
-declaration. Defaults and bounds are :mod:`timbal_integrations.defaults`'.
+declaration. Defaults and bounds are :mod:`timbal_integrations.defaults`'. The filters
+``list_runs`` and ``summarize_runs`` share are declared once, as :class:`RunFilters`;
+:func:`takes_filters` publishes them as each tool's leading arguments.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Final, Literal
+import inspect
+from collections.abc import Callable
+from typing import Annotated, Any, Final, Literal, TypedDict, TypeVar, get_type_hints
 
 from mcp.types import CallToolResult
 from pydantic import BeforeValidator, Field
@@ -44,6 +48,7 @@ __all__ = [
     "MetadataArg",
     "RevArg",
     "RootsArg",
+    "RunFilters",
     "RunIdArg",
     "SentimentArg",
     "SinceArg",
@@ -58,6 +63,7 @@ __all__ = [
     "WorkforceIdArg",
     "expected",
     "shown",
+    "takes_filters",
 ]
 
 DEFAULT_LIMIT: Final = defaults.MCP_DEFAULT_LIMIT
@@ -209,6 +215,50 @@ LimitArg = Annotated[int, Field(ge=1, le=MAX_LIMIT), _NotBool, _text("limit")]
 CursorArg = Annotated[str | None, _text("cursor")]
 MaxRunsArg = Annotated[int, Field(ge=1, le=MAX_MAX_RUNS), _NotBool, _text("max_runs")]
 RunIdArg = Annotated[str, Field(min_length=1, max_length=512), _text("run_id")]
+
+
+class RunFilters(TypedDict, total=False):
+    """The filters ``list_runs`` and ``summarize_runs`` share, in the order their schemas
+    list them (each optional, ``None`` when left out)."""
+
+    status: StatusArg
+    user_id: UserIdArg
+    user_email: UserEmailArg
+    sentiment: SentimentArg
+    workforce_id: WorkforceIdArg
+    workforce: WorkforceArg
+    group_id: GroupIdArg
+    rev: RevArg
+    since: SinceArg
+    until: UntilArg
+    metadata: MetadataArg
+    roots: RootsArg
+    sort_by: SortByArg
+    sort_order: SortOrderArg
+
+
+_Tool = TypeVar("_Tool", bound=Callable[..., Any])
+
+
+def takes_filters(tool: _Tool) -> _Tool:
+    """Publish :class:`RunFilters` as ``tool``'s leading arguments.
+
+    ``tool`` is a method ``(self, *, <its own arguments>, **filters: Unpack[RunFilters])``;
+    its signature, as the SDK reads it (``inspect.signature``) to build the input
+    schema and call it by keyword, becomes ``(self, <each filter> = None, <its own
+    arguments>)``, so every filter arrives in ``filters``.
+    """
+    own = inspect.signature(tool, eval_str=True)
+    params = list(own.parameters.values())
+    keyword = inspect.Parameter.KEYWORD_ONLY
+    filters = [
+        inspect.Parameter(name, keyword, default=None, annotation=hint)
+        for name, hint in get_type_hints(RunFilters, include_extras=True).items()
+    ]
+    rest = [p for p in params[1:] if p.kind is not inspect.Parameter.VAR_KEYWORD]
+    tool.__signature__ = own.replace(parameters=[params[0], *filters, *rest])  # type: ignore[attr-defined]
+    return tool
+
 
 ListRunsOutput = Annotated[CallToolResult, ListRunsResult]
 GetRunOutput = Annotated[CallToolResult, RunDetailResult]

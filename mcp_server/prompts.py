@@ -25,10 +25,9 @@ from pydantic import Field
 
 from timbal_integrations.errors import QueryError
 from timbal_integrations.query import SORT_FIELDS, RunQuery
-from timbal_integrations.redact import redact
-from timbal_integrations.wording import describe
 
 from ._sdk import TimbalPrompt
+from .failures import explain
 from .settings import ServerSettings
 
 __all__ = ["PROMPT_NAMES", "register_prompts"]
@@ -70,10 +69,8 @@ class _Prompts:
         try:
             return RunQuery(now=self.settings.current_time(), **filters)
         except QueryError as exc:  # an invalid-params error naming the argument
-            settings = self.settings
-            message = describe(exc, "assistant", names=settings.setting_names())
             # Redacted as the tools' errors are: an argument may hold the key by mistake.
-            message = redact(message, settings.secret())
+            message = explain(exc, self.settings)
             raise MCPError(code=INVALID_PARAMS, message=message) from None
 
     def triage_failures(

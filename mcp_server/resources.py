@@ -19,8 +19,6 @@ id or an idempotency key; an unknown run is "resource not found".
 
 from __future__ import annotations
 
-import logging
-import traceback
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 
@@ -29,10 +27,10 @@ from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError
 
 from timbal_integrations import defaults
-from timbal_integrations.errors import NotFoundError, TimbalError
-from timbal_integrations.redact import redact, redact_data
-from timbal_integrations.wording import describe
+from timbal_integrations.errors import NotFoundError
+from timbal_integrations.redact import redact_data
 
+from .failures import explain, log_unexpected
 from .trace_shaping import cut_strings, resource_uris
 
 if TYPE_CHECKING:
@@ -45,8 +43,6 @@ TRACE_TEMPLATE: Final = "timbal://runs/{run_id}/trace"
 _REACTIONS: Final = 100
 _STEPS: Final = (20_000, 5_000, 1_000, 200)
 _MIME: Final = "application/json"
-
-logger = logging.getLogger("mcp_server")
 
 
 def _dump(document: dict[str, Any]) -> str:
@@ -101,11 +97,8 @@ class RunResources:
         """The resource error for ``exc``, worded and redacted as the tools' errors are
         (an unexpected one is logged with its traceback, the key redacted)."""
         settings = self.tools.settings
-        secret = settings.secret()
-        if not isinstance(exc, TimbalError):
-            details = "".join(traceback.format_exception(exc))
-            logger.error("reading %s failed unexpectedly:\n%s", uri, redact(details, secret))
-        message = redact(describe(exc, "assistant", names=settings.setting_names()), secret)
+        log_unexpected(f"reading {uri}", exc, settings)
+        message = explain(exc, settings)
         if isinstance(exc, NotFoundError):
             return ResourceNotFoundError(f"{uri}: {message}")
         return ResourceError(f"{uri}: {message}")

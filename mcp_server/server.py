@@ -5,11 +5,12 @@ and ``timbal://runs/{run_id}/trace``, three prompts and argument completions.
 A thin front end over the core, in one concern a module:
 
 - :mod:`mcp_server.args`: the tools' argument types and descriptions (their schemas);
-- :mod:`mcp_server.tools`: the tools themselves (:class:`TimbalTools`);
+- :mod:`mcp_server.tools`: the tools themselves (:class:`TimbalTools`; a module a tool);
+- :mod:`mcp_server.failures`: every failure worded for an assistant, the key redacted;
 - :mod:`mcp_server.settings`: how the tools reach the API (:class:`ServerSettings`);
 - :mod:`mcp_server._sdk`: the one place touching the SDK's internals (strict arguments);
-- :mod:`mcp_server.shaping`, :mod:`mcp_server.trace_shaping`, :mod:`mcp_server.readable`,
-  :mod:`mcp_server.models`: results as a model reads them;
+- :mod:`mcp_server.shaping`, :mod:`mcp_server.trace_shaping` (get_run's bounded result),
+  :mod:`mcp_server.readable`, :mod:`mcp_server.models`: results as a model reads them;
 - :mod:`mcp_server.recent`, :mod:`mcp_server.known`: the values recent runs show
   (workforce names, unknown filter values);
 - :mod:`mcp_server.resources`, :mod:`mcp_server.prompts`, :mod:`mcp_server.completions`;

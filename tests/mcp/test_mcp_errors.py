@@ -12,7 +12,7 @@ from mcp.server.mcpserver import MCPServer
 from mcp.types import CallToolResult
 
 from mcp_server import ServerSettings, create_server
-from mcp_server.server import TimbalTools
+from mcp_server.failures import tool_failure
 from tests.mcp.helpers_mcp import API_KEY, call, error_text, in_session, make_server, text_of
 from timbal_integrations.emulator import Emulator
 from timbal_integrations.errors import AuthenticationError, status_error
@@ -207,7 +207,7 @@ def test_an_unexpected_crash_is_still_explained(
     def broken(*_: Any, **__: Any) -> Any:
         raise RuntimeError(f"boom {API_KEY}")
 
-    monkeypatch.setattr("mcp_server.tools.run_row", broken)
+    monkeypatch.setattr("mcp_server.tools.list_runs.run_row", broken)
     message = error_text(call(make_server(emu), "list_runs", {"limit": 1}))
     assert "internal error (RuntimeError)" in message
     assert "RuntimeError: boom ***" in caplog.text  # the traceback is logged, scrubbed
@@ -223,8 +223,7 @@ def test_explanations_scrub_the_key_even_if_the_api_echoes_it() -> None:
     )
     assert isinstance(leaked, AuthenticationError)
     assert API_KEY in describe(leaked, "assistant")  # the raw explanation would leak it...
-    tools = TimbalTools(ServerSettings(env={"TIMBAL_API_KEY": API_KEY}))
-    failure = tools._fail("list_runs", leaked)
+    failure = tool_failure("list_runs", leaked, ServerSettings(env={"TIMBAL_API_KEY": API_KEY}))
     assert API_KEY not in str(failure)  # ...the tools scrub it
     assert "check TIMBAL_API_KEY" in str(failure)
 

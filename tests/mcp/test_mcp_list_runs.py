@@ -10,6 +10,7 @@ import pytest
 from mcp import Client
 from mcp.server.mcpserver import MCPServer
 
+from mcp_server.shaping import RUN_FIELDS
 from tests.mcp.helpers_mcp import (
     call,
     error_text,
@@ -24,18 +25,10 @@ from tests.mcp.helpers_mcp import (
 from timbal_integrations.emulator import FIXED_END, Emulator
 
 DAY = timedelta(days=1)
-ROW_KEYS = {
-    "id",
-    "created_at",
-    "status",
-    "duration_ms",
-    "cost_usd",
-    "user",
-    "workforce",
-    "sentiment",
-    "group_id",
-    "parent_id",
-}
+OPT_IN_COLUMNS = {"idempotency_key", "cost_credits"}
+"""The columns a row holds only when ``fields`` asks for them."""
+ROW_KEYS = set(RUN_FIELDS) - OPT_IN_COLUMNS
+"""The default columns: every other one (the snapshot of the schema pins every column)."""
 
 
 def structured(server: MCPServer[Any], **arguments: Any) -> dict[str, Any]:
@@ -259,6 +252,7 @@ def test_user_email_scan_is_bounded_and_the_cursor_stays_exact(emu: Emulator) ->
 def test_rows_are_compact_with_nulls_left_out(server: MCPServer[Any], emu: Emulator) -> None:
     data = structured(server, limit=200)
     truth = {r["id"]: r for r in emu.details}
+    assert len(ROW_KEYS) == 10  # the ten default columns: a new column is named above
     for row in data["runs"]:
         assert set(row) <= ROW_KEYS
         assert None not in row.values()

@@ -196,7 +196,7 @@ def test_dns_rebinding_protection_lists_only_known_hosts() -> None:
 
 def test_now_is_not_needed_for_absolute_values() -> None:
     # a sanity check of the helper the cursor relies on
-    from mcp_server.tools import is_relative
+    from mcp_server.tools.list_runs import is_relative
 
     now = datetime(2026, 1, 1, tzinfo=UTC)
     assert is_relative("24h", "since", now)
