@@ -14,6 +14,7 @@ journal is :mod:`~timbal_integrations.sync.journal`'s.
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
@@ -48,6 +49,7 @@ class Changes:
         self.unmatched = IdList()
 
 
+@dataclass(eq=False)
 class DayMerger:
     """Merges the days of one sync; see the module's description.
 
@@ -56,46 +58,36 @@ class DayMerger:
     first sync and a full refresh (no partition is read back then).
     """
 
-    def __init__(
-        self,
-        *,
-        query: RunQuery,
-        changing: tuple[str, ...],
-        store: DatasetStore,
-        manifest: Manifest,
-        format: str,
-        window: Window,
-        incremental: bool,
-        full_refresh: bool,
-        details: dict[str, dict[str, Any] | None],
-        rechecked_open: dict[date, list[OpenRun]],
-    ) -> None:
-        self.query = query
-        self.changing = changing
-        self.store = store
-        self.manifest = manifest
-        self.format = format
-        self.window = window
-        self.incremental = incremental
-        self.full_refresh = full_refresh
-        self.details = details
-        self.rechecked_open = rechecked_open
-        self.changes = Changes()
-        self.open: list[OpenRun] = []
-        """Runs still ``running``, in the dataset or not (for the next state)."""
-        self.journal: dict[str, dict[str, Any] | None] = {}
-        """What is staged and not committed yet: partition name → its SHA-256 and size,
-        or None for a removal."""
-        self.rewritten: list[str] = []
-        self.removed = 0
-        self.written_bytes = 0
-        days: set[date] = set(rechecked_open)
-        if incremental:
-            days.update(day for day in manifest.partitions if window.overlaps(day))
+    query: RunQuery
+    changing: tuple[str, ...]
+    """The filters on fields that change, checked on each run (:meth:`RunQuery.matches`)."""
+    store: DatasetStore
+    manifest: Manifest
+    format: str
+    window: Window
+    incremental: bool
+    full_refresh: bool
+    details: dict[str, dict[str, Any] | None]
+    rechecked_open: dict[date, list[OpenRun]]
+    changes: Changes = field(init=False, default_factory=Changes)
+    open: list[OpenRun] = field(init=False, default_factory=list)
+    """Runs still ``running``, in the dataset or not (for the next state)."""
+    journal: dict[str, dict[str, Any] | None] = field(init=False, default_factory=dict)
+    """What is staged and not committed yet: partition name → its SHA-256 and size, or
+    None for a removal."""
+    rewritten: list[str] = field(init=False, default_factory=list)
+    removed: int = field(init=False, default=0)
+    written_bytes: int = field(init=False, default=0)
+    _pending: list[date] = field(init=False, default_factory=list)
+    _current: date | None = field(init=False, default=None)
+    _listed: dict[str, StoredRun] = field(init=False, default_factory=dict)
+    _unmatched: set[str] = field(init=False, default_factory=set)
+
+    def __post_init__(self) -> None:
+        days: set[date] = set(self.rechecked_open)
+        if self.incremental:
+            days.update(day for day in self.manifest.partitions if self.window.overlaps(day))
         self._pending = sorted(days)
-        self._current: date | None = None
-        self._listed: dict[str, StoredRun] = {}
-        self._unmatched: set[str] = set()
 
     def add(self, run: StoredRun) -> bool:
         """Take the next listed run; True when it starts a new day, the days before it
