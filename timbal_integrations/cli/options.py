@@ -17,7 +17,8 @@ from .. import defaults
 from ..config import VARIABLES
 from ..limits import AUTO, Parallel
 from ..query import FILTER_NAMES, RunQuery
-from .parsing import OneLineParser, Subcommands, flag, seconds, whole_number
+from .draw import COLOR_CHOICES
+from .parsing import OneLineParser, Subcommands, UsageError, flag, seconds, whole_number
 
 if TYPE_CHECKING:
     from ..client import TimbalClient
@@ -29,7 +30,9 @@ __all__ = [
     "PARALLEL",
     "RETRIES",
     "Parents",
+    "add_color",
     "add_parallel",
+    "check_format",
     "client_for",
     "parents",
     "query_from",
@@ -92,6 +95,29 @@ def add_parallel(
     themselves; ``auto`` picks N within the API's rate limit). ``default`` is what a
     command uses without the flag (None: sequential). ``sync`` should call this too."""
     parser.add_argument("--parallel", type=PARALLEL, metavar="N|auto", help=help, default=default)
+
+
+def add_color(parser: argparse.ArgumentParser) -> None:
+    """Add ``--color auto|always|never`` (read it with :func:`.draw.style_for`)."""
+    parser.add_argument(
+        "--color",
+        choices=COLOR_CHOICES,
+        default="auto",
+        help="colour: auto (default: on a terminal, unless NO_COLOR is set), always, never",
+    )
+
+
+def check_format(fmt: str | None) -> None:
+    """A usage error when the file format ``fmt`` (``--format``, or the one a file name
+    implies) is Parquet and pyarrow is not installed, saying how to install it."""
+    if fmt != "parquet":
+        return
+    from ..export import PARQUET_INSTALL_HINT, parquet_available
+
+    if not parquet_available():
+        raise UsageError(
+            f"--format parquet needs pyarrow, which is not installed: {PARQUET_INSTALL_HINT}"
+        )
 
 
 @dataclass(frozen=True)

@@ -7,12 +7,11 @@ import sys
 from datetime import UTC, datetime
 from typing import Final
 
-from ...export import FORMATS, PARQUET_INSTALL_HINT, parquet_available
+from ...export import FORMATS
 from ..failures import Context
-from ..options import Parents, add_parallel, client_for, query_from
-from ..parsing import Subcommands, UsageError
-from ..progress import ProgressLine
-from ..render import PROG, is_tty
+from ..options import Parents, add_parallel, check_format, client_for, query_from
+from ..parsing import Subcommands
+from ..render import PROG
 
 __all__ = ["NAME", "add_parser", "run"]
 
@@ -61,16 +60,10 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     """Sync the dataset."""
     from ...sync import sync_runs
 
-    if args.format == "parquet" and not parquet_available():
-        raise UsageError(
-            f"--format parquet needs pyarrow, which is not installed: {PARQUET_INSTALL_HINT}"
-        )
+    check_format(args.format)
     now = datetime.now(UTC)
     query = query_from(args, now)
-    progress = ProgressLine(
-        sys.stderr, enabled=not args.quiet and is_tty(sys.stderr), label="syncing"
-    )
-    ctx.show_progress(progress, quiet=args.quiet)
+    progress = ctx.progress_line("syncing", quiet=args.quiet)
     with client_for(args, on_retry=progress.count_retry) as client:
         report = sync_runs(
             client,
