@@ -18,7 +18,7 @@ from tests.export.conftest import ClientFor
 from timbal_integrations import RetryPolicy, RunQuery, TimbalClient
 from timbal_integrations.emulator import FIXED_END, Emulator
 from timbal_integrations.export import ExportProgress, export_runs
-from timbal_integrations.export.checkpoint import read_checkpoint
+from timbal_integrations.export.checkpoint_load import read_checkpoint
 from timbal_integrations.export.files import ExportPaths
 
 

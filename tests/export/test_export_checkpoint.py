@@ -23,8 +23,8 @@ from timbal_integrations.export.checkpoint import (
     Finished,
     Identity,
     SpoolState,
-    read_checkpoint,
 )
+from timbal_integrations.export.checkpoint_load import parse_checkpoint, read_checkpoint
 from timbal_integrations.export.files import ExportPaths
 
 IDENTITY = Identity(
@@ -77,7 +77,7 @@ def test_the_json_form_round_trips() -> None:
     )
     data = orjson.loads(orjson.dumps(state.to_json()))
     assert data["version"] == CHECKPOINT_VERSION
-    assert Checkpoint.from_json(data, path="x") == state
+    assert parse_checkpoint(data, path="x") == state
 
 
 def test_a_checkpoint_of_the_first_format_is_refused_naming_its_version() -> None:
@@ -86,7 +86,7 @@ def test_a_checkpoint_of_the_first_format_is_refused_naming_its_version() -> Non
     data = Checkpoint(identity=IDENTITY, started_at=datetime.now(UTC)).to_json()
     data["version"] = 1
     with pytest.raises(ExportError) as info:
-        Checkpoint.from_json(data, path="x")
+        parse_checkpoint(data, path="x")
     assert info.value.field == "version"
     assert "checkpoint version 1; this one reads 2" in str(info.value)
 

@@ -36,7 +36,7 @@ from timbal_integrations import ExportError, RunQuery, TimbalClient, defaults
 from timbal_integrations.emulator import Emulator
 from timbal_integrations.errors import SyncStateError
 from timbal_integrations.export import ExportProgress, export_runs
-from timbal_integrations.export.checkpoint import _seal
+from timbal_integrations.export.integrity import seal
 from timbal_integrations.sync import sync_runs
 
 pytestmark = pytest.mark.timeout(120)
@@ -177,7 +177,7 @@ def _checkpoint(target: Path) -> dict[str, Any]:
 
 def _write_checkpoint(target: Path, data: dict[str, Any], *, reseal: bool = False) -> None:
     if reseal:
-        data["integrity"] = _seal(data)
+        data["integrity"] = seal(data)
     Path(f"{target}.part.json").write_bytes(orjson.dumps(data))
 
 

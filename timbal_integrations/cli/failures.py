@@ -23,7 +23,7 @@ from .logs import StderrHandler
 from .options import setting_names
 from .parsing import UsageError
 from .progress import ProgressLine
-from .render import PROG
+from .render import PROG, is_tty
 
 __all__ = [
     "EXIT_FAILURE",
@@ -49,12 +49,16 @@ class Context:
         self.progress: ProgressLine | None = None
         self.export_path: str | None = None
 
-    def show_progress(self, progress: ProgressLine, *, quiet: bool = False) -> None:
-        """Log lines clear ``progress`` before they print (none at all when ``quiet``)."""
+    def progress_line(self, label: str, *, quiet: bool = False) -> ProgressLine:
+        """The progress line of a command that fetches runs (``label``: ``exporting``,
+        ``syncing``), on stderr when it is a terminal and not ``quiet``. Log lines clear
+        it before they print (none at all when ``quiet``), and so does a failure."""
+        progress = ProgressLine(sys.stderr, enabled=not quiet and is_tty(sys.stderr), label=label)
         self.progress = progress
         if self.handler is not None:
             self.handler.progress = progress
             self.handler.quiet = quiet
+        return progress
 
     def saved_note(self) -> str:
         """For an interrupted export: how much is saved and how to continue."""

@@ -17,7 +17,8 @@ from .. import defaults
 from ..config import VARIABLES
 from ..limits import AUTO, Parallel
 from ..query import FILTER_NAMES, RunQuery
-from .parsing import OneLineParser, Subcommands, flag, seconds, whole_number
+from .draw import COLOR_CHOICES
+from .parsing import OneLineParser, Subcommands, UsageError, flag, seconds, whole_number
 
 if TYPE_CHECKING:
     from ..client import TimbalClient
@@ -29,7 +30,9 @@ __all__ = [
     "PARALLEL",
     "RETRIES",
     "Parents",
+    "add_color",
     "add_parallel",
+    "check_format",
     "client_for",
     "parents",
     "query_from",
@@ -85,14 +88,44 @@ RETRIES: Final = whole_number(
 
 def add_parallel(
     parser: argparse.ArgumentParser,
-    help: str = "keep N requests in flight (or auto: as many as the rate limit allows)",
+    help: str | None = None,
     default: Parallel | None = None,
 ) -> None:
     """Add ``--parallel N|auto`` (requests in flight over pieces of time that balance
     themselves; ``auto`` picks N within the API's rate limit). ``default`` is what a
     command uses without the flag (None: sequential): ``export``, ``summary`` and
     ``sync`` default to ``auto`` (see benchmarks/RESULTS.md, sections 5 and 6)."""
+    if help is None:
+        help = (
+            "keep N requests in flight, or auto (the default): as many as throughput and "
+            "the rate limit allow; 1 for one request at a time"
+            if default == AUTO
+            else "keep N requests in flight (or auto: as many as the rate limit allows)"
+        )
     parser.add_argument("--parallel", type=PARALLEL, metavar="N|auto", help=help, default=default)
+
+
+def add_color(parser: argparse.ArgumentParser) -> None:
+    """Add ``--color auto|always|never`` (read it with :func:`.draw.style_for`)."""
+    parser.add_argument(
+        "--color",
+        choices=COLOR_CHOICES,
+        default="auto",
+        help="colour: auto (default: on a terminal, unless NO_COLOR is set), always, never",
+    )
+
+
+def check_format(fmt: str | None) -> None:
+    """A usage error when the file format ``fmt`` (``--format``, or the one a file name
+    implies) is Parquet and pyarrow is not installed, saying how to install it."""
+    if fmt != "parquet":
+        return
+    from ..export import PARQUET_INSTALL_HINT, parquet_available
+
+    if not parquet_available():
+        raise UsageError(
+            f"--format parquet needs pyarrow, which is not installed: {PARQUET_INSTALL_HINT}"
+        )
 
 
 @dataclass(frozen=True)

@@ -35,11 +35,13 @@ CSV and Parquet use the flat record form (:data:`~timbal_integrations.RECORD_FIE
 with a stable column order and types (see :mod:`~timbal_integrations.export.writers`).
 
 The package, one concern a module: ``records`` (the flat record's column table),
-``writers`` (the formats), ``checkpoint`` (the typed, versioned checkpoint), ``files``
-(file names, temporary files, atomic replacement, locks, hashing), ``fetch`` (pages into
-``PATH.part``, in order or spooled per window), ``results`` (progress, result, manifest,
-interrupted exports) and ``job`` (:func:`export_runs`). Importing the package imports
-none of them: each name loads its module on first use.
+``writers`` (the formats), ``checkpoint`` (the typed, versioned checkpoint and its JSON
+form), ``checkpoint_load`` (reading one back, every entry checked), ``integrity`` (its
+seal, and the checks of the partial files it covers), ``files`` (file names, temporary
+files, atomic replacement, locks, hashing), ``fetch`` (pages into ``PATH.part``, in
+order or spooled per window), ``results`` (progress, result, manifest, interrupted
+exports) and ``job`` (:func:`export_runs`). Importing the package imports none of them:
+each name loads its module on first use.
 """
 
 from __future__ import annotations

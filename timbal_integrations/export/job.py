@@ -24,7 +24,8 @@ from .. import defaults
 from ..errors import ExportError, QueryError
 from ..limits import Parallel, check_limit, check_parallel
 from ..query import RunQuery, to_epoch_ms
-from .checkpoint import Checkpoint, Finished, Identity, read_checkpoint
+from .checkpoint import Checkpoint, Finished, Identity
+from .checkpoint_load import read_checkpoint
 from .fetch import fetch
 from .files import (
     ExportPaths,

@@ -9,7 +9,8 @@ from typing import Any, Final
 
 from .._version import __version__
 from ..errors import ExportError
-from .checkpoint import Checkpoint, read_checkpoint
+from .checkpoint import Checkpoint
+from .checkpoint_load import read_checkpoint
 from .files import ExportPaths
 from .records import RECORD_FIELDS
 

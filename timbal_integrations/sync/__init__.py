@@ -41,8 +41,10 @@ leaves the dataset. Such a filter therefore does not reduce what a sync fetches.
 
 The package, one concern a module: ``state`` (the typed, versioned state), ``store``
 (a local directory, or any fsspec file system), ``dataset`` (partitions and the
-manifest), ``plan`` (the window and run updates), ``fetch`` (the listing and the
-re-checks), ``journal`` (committing), ``report`` and ``job`` (:func:`sync_runs`).
+manifest), ``load`` (opening a dataset: its state and manifest read and checked, the
+settings settled), ``plan`` (the window and run updates), ``fetch`` (the listing and the
+re-checks), ``merge`` (each day's runs merged, and staged when its bytes changed),
+``journal`` (committing), ``report`` and ``job`` (:func:`sync_runs`: the steps in order).
 """
 
 from __future__ import annotations
@@ -52,7 +54,8 @@ from typing import TYPE_CHECKING
 from .._lazy import lazy_names as _lazy_names
 
 if TYPE_CHECKING:
-    from .job import DEFAULT_LOOKBACK, sync_runs
+    from .job import sync_runs
+    from .load import DEFAULT_LOOKBACK
     from .report import CHANGE_KINDS, SyncProgress, SyncReport, SyncRequests
     from .store import DatasetStore, FsspecStore, LocalStore
 
@@ -70,7 +73,7 @@ __all__ = [
 
 _HOME: dict[str, str] = {
     "CHANGE_KINDS": "report",
-    "DEFAULT_LOOKBACK": "job",
+    "DEFAULT_LOOKBACK": "load",
     "DatasetStore": "store",
     "FsspecStore": "store",
     "LocalStore": "store",

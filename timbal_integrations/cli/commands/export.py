@@ -9,20 +9,12 @@ import time
 from datetime import UTC, datetime
 from typing import Final
 
-from ...export import (
-    FORMATS,
-    PARQUET_INSTALL_HINT,
-    export_runs,
-    infer_format,
-    parquet_available,
-    pending_export,
-)
+from ...export import FORMATS, export_runs, infer_format, pending_export
 from ...limits import AUTO
 from ..failures import Context
-from ..options import NON_NEGATIVE, Parents, add_parallel, client_for, query_from
+from ..options import NON_NEGATIVE, Parents, add_parallel, check_format, client_for, query_from
 from ..parsing import Subcommands, UsageError
-from ..progress import ProgressLine
-from ..render import export_line, is_tty
+from ..render import export_line
 
 __all__ = ["NAME", "add_parser", "run"]
 
@@ -77,18 +69,14 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     fmt = infer_format(args.out, args.format)
     if args.csv_safe and fmt != "csv":
         raise UsageError(f"--csv-safe only applies to CSV; this export writes {fmt}")
-    if fmt == "parquet" and not parquet_available():
-        raise UsageError(
-            f"--format parquet needs pyarrow, which is not installed: {PARQUET_INSTALL_HINT}"
-        )
+    check_format(fmt)
     now = datetime.now(UTC)
     if args.resume:
         pending = pending_export(args.out)
         if pending is not None:
             now = pending.started_at  # relative spans (--since 24h) mean what they meant then
     query = query_from(args, now)
-    progress = ProgressLine(sys.stderr, enabled=not args.quiet and is_tty(sys.stderr))
-    ctx.show_progress(progress, quiet=args.quiet)
+    progress = ctx.progress_line("exporting", quiet=args.quiet)
     ctx.export_path = args.out
     started = time.monotonic()
     with client_for(args, on_retry=progress.count_retry) as client:

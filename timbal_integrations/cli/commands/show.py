@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING, Any, Final
 from ...errors import APIStatusError
 from ...redact import redact
 from ...wording import describe
-from ..draw import COLOR_CHOICES, replace_unwritable, style_for
+from ..draw import replace_unwritable, style_for
 from ..failures import Context
-from ..options import Parents, client_for, setting_names
+from ..options import Parents, add_color, client_for, setting_names
 from ..parsing import Subcommands
 
 if TYPE_CHECKING:
@@ -50,12 +50,7 @@ def add_parser(commands: Subcommands, parents: Parents) -> None:
         default="text",
         help="text (default: a picture, coloured on a terminal) or json (for machines)",
     )
-    p.add_argument(
-        "--color",
-        choices=COLOR_CHOICES,
-        default="auto",
-        help="colour: auto (default: on a terminal, unless NO_COLOR is set), always, never",
-    )
+    add_color(p)
     p.set_defaults(run=run)
 
 

@@ -13,9 +13,9 @@ from typing import Final
 from ...errors import QueryError
 from ...limits import AUTO
 from ...sanitize import terminal_safe
-from ..draw import COLOR_CHOICES, replace_unwritable, style_for
+from ..draw import replace_unwritable, style_for
 from ..failures import Context
-from ..options import Parents, add_parallel, client_for, query_from
+from ..options import Parents, add_color, add_parallel, client_for, query_from
 from ..parsing import Subcommands, flag
 from ..render import format_summary, is_tty
 
@@ -52,18 +52,8 @@ def add_parser(commands: Subcommands, parents: Parents) -> None:
         help="a time series by hour, day or week (UTC; weeks start on Monday); on a "
         "terminal the table draws one chosen from the window even without --by",
     )
-    p.add_argument(
-        "--color",
-        choices=COLOR_CHOICES,
-        default="auto",
-        help="colour: auto (default: on a terminal, unless NO_COLOR is set), always, never",
-    )
-    add_parallel(
-        p,
-        "keep N requests in flight, or auto (the default): as many as throughput and "
-        "the rate limit allow; 1 for one request at a time",
-        default=AUTO,
-    )
+    add_color(p)
+    add_parallel(p, default=AUTO)
     p.set_defaults(run=run)
 
 

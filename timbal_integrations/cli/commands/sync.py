@@ -7,13 +7,12 @@ import sys
 from datetime import UTC, datetime
 from typing import Final
 
-from ...export import FORMATS, PARQUET_INSTALL_HINT, parquet_available
+from ...export import FORMATS
 from ...limits import AUTO
 from ..failures import Context
-from ..options import Parents, add_parallel, client_for, query_from
-from ..parsing import Subcommands, UsageError
-from ..progress import ProgressLine
-from ..render import PROG, is_tty
+from ..options import Parents, add_parallel, check_format, client_for, query_from
+from ..parsing import Subcommands
+from ..render import PROG
 
 __all__ = ["NAME", "add_parser", "run"]
 
@@ -52,12 +51,7 @@ def add_parser(commands: Subcommands, parents: Parents) -> None:
         action="store_true",
         help="rebuild the dataset from nothing (needed to change its filters or format)",
     )
-    add_parallel(
-        p,
-        "keep N requests in flight, or auto (the default): as many as throughput and "
-        "the rate limit allow; 1 for one request at a time",
-        default=AUTO,
-    )
+    add_parallel(p, default=AUTO)
     p.add_argument("--json", action="store_true", help="print the sync's report as JSON")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress or summary line")
     p.set_defaults(run=run)
@@ -67,16 +61,10 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     """Sync the dataset."""
     from ...sync import sync_runs
 
-    if args.format == "parquet" and not parquet_available():
-        raise UsageError(
-            f"--format parquet needs pyarrow, which is not installed: {PARQUET_INSTALL_HINT}"
-        )
+    check_format(args.format)
     now = datetime.now(UTC)
     query = query_from(args, now)
-    progress = ProgressLine(
-        sys.stderr, enabled=not args.quiet and is_tty(sys.stderr), label="syncing"
-    )
-    ctx.show_progress(progress, quiet=args.quiet)
+    progress = ctx.progress_line("syncing", quiet=args.quiet)
     with client_for(args, on_retry=progress.count_retry) as client:
         report = sync_runs(
             client,
