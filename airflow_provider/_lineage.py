@@ -30,7 +30,7 @@ from airflow.providers.openlineage.extractors import OperatorLineage
 from timbal_integrations import RECORD_FIELDS, RunQuery
 from timbal_integrations.config import ClientConfig
 
-from .operators.timbal import asset_uri
+from .operators._assets import asset_uri
 
 __all__ = ["TimbalRunsQueryDatasetFacet", "input_dataset", "operator_lineage", "output_dataset"]
 

@@ -80,31 +80,19 @@ def export_to_file(
     output_path: str | os.PathLike[str],
     *,
     format: str | None = None,
-    parallel: int | None = None,
-    limit: int | None = None,
-    resume: bool = False,
-    manifest: bool = True,
-    csv_safe: bool = False,
+    **options: Any,
 ) -> ExportResult:
     """The core's export of ``query`` to the local file ``output_path``, logged.
 
     The work of the :func:`export_runs` task and of ``export_runs_flow``'s asset.
+    ``options`` are :func:`timbal_integrations.export.export_runs`'s (``parallel``,
+    ``limit``, ``resume``, ``manifest``, ``csv_safe``), checked there.
     """
     path = Path(os.fspath(output_path)).expanduser()
     fmt = infer_format(path, format)
     logger = get_run_logger()
     with _block_terms(credentials), credentials.get_client() as client:
-        result = _export_runs(
-            client,
-            query,
-            path,
-            format=fmt,
-            parallel=parallel,
-            limit=limit,
-            resume=resume,
-            manifest=manifest,
-            csv_safe=csv_safe,
-        )
+        result = _export_runs(client, query, path, format=fmt, **options)
     logger.info(
         "%d Timbal run(s) (%d errors, %d still running, cost_usd %.6f) -> %s (%s bytes, sha256 %s)",
         result.count,

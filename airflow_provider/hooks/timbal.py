@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator, Mapping
-from types import TracebackType
 from typing import Any, ClassVar, Final, Self, TypeVar
 
 from airflow.sdk import BaseHook
@@ -47,7 +46,6 @@ from timbal_integrations import (
 )
 from timbal_integrations.config import VARIABLES, ClientConfig, Secret, resolve_config
 from timbal_integrations.errors import TimbalError
-from timbal_integrations.limits import Parallel
 from timbal_integrations.models import Run
 from timbal_integrations.redact import redact, secret_forms
 from timbal_integrations.sanitize import terminal_safe
@@ -279,34 +277,23 @@ class TimbalHook(BaseHook):
         """Same as :meth:`get_conn`."""
         return self.get_conn()
 
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
     def close(self) -> None:
         """Close the client's connection pool (a later call opens a new client)."""
         if self._client is not None:
             self._client.close()
             self._client = None
 
-    def list_runs(
-        self,
-        query: RunQuery | None = None,
-        *,
-        limit: int | None = None,
-        parallel: Parallel | None = None,
-        **filters: Any,
-    ) -> Iterator[Run]:
-        """Every matching run across pages, lazily (see :meth:`TimbalClient.list_runs`)."""
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def list_runs(self, query: RunQuery | None = None, **options: Any) -> Iterator[Run]:
+        """Every matching run across pages, lazily: :meth:`TimbalClient.list_runs`, whose
+        keywords (``limit``, ``parallel``, filters) ``options`` are."""
         with self._airflow_terms():
-            runs = self.get_conn().list_runs(query, limit=limit, parallel=parallel, **filters)
+            runs = self.get_conn().list_runs(query, **options)
         return self._restated(runs)
 
     def iter_pages(self, query: RunQuery | None = None, **filters: Any) -> Iterator[RunsPage]:

@@ -31,61 +31,38 @@ no locks, so the task allows one running instance at a time (``max_active_tis_pe
 
 from __future__ import annotations
 
-import time
-from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, ClassVar, Final
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseOperator, ObjectStoragePath
+from airflow.sdk import ObjectStoragePath
 from airflow.sdk.exceptions import AirflowFailException
 
 from timbal_integrations.errors import SyncStateError
-from timbal_integrations.limits import check_max_retries
 from timbal_integrations.query import RunQuery
-from timbal_integrations.sync import FsspecStore, SyncProgress, sync_runs
+from timbal_integrations.sync import FsspecStore, sync_runs
 
-from .. import DEFAULT_CONN_ID
 from .._failures import PERMANENT
-from ..hooks.timbal import TimbalHook
-from .timbal import _given, _is_local, _local_path, _parallel, _plain_utc
+from ._arguments import given, read_parallel
+from ._base import TimbalRunsOperatorBase
+from ._interval import interval_end
+from ._output import is_local, local_path
+from ._progress import SyncProgressLog
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from airflow.sdk import Context
 
     from timbal_integrations.sync import DatasetStore
 
 __all__ = ["TimbalSyncRunsOperator"]
 
-_LOG_EVERY_S: Final = 10.0
 # Retrying the task cannot fix these either: a dataset made with other settings, or one
 # that must be rebuilt (the message says how).
 _FAILS_FOR_GOOD: tuple[type[BaseException], ...] = (*PERMANENT, SyncStateError)
 
 
-class _ProgressLog:
-    """Logs each phase of a sync, and where it stands every few seconds."""
-
-    def __init__(self, log: Any) -> None:
-        self._log = log
-        self._phase = ""
-        self._last = time.monotonic()
-
-    def __call__(self, progress: SyncProgress) -> None:
-        now = time.monotonic()
-        if progress.phase == self._phase and now - self._last < _LOG_EVERY_S:
-            return
-        self._phase, self._last = progress.phase, now
-        if progress.phase != "done":
-            self._log.info(
-                "Timbal sync: %s, %d runs and %d page(s) fetched, %d bytes written",
-                progress.phase,
-                progress.count,
-                progress.pages,
-                progress.bytes,
-            )
-
-
-class TimbalSyncRunsOperator(BaseOperator):
+class TimbalSyncRunsOperator(TimbalRunsOperatorBase):
     """Keep a partitioned dataset of Timbal runs exact: one sync per task run.
 
     :param output_dir: the dataset (templated): a local directory or an
@@ -126,20 +103,9 @@ class TimbalSyncRunsOperator(BaseOperator):
         "output_dir",
         "format",
         "lookback",
-        "status",
-        "user_id",
-        "sentiment",
-        "group_id",
-        "workforce_id",
-        "rev",
-        "since",
-        "until",
-        "metadata",
-        "roots_only",
-        "org_id",
-        "project_id",
+        *TimbalRunsOperatorBase.filter_fields,
+        *TimbalRunsOperatorBase.shared_fields,
     )
-    template_fields_renderers: ClassVar[dict[str, str]] = {"metadata": "json"}
     ui_color = "#e6f4ea"
 
     def __init__(
@@ -149,22 +115,7 @@ class TimbalSyncRunsOperator(BaseOperator):
         format: str | None = None,
         lookback: str | None = None,
         full_refresh: bool = False,
-        parallel: int | str | None = None,
         output_conn_id: str | None = None,
-        status: str | None = None,
-        user_id: str | None = None,
-        sentiment: str | None = None,
-        group_id: str | None = None,
-        workforce_id: str | None = None,
-        rev: str | None = None,
-        since: datetime | str | int | None = None,
-        until: datetime | str | int | None = None,
-        metadata: Mapping[str, Any] | str | None = None,
-        roots: bool | str | None = None,
-        max_retries: int | None = None,
-        timbal_conn_id: str = DEFAULT_CONN_ID,
-        org_id: str | None = None,
-        project_id: str | None = None,
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("max_active_tis_per_dag", 1)  # one sync of the dataset at a time
@@ -173,93 +124,60 @@ class TimbalSyncRunsOperator(BaseOperator):
         self.format = format
         self.lookback = lookback
         self.full_refresh = full_refresh
-        self.parallel = parallel
         self.output_conn_id = output_conn_id
-        self.status = status
-        self.user_id = user_id
-        self.sentiment = sentiment
-        self.group_id = group_id
-        self.workforce_id = workforce_id
-        self.rev = rev
-        self.since = since
-        self.until = until
-        self.metadata = metadata
-        self.roots_only = roots  # ``roots`` is a read-only property of BaseOperator
-        self.max_retries = check_max_retries(max_retries)
-        self.timbal_conn_id = timbal_conn_id
-        self.org_id = org_id
-        self.project_id = project_id
 
     def build_query(self) -> RunQuery:
         """The validated :class:`RunQuery` of the filters (after templating)."""
-        kept = ("status", "user_id", "sentiment", "group_id", "workforce_id", "rev", "since")
-        values: dict[str, Any] = {name: getattr(self, name) for name in (*kept, "until")}
-        values["metadata"] = self.metadata
-        values["roots"] = self.roots_only
-        filters = {name: _given(value) for name, value in values.items()}
-        for name in ("since", "until"):
-            if isinstance(filters[name], datetime):
-                filters[name] = _plain_utc(filters[name])
-        return RunQuery.from_filters(filters)
+        return RunQuery.from_filters(self.filter_values())
 
     @staticmethod
     def sync_until(context: Context) -> datetime:
         """Where this run's sync ends: its data interval's end, else the wall clock."""
-        start = context.get("data_interval_start")
-        end = context.get("data_interval_end")
-        if start is None or end is None or start == end:
-            return datetime.now(UTC)
-        return _plain_utc(end)
+        return interval_end(context)
 
     def _store(self) -> tuple[str | DatasetStore, str]:
         """Where the dataset is: a local directory, or a store over the object storage."""
-        output_dir = _given(self.output_dir)
+        output_dir = given(self.output_dir)
         if output_dir is None:
             raise AirflowFailException(
                 "output_dir: empty; expected a local directory or an object storage URI "
                 "such as 's3://bucket/timbal'"
             )
         where = str(output_dir).strip()
-        if _is_local(where):
-            return str(_local_path(where)), where
+        if is_local(where):
+            return str(local_path(where)), where
         path = ObjectStoragePath(where, conn_id=self.output_conn_id)
         return FsspecStore(path.fs, path.path, location=where), where
 
     def execute(self, context: Context) -> dict[str, Any]:
         """Sync the dataset; return the sync's report."""
-        hook = TimbalHook(
-            self.timbal_conn_id,
-            org_id=_given(self.org_id),
-            project_id=_given(self.project_id),
-            max_retries=self.max_retries,
-        )
+        hook = self.make_hook()
         try:
-            query = self.build_query()
-            parallel = _parallel(self.parallel)
-            store, where = self._store()
-            client = hook.get_conn()
-            config = client.config
-            self.log.info(
-                "Syncing Timbal runs into %s up to %s from %s (org %s, project %s)",
-                where,
-                self.sync_until(context).isoformat(),
-                config.base_url,
-                config.org_id,
-                config.project_id,
-            )
-            report = sync_runs(
-                client,
-                query,
-                store,
-                format=_given(self.format),
-                lookback=_given(self.lookback),
-                full_refresh=bool(self.full_refresh),
-                parallel=parallel,
-                now=self.sync_until(context),
-                progress=_ProgressLog(self.log),
-            )
-        except _FAILS_FOR_GOOD as error:
-            raise AirflowFailException(hook.describe(error)) from None
+            with self.failing_for_good(hook, _FAILS_FOR_GOOD):
+                query = self.build_query()
+                parallel = read_parallel(self.parallel)
+                store, where = self._store()
+                client = hook.get_conn()
+                config = client.config
+                self.log.info(
+                    "Syncing Timbal runs into %s up to %s from %s (org %s, project %s)",
+                    where,
+                    self.sync_until(context).isoformat(),
+                    config.base_url,
+                    config.org_id,
+                    config.project_id,
+                )
+                report = sync_runs(
+                    client,
+                    query,
+                    store,
+                    format=given(self.format),
+                    lookback=given(self.lookback),
+                    full_refresh=bool(self.full_refresh),
+                    parallel=parallel,
+                    now=self.sync_until(context),
+                    progress=SyncProgressLog(self.log),
+                )
         finally:
             hook.close()
         self.log.info("Timbal sync of %s: %s", where, report.summary_line())

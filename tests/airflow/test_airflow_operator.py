@@ -56,11 +56,11 @@ def test_operator_arguments_and_template_fields(airflow_db: Any) -> None:
     with pytest.raises(QueryError, match="max_xcom_runs"):
         TimbalListRunsOperator(task_id="bad", max_xcom_runs=0)
 
-    from airflow_provider.operators.timbal import _whole
+    from airflow_provider.operators._arguments import read_limit
 
-    assert _whole("limit", " 12 ", minimum=0) == 12  # templates render strings
+    assert read_limit(" 12 ") == 12  # templates render strings
     with pytest.raises(QueryError, match="limit"):
-        _whole("limit", "²", minimum=0)  # "²".isdigit() is True, int("²") fails
+        read_limit("²")  # "²".isdigit() is True, int("²") fails
 
 
 def test_filters_are_templated_and_sent(
