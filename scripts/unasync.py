@@ -42,6 +42,7 @@ SUBS = [
     ("httpx.AsyncBaseTransport", "httpx.BaseTransport"),
     ("handle_async_request", "handle_request"),
     ("from ._windows import", "from ._bridge import"),
+    ("from ._balance import", "from ._bridge import"),
     ("async def", "def"),
     ("async with", "with"),
     ("async for", "for"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from timbal_integrations.client._core import rate_limit_info
+from timbal_integrations.client._ratelimit import rate_limit_info
 from timbal_integrations.pacing import Concurrency, Pacer, PacerCounts, RateLimitInfo
 
 

@@ -55,7 +55,7 @@ from timbal_integrations import (
     TimbalClient,
     defaults,
 )
-from timbal_integrations.client._core import PageGuard
+from timbal_integrations.client._guard import PageGuard
 
 pytestmark = pytest.mark.timeout(120)
 

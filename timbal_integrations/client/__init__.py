@@ -21,19 +21,24 @@ Each request has a total deadline (``timeout``), each response body a decoded-si
 and each listing page bounds (``bounds=Bounds(...)``): see
 :class:`~timbal_integrations.limits.Bounds`.
 
-The package: ``_core`` (sans-I/O: request shaping, retry decisions, response checks,
-page bounds), ``_async`` (``AsyncTimbalClient``, the source of truth), ``_sync``
-(``TimbalClient``, generated from ``_async`` by ``scripts/unasync.py``), ``_windows``
-(concurrent windows, async), ``_bridge`` (the sync client's windowed listings, run on a
-private loop), ``_body`` (bodies decoded in bounded steps, within the cap) and
-``_deadline`` (the total deadline of each request, kept by every network operation).
+The package: ``_core`` (sans-I/O: a client's settings, request shaping, retry
+decisions), the sans-I/O modules it calls, one job each (``_checks``: arguments;
+``_body``: bodies decoded in bounded steps, within the cap; ``_ratelimit``:
+``RateLimit-*`` headers; ``_failures``: error statuses and requests with no answer;
+``_parse``: 2xx bodies to models; ``_guard``: a listing's page bounds; ``_pieces``: the
+time ranges of parallel listings), ``_base`` (the properties both clients share),
+``_async`` (``AsyncTimbalClient``, the source of truth), ``_sync`` (``TimbalClient``,
+generated from ``_async`` by ``scripts/unasync.py``), ``_balance`` (parallel listings
+that balance themselves, async), ``_windows`` (fixed windows, async), ``_bridge`` (the
+sync client's parallel listings, run on a private loop), ``_shards`` (connection pools)
+and ``_deadline`` (the total deadline of each request, kept by every network operation).
 """
 
 from __future__ import annotations
 
 from ._async import AsyncTimbalClient
-from ._core import DEFAULT_TIMEOUT, USER_AGENT, WindowPage
-from ._pieces import Piece, PieceSplit
+from ._core import DEFAULT_TIMEOUT, USER_AGENT
+from ._pieces import Piece, PieceSplit, WindowPage
 from ._sync import TimbalClient
 
 __all__ = [

@@ -3,8 +3,9 @@
 ``_async.py`` is the source of truth of both clients: ``_sync.py`` is generated from it
 by ``scripts/unasync.py``, and ``make lint`` fails when the generated file is stale.
 Everything that is not I/O (request shaping, retry decisions, response checks) lives in
-``_core.py``; fetching time windows concurrently lives in ``_windows.py``, which the
-synchronous client runs through ``_bridge.py``.
+``_core.py`` and the modules it names, the read-only properties in ``_base.py``;
+fetching concurrently lives in ``_balance.py`` (pieces that split) and ``_windows.py``
+(fixed windows), which the synchronous client runs through ``_bridge.py``.
 """
 
 from __future__ import annotations
@@ -13,38 +14,35 @@ from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from contextlib import aclosing
 from time import monotonic
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal, Self, overload
+from typing import TYPE_CHECKING, Any, Self
 
 import httpx
 
 from .. import defaults
 from ..config import ClientConfig, Secret, resolve_config
 from ..limits import AUTO, Bounds, Parallel, check_limit, check_parallel
-from ..pacing import Pacer
 from ..query import RunQuery
 from ..retry import OnRetry, RetryPolicy, is_testing
-from ._core import (
-    DEFAULT_TIMEOUT,
-    TRANSPORT_ERRORS,
-    Core,
+from ._balance import piece_pages
+from ._base import ClientBase
+from ._body import Reply
+from ._checks import build_query, check_page_token, check_run_id, with_token
+from ._core import DEFAULT_TIMEOUT, TRANSPORT_ERRORS, Core, logger
+from ._deadline import deadline, install
+from ._pieces import (
     PageT,
-    Reply,
+    Piece,
+    PieceSplit,
     WindowPage,
-    build_query,
-    check_page_token,
-    check_run_id,
     check_window_sort,
     earliest_query,
     latest_query,
-    logger,
-    ssl_context,
+    pieces_of,
     window_bounds,
     windows_for,
 )
-from ._deadline import deadline, install
-from ._pieces import Piece, PieceSplit, pieces_of
-from ._shards import async_wire
-from ._windows import piece_pages, window_pages, window_pages_as_fetched
+from ._shards import async_wire, ssl_context
+from ._windows import window_pages, window_pages_as_fetched
 
 if TYPE_CHECKING:  # loaded when first needed: an export never builds these models
     from .._pages import RawPage
@@ -53,7 +51,7 @@ if TYPE_CHECKING:  # loaded when first needed: an export never builds these mode
 __all__ = ["AsyncTimbalClient"]
 
 
-class AsyncTimbalClient:
+class AsyncTimbalClient(ClientBase):
     """A client of Timbal's runs API (``async with AsyncTimbalClient() as client: ...``).
 
     Arguments left out come from ``TIMBAL_API_KEY``, ``TIMBAL_API_HOST``,
@@ -163,49 +161,6 @@ class AsyncTimbalClient:
         logger.debug("GET %s answered %d", request.url.path, response.status_code)
         return Reply(response.status_code, response.headers, content)
 
-    @property
-    def config(self) -> ClientConfig:
-        """The resolved configuration (its API key is a :class:`Secret`)."""
-        return self._core.config
-
-    @property
-    def timeout(self) -> httpx.Timeout:
-        """The timeout of each request (its longest phase is the total deadline)."""
-        return self._core.timeout
-
-    @property
-    def bounds(self) -> Bounds:
-        """What the client accepts from the server (response size, pages)."""
-        return self._core.bounds
-
-    @property
-    def retry_policy(self) -> RetryPolicy:
-        """How failed requests are retried."""
-        return self._core.retry
-
-    @property
-    def on_retry(self) -> OnRetry | None:
-        """Called with each retry's details before the client waits (None: not called)."""
-        return self._core.on_retry
-
-    @on_retry.setter
-    def on_retry(self, hook: OnRetry | None) -> None:
-        self._core.on_retry = hook
-
-    @property
-    def pacer(self) -> Pacer:
-        """What the client learned of the API's rate limit (``RateLimit-*`` headers,
-        429s), and how it spaces requests to stay within it."""
-        return self._core.pacer
-
-    @property
-    def requests_made(self) -> int:
-        """HTTP requests sent so far, retries included."""
-        return self._core.requests_made
-
-    def __repr__(self) -> str:
-        return f"AsyncTimbalClient({self._core!r})"
-
     async def __aenter__(self) -> Self:
         return self
 
@@ -261,11 +216,7 @@ class AsyncTimbalClient:
         self, query: RunQuery | None = None, *, page_token: str | None = None, **filters: Any
     ) -> RunsPage:
         """Fetch one page of runs (exactly one request, plus retries)."""
-        q = build_query(query, filters)
-        params = q.to_params()
-        token = check_page_token(page_token)
-        if token is not None:
-            params["page_token"] = token
+        params = with_token(build_query(query, filters).to_params(), check_page_token(page_token))
         path = self._core.config.runs_path
         return self._core.page(await self._get(path, params), path)
 
@@ -296,8 +247,7 @@ class AsyncTimbalClient:
         guard = core.page_guard()
         token = page_token
         while True:
-            params = {**base, "page_token": token} if token is not None else base
-            page = parse(await self._get(path, params), path)
+            page = parse(await self._get(path, with_token(base, token)), path)
             guard.check(token, page.next_page_token, len(page.runs))
             yield page
             if page.next_page_token is None:
@@ -408,36 +358,6 @@ class AsyncTimbalClient:
             self, query, pieces, parallel=n, raw=raw, ordered=ordered, next_id=next_id
         )
 
-    @overload
-    def iter_window_pages(
-        self,
-        windows: Sequence[RunQuery],
-        *,
-        start_window: int = ...,
-        start_token: str | None = ...,
-        raw: Literal[False] = ...,
-    ) -> AsyncGenerator[WindowPage[RunsPage]]: ...
-
-    @overload
-    def iter_window_pages(
-        self,
-        windows: Sequence[RunQuery],
-        *,
-        start_window: int = ...,
-        start_token: str | None = ...,
-        raw: Literal[True],
-    ) -> AsyncGenerator[WindowPage[RawPage]]: ...
-
-    @overload
-    def iter_window_pages(
-        self,
-        windows: Sequence[RunQuery],
-        *,
-        start_window: int = ...,
-        start_token: str | None = ...,
-        raw: bool,
-    ) -> AsyncGenerator[WindowPage[Any]]: ...
-
     def iter_window_pages(
         self,
         windows: Sequence[RunQuery],
@@ -498,7 +418,7 @@ class AsyncTimbalClient:
         checked = check_run_id(run_id)
         token = check_page_token(page_token)
         path = self._core.reactions_path(checked)
-        params = {"page_token": token} if token is not None else None
+        params = with_token(None, token)
         return self._core.reactions(await self._get(path, params, run_id=checked), path)
 
     def list_reactions(self, run_id: str, *, limit: int | None = None) -> AsyncGenerator[Reaction]:
@@ -520,8 +440,7 @@ class AsyncTimbalClient:
         token: str | None = None
         count = 0
         while True:
-            params = {"page_token": token} if token is not None else None
-            page = core.reactions(await self._get(path, params, run_id=run_id), path)
+            page = core.reactions(await self._get(path, with_token(None, token), run_id), path)
             guard.check(token, page.next_page_token, len(page.reactions))
             for reaction in page.reactions:
                 yield reaction

@@ -1,4 +1,5 @@
-"""Reading a response body within a size cap and a deadline (sans-I/O).
+"""Reading a response body within a size cap and a deadline (sans-I/O), into a
+:class:`Reply`.
 
 The clients hand every raw chunk of a body, as it arrives, to a :class:`BodyReader`,
 which decodes it here (not in httpx) so that decoding is bounded too: each decoder
@@ -10,7 +11,8 @@ before the body is read at all.
 
 Encodings: ``gzip`` and ``deflate`` always; ``br`` when the ``brotli`` package (1.2 or
 later, whose decompressor can bound its output) is installed. The clients ask only for
-these (:func:`accept_encoding`); a body in another encoding is refused.
+these (:func:`accept_encoding`); a body in another encoding is refused. The clients hand
+the rest of the core a :class:`Reply`: the status, the headers and the decoded body.
 """
 
 from __future__ import annotations
@@ -19,16 +21,26 @@ import functools
 import time
 import zlib
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
 import httpx
 
 from ..errors import ResponseTooLargeError, ResponseValidationError
 
-__all__ = ["STEP", "BodyReader", "accept_encoding", "human_size"]
+__all__ = ["STEP", "BodyReader", "Reply", "accept_encoding", "human_size"]
 
 STEP: Final = 1 << 20
 """Bytes a decoder produces at most per call (bounds the memory of one decoding step)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """A response, read: its status, headers and whole decoded body (within the cap)."""
+
+    status_code: int
+    headers: httpx.Headers
+    content: bytes
 
 
 def human_size(size: int) -> str:

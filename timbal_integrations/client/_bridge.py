@@ -28,8 +28,8 @@ import httpx
 from .. import defaults
 from ..limits import Parallel
 from ..query import RunQuery
-from ._core import PageGuard, WindowPage
-from ._pieces import Piece, PieceSplit, take_page
+from ._guard import listing_guard
+from ._pieces import Piece, PieceSplit, WindowPage, take_page, window_query
 
 if TYPE_CHECKING:
     from ._async import AsyncTimbalClient
@@ -52,14 +52,14 @@ def window_pages(
 
     See :meth:`TimbalClient.iter_window_pages`.
     """
-    if len(windows) - start_window <= 1 or _sync_only(client):
-        starts: dict[int, str | None] = dict.fromkeys(range(start_window, len(windows)))
-        if start_window < len(windows):
-            starts[start_window] = start_token
-        yield from _in_turn(client, windows, starts, raw)
-        return
-    yield from _bridged(
+    starts: dict[int, str | None] = dict.fromkeys(range(start_window, len(windows)))
+    if start_window < len(windows):
+        starts[start_window] = start_token
+    yield from _paged_windows(
         client,
+        windows,
+        starts,
+        raw,
         lambda bridged: bridged.iter_window_pages(
             windows, start_window=start_window, start_token=start_token, raw=raw
         ),
@@ -80,16 +80,32 @@ def window_pages_as_fetched(
     See :meth:`TimbalClient.iter_window_pages_as_fetched`.
     """
     todo = dict(positions) if positions is not None else dict.fromkeys(range(len(windows)))
-    if len(todo) <= 1 or _sync_only(client):
-        yield from _in_turn(client, windows, todo, raw)
-        return
-    yield from _bridged(
+    yield from _paged_windows(
         client,
+        windows,
+        todo,
+        raw,
         lambda bridged: bridged.iter_window_pages_as_fetched(
             windows, positions=todo, raw=raw, concurrency=concurrency
         ),
         len(todo) * 2,
     )
+
+
+def _paged_windows(
+    client: TimbalClient,
+    windows: Sequence[RunQuery],
+    starts: Mapping[int, str | None],
+    raw: bool,
+    make: _MakePages,
+    buffer: int,
+) -> Iterator[WindowPage[Any]]:
+    """The windows of ``starts`` (each from its page token): bridged (``make``, pages
+    crossing a queue of ``buffer``), or one after another in this thread when there is
+    only one or the transport only speaks sync."""
+    if len(starts) <= 1 or _sync_only(client):
+        return _in_turn(client, windows, starts, raw)
+    return _bridged(client, make, buffer)
 
 
 def piece_pages(
@@ -122,25 +138,15 @@ def _pieces_in_turn(
     client: TimbalClient, query: RunQuery, pieces: Sequence[Piece], raw: bool
 ) -> Iterator[WindowPage[Any]]:
     """Page the pieces one after another in this thread, in yield order, unsplit."""
-    from datetime import UTC, datetime, timedelta
-
-    epoch = datetime(1970, 1, 1, tzinfo=UTC)
     descending = query.effective_sort_order == "desc"
-    listing = PageGuard(client.config.runs_path, client.bounds)
+    listing = listing_guard(client)
     for piece in sorted(pieces, key=lambda p: -p.since_ms if descending else p.since_ms):
-        window = query.replace(
-            since=epoch + timedelta(milliseconds=piece.window_since_ms),
-            until=epoch + timedelta(milliseconds=piece.window_until_ms),
-        )
+        window = window_query(query, piece.window_since_ms, piece.window_until_ms)
         token = piece.token
-        pages: Iterator[Any] = (
-            client.iter_raw_pages(window, page_token=token)
-            if raw
-            else client.iter_pages(window, page_token=token)
-        )
+        pages = _pages_of(client, window, token, raw)
         stop = piece.since_ms if descending else piece.until_ms
         guard = listing.piece()
-        with contextlib.closing(pages):  # type: ignore[type-var]
+        with contextlib.closing(pages):
             for fetched in pages:
                 page, _ = take_page(fetched, stop, descending)
                 guard.check(token, page.next_page_token, len(fetched.runs))
@@ -148,6 +154,15 @@ def _pieces_in_turn(
                 if page.next_page_token is None:
                     break
                 token = page.next_page_token
+
+
+def _pages_of(
+    client: TimbalClient, window: RunQuery, token: str | None, raw: bool
+) -> Generator[Any]:
+    """The client's pages of ``window`` from ``token`` on: raw or as models."""
+    if raw:
+        return client.iter_raw_pages(window, page_token=token)
+    return client.iter_pages(window, page_token=token)
 
 
 def _sync_only(client: TimbalClient) -> bool:
@@ -162,15 +177,10 @@ def _in_turn(
     """Page the windows of ``starts`` one after another, in this thread; ``starts`` maps
     each window to the page token it starts from. Every page counts toward the
     listing's page bounds (each window keeps its own loop and empty-page checks)."""
-    listing = PageGuard(client.config.runs_path, client.bounds)
+    listing = listing_guard(client)
     for index, token in sorted(starts.items()):
-        pages: Iterator[Any] = (
-            client.iter_raw_pages(windows[index], page_token=token)
-            if raw
-            else client.iter_pages(windows[index], page_token=token)
-        )
         guard = listing.piece()
-        for page in pages:
+        for page in _pages_of(client, windows[index], token, raw):
             guard.check(token, page.next_page_token, len(page.runs))
             yield WindowPage(index, page, token)
             token = page.next_page_token

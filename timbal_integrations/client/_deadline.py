@@ -13,6 +13,11 @@ whose network is not ours to clamp.
 :func:`install` reaches one private attribute, the ``_network_backend`` of the httpcore
 pool behind an ``httpx.HTTPTransport`` (a public httpcore parameter that httpx does not
 expose), and wraps the backend: the one place this module leans on httpx's internals.
+
+The sync wrappers (``_Stream``, ``_Backend``) and the async ones (``_AsyncStream``,
+``_AsyncBackend``) look alike on purpose: httpcore's sync and async network interfaces
+are separate abstract classes (plain methods and coroutines), so each needs its own
+subclass; all they do is pass every timeout through :func:`_clamp`, which exists once.
 """
 
 from __future__ import annotations

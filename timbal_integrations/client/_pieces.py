@@ -1,12 +1,16 @@
-"""The pieces of a parallel listing: time ranges that split while they are fetched.
+"""The time ranges of a parallel listing: windows cut from a query, and pieces that split
+while they are fetched.
 
-Sans-I/O bookkeeping for ``_windows.py``. A listing sorted by ``created_at`` is cut into
-pieces, each the runs created in ``[since_ms, until_ms)``; a piece is paged with the
-query of its *window* (the range it was first given: its page tokens belong to that
-query). Pages come in ``created_at`` order, so a piece that has reached a run created at
-``t`` has left only ``[t, until_ms)`` to fetch (ascending), or ``[since_ms, t + 1)``
-(descending): the millisecond ``t`` itself stays with the piece, since more runs may
-share it. That unfetched rest is a time range too, and it can be split:
+Sans-I/O arithmetic for ``_windows.py`` and ``_balance.py``, and what they yield
+(:class:`WindowPage`, :class:`PieceSplit`). A listing sorted by ``created_at`` is first
+cut into windows (:func:`windows_for`: equal stretches of ``[since, until)``, a missing
+bound found from the earliest or latest run), each the start of a piece
+(:func:`pieces_of`). A piece is the runs created in ``[since_ms, until_ms)``, paged with
+the query of its *window* (the range it was first given: its page tokens belong to that
+query; :func:`window_query`). Pages come in ``created_at`` order, so a piece that has
+reached a run created at ``t`` has left only ``[t, until_ms)`` to fetch (ascending), or
+``[since_ms, t + 1)`` (descending): the millisecond ``t`` itself stays with the piece,
+since more runs may share it. That unfetched rest is a time range too, and it can be split:
 
 - ascending: the owner keeps ``[t, s)`` and stops BEFORE ``s``; the new piece starts AT
   ``s`` and goes to the old end;
@@ -23,23 +27,118 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
-from typing import Any, Final
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar
 
-from ..query import to_epoch_ms
+from ..errors import QueryError
+from ..query import RunQuery, to_epoch_ms
+
+if TYPE_CHECKING:
+    from .._pages import RawPage
+    from ..models import Run, RunsPage
 
 __all__ = [
+    "PageT",
     "Piece",
     "PieceSplit",
+    "WindowPage",
+    "check_window_sort",
     "created_ms",
     "cut_at",
+    "earliest_query",
     "kept",
+    "latest_query",
     "pieces_of",
     "split_point",
     "take_page",
+    "window_bounds",
+    "window_query",
+    "windows_for",
 ]
 
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+
+PageT = TypeVar("PageT", "RunsPage", "RawPage")
+
+
+@dataclass(frozen=True)
+class WindowPage(Generic[PageT]):
+    """One page of a windowed listing: which window it belongs to and how it was fetched.
+
+    ``page_token`` is the token that fetched the page (None for a window's first page), so
+    a consumer that has handled this page can resume at window ``window`` with
+    ``page.next_page_token`` (or at ``window + 1`` when that is None). ``page`` is a
+    :class:`RunsPage`, or a :class:`RawPage` when the listing was asked for raw pages.
+    """
+
+    window: int
+    page: PageT
+    page_token: str | None
+
+
+# ---------------------------------------------------------------------------- windows
+
+
+def check_window_sort(q: RunQuery) -> None:
+    """Windows cut ``created_at``: only a listing sorted by it can be split into them."""
+    if q.sort_by not in (None, "created_at"):
+        raise QueryError("parallel", "parallel listing needs sort_by=created_at (the default)")
+
+
+def earliest_query(query: RunQuery) -> RunQuery:
+    """The query asking for the oldest run first."""
+    return query.replace(sort_by="created_at", sort_order="asc")
+
+
+def latest_query(query: RunQuery) -> RunQuery:
+    """The query asking for the newest run first."""
+    return query.replace(sort_by="created_at", sort_order="desc")
+
+
+def windows_for(
+    query: RunQuery, first: Run | None, last: Run | None, parallel: int
+) -> list[RunQuery]:
+    """The windows of a parallel listing, in the order their runs must be yielded.
+
+    A missing ``since`` starts at the earliest matching run (``first``); a missing
+    ``until`` ends just after the latest one (``last``), so no window is spent on a
+    stretch of time that holds nothing.
+    """
+    check_window_sort(query)
+    since = query.since
+    until = query.until
+    if since is None:
+        if first is None:
+            return []
+        since = first.created_at
+    if until is None:
+        if last is None:
+            return []
+        until = last.created_at + timedelta(milliseconds=1)
+    if since >= until:
+        return []
+    windows = query.replace(since=since, until=until).split(parallel)
+    if query.effective_sort_order == "desc":
+        windows.reverse()
+    return windows
+
+
+def window_bounds(window: RunQuery) -> tuple[int, int]:
+    """A window's ``[since, until)`` in epoch milliseconds."""
+    if window.since is None or window.until is None:
+        raise QueryError("since", "a window needs both since and until")
+    return to_epoch_ms(window.since), to_epoch_ms(window.until)
+
+
+def window_query(query: RunQuery, since_ms: int, until_ms: int) -> RunQuery:
+    """``query`` over the window ``[since_ms, until_ms)`` (epoch milliseconds)."""
+    return query.replace(
+        since=_EPOCH + timedelta(milliseconds=since_ms),
+        until=_EPOCH + timedelta(milliseconds=until_ms),
+    )
+
+
+# ----------------------------------------------------------------------------- pieces
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,8 +14,7 @@ import os
 from typing import TYPE_CHECKING
 
 from .. import defaults
-from ..client._core import window_bounds
-from ..client._pieces import Piece, PieceSplit, pieces_of
+from ..client._pieces import Piece, PieceSplit, pieces_of, window_bounds
 from ..query import RunQuery
 from .checkpoint import SpoolState
 from .files import ExportPaths, open_temp, remove, sha256_file, write_all
