@@ -15,9 +15,9 @@ import orjson
 import pytest
 
 from tests.export.conftest import ClientFor
-from timbal_integrations import RetryPolicy, RunQuery, TimbalClient
+from timbal_integrations import RetryPolicy, RunQuery, TimbalClient, defaults
 from timbal_integrations.emulator import FIXED_END, Emulator
-from timbal_integrations.export import ExportProgress, export_runs
+from timbal_integrations.export import ExportProgress, export_runs, fetch
 from timbal_integrations.export.checkpoint_load import read_checkpoint
 from timbal_integrations.export.files import ExportPaths
 
@@ -143,4 +143,47 @@ def test_a_piece_resumed_part_way_is_not_split_over_what_it_fetched(
     )
     assert result.resumed
     assert result.count == 1000
+    assert target.read_bytes() == expected
+
+
+@pytest.mark.parametrize("order", ["desc", "asc"])
+@pytest.mark.parametrize("nth", [1, 4])
+def test_an_interruption_inside_a_split_keeps_the_last_whole_checkpoint(
+    timbal_emulator_factory: Any,
+    client_for: ClientFor,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    order: str,
+    nth: int,
+) -> None:
+    # Ctrl-C can land anywhere: here after a split has cut its piece's range and before
+    # the new piece is recorded. Saving that state would lose the range handed over (a
+    # real Ctrl-C lost 177 runs this way); the last checkpoint taken between pages stands.
+    emu = timbal_emulator_factory(runs=3000, seed=11, page_size=20, shape="growing")
+    query = RunQuery(sort_order=order)
+    target = tmp_path / "runs.jsonl"
+    expected = _sequential(emu, client_for, target, query)
+    opened = fetch.open_temp
+    splits = 0
+
+    def open_temp(path: Any, *, truncate: bool = False) -> int:
+        nonlocal splits
+        if truncate:  # only a split opens a spool from nothing
+            splits += 1
+            if splits == nth:
+                raise KeyboardInterrupt
+        return opened(path, truncate=truncate)
+
+    monkeypatch.setattr(fetch, "open_temp", open_temp)
+    monkeypatch.setattr(defaults, "CHECKPOINT_INTERVAL", 0.0)  # a checkpoint every page
+    with pytest.raises(KeyboardInterrupt):
+        export_runs(client_for(emu), query, target, parallel=6, now=FIXED_END)
+    monkeypatch.undo()
+    saved = read_checkpoint(ExportPaths(target))
+    assert saved is not None
+    assert saved.spools is not None
+    ranges = sorted((s.since_ms, s.until_ms) for s in saved.spools)
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(ranges))  # nothing handed away
+    result = export_runs(client_for(emu), query, target, parallel=6, resume=True, now=FIXED_END)
+    assert result.resumed
     assert target.read_bytes() == expected

@@ -121,7 +121,9 @@ def _fetch_spooled(job: ExportJob, fd: int, windows: list[RunQuery]) -> None:
             try:
                 for item in items:
                     if isinstance(item, PieceSplit):
+                        job.in_page = True  # cut off mid-split, the last checkpoint stands
                         _split(job, spools, fds, item)
+                        job.in_page = False
                         continue
                     page = item.page
                     spool = spools[item.window]

@@ -114,8 +114,8 @@ class ExportJob:
         self.spool_digests: dict[int, Any] = {}
         """The SHA-256 of each piece's spool so far, by piece id (a parallel export)."""
         self.in_page = False
-        """True while a page's bytes and bookkeeping are being written: the state is then
-        not one to checkpoint."""
+        """True while a page's bytes and bookkeeping, or a split's two pieces, are being
+        written: the state is then not one to checkpoint."""
         self._last_save = time.monotonic()
 
     # -- bookkeeping
