@@ -19,8 +19,9 @@ from typing import Any, ClassVar, Final
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException
 
+from timbal_integrations.filters import filter_fields
 from timbal_integrations.limits import check_max_retries
-from timbal_integrations.query import FILTER_NAMES, RunQuery
+from timbal_integrations.query import RunQuery
 
 from .. import DEFAULT_CONN_ID
 from .._failures import PERMANENT
@@ -29,15 +30,17 @@ from ._arguments import given, plain_utc
 
 __all__ = ["RUN_FILTERS", "TimbalRunsOperatorBase", "template_name"]
 
-RUN_FILTERS: Final = tuple(name for name in FILTER_NAMES if name not in ("sort_by", "sort_order"))
+# ``roots`` is a read-only property of ``BaseOperator`` (the DAG's root tasks), so that
+# filter is kept as ``roots_only``.
+_FIELDS: Final = filter_fields(rename={"roots": "roots_only"})
+
+RUN_FILTERS: Final = tuple(name for name in _FIELDS if name not in ("sort_by", "sort_order"))
 """The filters that choose runs (every filter but the sort), taken by every operator."""
 
 
 def template_name(name: str) -> str:
-    """The operator attribute (and template field) that holds filter ``name``:
-    ``roots`` is a read-only property of ``BaseOperator`` (the DAG's root tasks), so
-    that filter is kept as ``roots_only``."""
-    return "roots_only" if name == "roots" else name
+    """The operator attribute (and template field) that holds filter ``name``."""
+    return _FIELDS[name]
 
 
 class TimbalRunsOperatorBase(BaseOperator):
