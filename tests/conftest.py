@@ -22,6 +22,7 @@ import functools
 import importlib.util
 import logging
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -42,6 +43,24 @@ pytest_plugins = ["timbal_integrations.emulator.pytest_plugin", "pytester"]
 def _no_retry_sleep() -> Iterator[None]:
     with retry.testing(True):
         yield
+
+
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+@pytest.fixture(autouse=True)
+def _stop_signals_restored() -> Iterator[None]:
+    """Put SIGINT and SIGTERM back as they were after every test.
+
+    A signal ignored in this process stays ignored in every child it starts: after one
+    test (or a framework it drives) left SIGINT ignored, the next tests' emulators and
+    exports no longer stopped on Ctrl-C (seen once in a full run, four tests timing out
+    at their stop)."""
+    saved = {sig: signal.getsignal(sig) for sig in _STOP_SIGNALS}
+    yield
+    for sig, handler in saved.items():
+        if handler is not None and signal.getsignal(sig) is not handler:
+            signal.signal(sig, handler)
 
 
 # The frameworks whose tests a share of ``make test`` requires (marker -> variable).

@@ -178,7 +178,10 @@ def test_kill_9_parallel_then_resume_is_exact(
 def test_ctrl_c_keeps_progress_for_resume(timbal_emulator_factory: Any, tmp_path: Path) -> None:
     emu = timbal_emulator_factory(runs=8_000, latency_ms=5)
     target = tmp_path / "runs.csv"
-    args = ["export", "--out", str(target), "--status", "success"]
+    # One request at a time: at --parallel auto's pace the export can end before the
+    # first checkpoint is seen (Ctrl-C in the middle of a parallel export, a split
+    # included: tests/export/test_export_balance.py).
+    args = ["export", "--out", str(target), "--status", "success", "--parallel", "1"]
     proc = start_cli(args, emu)
     wait_until(lambda: _saved(target) >= 1000, timeout=60, what="progress")
     proc.send_signal(signal.SIGINT)
@@ -233,10 +236,11 @@ def test_api_failure_exits_1_and_says_how_to_resume(
 
 
 def _export_on_a_terminal(emu: Emulator, target: Path) -> str:
-    """``timbal-runs export`` with stderr on a pseudo-terminal: what it showed there."""
+    """``timbal-runs export`` with stderr on a pseudo-terminal: what it showed there
+    (one request at a time, so the progress line is drawn at a known pace)."""
     master, slave = pty.openpty()
     proc = subprocess.Popen(
-        [str(BIN), "export", "--out", str(target)],
+        [str(BIN), "export", "--out", str(target), "--parallel", "1"],
         env=cli_env(emu),
         stdout=subprocess.DEVNULL,
         stderr=slave,
@@ -267,7 +271,8 @@ def test_progress_on_a_terminal(timbal_emulator_factory: Any, tmp_path: Path) ->
 
 def test_the_progress_line_counts_retries(timbal_emulator_factory: Any, tmp_path: Path) -> None:
     # Retries reach the progress line through the client's on_retry hook (no log line is
-    # read): 80 pages of at least 20 ms each, a third of them answered 503 first.
+    # read): 80 pages of at least 20 ms each, one at a time, a third of them answered
+    # 503 first.
     emu = timbal_emulator_factory(runs=4_000, latency_ms=20, fault_rate=0.3, fault_kinds=["503"])
     text = _export_on_a_terminal(emu, tmp_path / "runs.jsonl")
     assert "wrote 4,000 runs" in text
