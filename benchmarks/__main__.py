@@ -160,11 +160,11 @@ def section_throughput(report: Report, tmp: Path, runs: int, reps: int) -> None:
         ours_runs: list[float] = []
         for rep in range(reps):
             if rep % 2:
-                ours_runs.append(cli_export(emu, tmp / "ours.jsonl")[0])
+                ours_runs.append(cli_export(emu, tmp / "ours.jsonl", "--parallel", "1")[0])
                 bares.append(bare_loop_process(emu, tmp / "bare.json"))
             else:
                 bares.append(bare_loop_process(emu, tmp / "bare.json"))
-                ours_runs.append(cli_export(emu, tmp / "ours.jsonl")[0])
+                ours_runs.append(cli_export(emu, tmp / "ours.jsonl", "--parallel", "1")[0])
             inprocess.append(bare_loop(emu, tmp / "bare.json"))
         bare, loop, ours = min(bares), min(inprocess), min(ours_runs)
         ratios = [b / o for b, o in zip(bares, ours_runs, strict=True)]
@@ -199,7 +199,7 @@ def section_throughput(report: Report, tmp: Path, runs: int, reps: int) -> None:
 def section_parallel(report: Report, tmp: Path, runs: int, levels: list[int]) -> None:
     window = ["--since", "2025-12-01T00:00:00Z", "--until", "2026-01-01T00:00:00Z"]
     with emulator_process(runs, latency_ms=50) as emu:
-        seq_seconds, _ = cli_export(emu, tmp / "seq.jsonl", *window)
+        seq_seconds, _ = cli_export(emu, tmp / "seq.jsonl", *window, "--parallel", "1")
         seq_ids = ids_of(tmp / "seq.jsonl")
         report.add(
             "2 parallel", f"sequential, 50 ms latency, {len(seq_ids)} runs", f"{seq_seconds:.2f} s"
@@ -223,7 +223,9 @@ def section_memory(report: Report, tmp: Path, small: int, large: int) -> None:
         for fmt in formats:
             peaks = {}
             for size in (small, large):
-                _, peak = cli_export(emu, tmp / f"mem{size}.{fmt}", "--limit", str(size))
+                _, peak = cli_export(
+                    emu, tmp / f"mem{size}.{fmt}", "--limit", str(size), "--parallel", "1"
+                )
                 peaks[size] = peak
                 report.add("3 memory", f"peak RSS, {size:,} runs, {fmt}", f"{peak:.0f} MB")
             ratio = peaks[large] / peaks[small]
