@@ -45,22 +45,15 @@ def _no_retry_sleep() -> Iterator[None]:
         yield
 
 
-_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+def _interruptible_children() -> None:
+    """Let the suite's children be stopped with Ctrl-C, whatever started the suite.
 
-
-@pytest.fixture(autouse=True)
-def _stop_signals_restored() -> Iterator[None]:
-    """Put SIGINT and SIGTERM back as they were after every test.
-
-    A signal ignored in this process stays ignored in every child it starts: after one
-    test (or a framework it drives) left SIGINT ignored, the next tests' emulators and
-    exports no longer stopped on Ctrl-C (seen once in a full run, four tests timing out
-    at their stop)."""
-    saved = {sig: signal.getsignal(sig) for sig in _STOP_SIGNALS}
-    yield
-    for sig, handler in saved.items():
-        if handler is not None and signal.getsignal(sig) is not handler:
-            signal.signal(sig, handler)
+    A shell that runs a command in the background without job control (``make test &``
+    in a script, ``( ... & )``) starts it with SIGINT ignored, and every process it
+    starts inherits that: the tests that stop an emulator or an export with SIGINT
+    then waited for it forever (a full run launched that way failed five of them)."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 # The frameworks whose tests a share of ``make test`` requires (marker -> variable).
@@ -469,6 +462,7 @@ def _tap_logging() -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    _interruptible_children()
     _tap_secret()
     _tap_errors()
     _tap_subprocess()

@@ -178,10 +178,7 @@ def test_kill_9_parallel_then_resume_is_exact(
 def test_ctrl_c_keeps_progress_for_resume(timbal_emulator_factory: Any, tmp_path: Path) -> None:
     emu = timbal_emulator_factory(runs=8_000, latency_ms=5)
     target = tmp_path / "runs.csv"
-    # One request at a time: at --parallel auto's pace the export can end before the
-    # first checkpoint is seen (Ctrl-C in the middle of a parallel export, a split
-    # included: tests/export/test_export_balance.py).
-    args = ["export", "--out", str(target), "--status", "success", "--parallel", "1"]
+    args = ["export", "--out", str(target), "--status", "success"]
     proc = start_cli(args, emu)
     wait_until(lambda: _saved(target) >= 1000, timeout=60, what="progress")
     proc.send_signal(signal.SIGINT)
