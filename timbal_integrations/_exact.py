@@ -47,8 +47,7 @@ class ExactSum:
         if not math.isfinite(x):
             self._special = x if self._special is None else self._special + x
             return
-        n, d = x.as_integer_ratio()  # d is a power of two, at most 2**1074
-        self._scaled += n << (_SHIFT - d.bit_length() + 1)
+        self._scaled += _units(x)
 
     def add_all(self, values: Iterable[float]) -> None:
         """Add every value of ``values``."""
@@ -57,7 +56,7 @@ class ExactSum:
             if not math.isfinite(x):
                 self._special = x if self._special is None else self._special + x
                 continue
-            n, d = x.as_integer_ratio()
+            n, d = x.as_integer_ratio()  # _units(x), inline: this loop is per run
             scaled += n << (_SHIFT - d.bit_length() + 1)
         self._scaled = scaled
 
@@ -71,8 +70,7 @@ class ExactSum:
             if not math.isfinite(part):  # beyond the largest float: cut it in halves
                 part = math.ldexp(1.0 if rest > 0 else -1.0, 1023)
             kept.append(part)
-            n, d = part.as_integer_ratio()
-            rest -= n << (_SHIFT - d.bit_length() + 1)
+            rest -= _units(part)
         return tuple(kept) if self._special is None else (*kept, self._special)
 
     def _exact(self) -> tuple[float | None, Fraction]:
@@ -103,6 +101,13 @@ class ExactSum:
 
 _SHIFT = 1074
 _UNIT = 1 << _SHIFT
+
+
+def _units(x: float) -> int:
+    """Finite ``x`` as a whole number of ``2**-1074`` (its ratio's denominator is a power
+    of two, at most ``2**1074``)."""
+    n, d = x.as_integer_ratio()
+    return n << (_SHIFT - d.bit_length() + 1)
 
 
 def _quotient(scaled: int) -> float:
